@@ -1,0 +1,1 @@
+//! Is the custom model better than the base? Paired BERTScore statistics, bootstrap CI, permutation test, reports.

@@ -1,0 +1,29 @@
+//! BERTScore, reproducing the reference Python package `bert_score` 0.3.13.
+//!
+//! The path a score takes, top-down:
+//! 1. [`tokenize`]: text → token ids exactly as `bert_score.utils.sent_encode` does;
+//! 2. [`models`]: token ids → hidden states of a BERT-family encoder truncated after `num_layers` layers;
+//! 3. [`idf`]: per-token weights (idf from the references, or uniform with special tokens at 0);
+//! 4. [`matching`]: greedy cosine matching → precision, recall, F1 per pair;
+//! 5. [`baseline`]: optional rescaling `(x - b) / (1 - b)`;
+//!
+//! [`Scorer`] ties them together: each distinct text is embedded once, in length-sorted batches,
+//! and pairs are matched in parallel.
+
+pub mod baseline;
+pub mod error;
+pub mod idf;
+pub mod matching;
+pub mod models;
+pub mod registry;
+pub mod scorer;
+pub mod tokenize;
+
+pub use baseline::Baseline;
+pub use error::EngineError;
+pub use scorer::{
+    DevicePreference, IdfMode, PairScore, Precision, ScoreReport, Scorer, ScorerOptions,
+    TokenSimilarity,
+};
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
