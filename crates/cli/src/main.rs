@@ -3,7 +3,14 @@
 //! Each subcommand lives in its own module; this file only parses arguments, dispatches, and maps
 //! errors to exit codes (see [`exit`]).
 
+mod bench;
+mod compare;
 mod exit;
+mod model_args;
+mod output;
+mod pipeline;
+mod score;
+mod text_input;
 
 use clap::{Parser, Subcommand};
 
@@ -16,11 +23,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    // score / compare / bench / pipeline are added by their modules.
+    /// Score candidates against references (a drop-in for the bert-score CLI)
+    Score(score::ScoreArgs),
+    /// Is the custom model better than the base? Paired statistics, CI, significance test, HTML report
+    Compare(compare::CompareArgs),
+    /// Throughput of the engine on a data set: pairs/s, tokens/s, time per stage, padding, peak memory
+    Bench(bench::BenchArgs),
+    /// The Bedrock customization loop: fine-tune, provision, evaluate, keep or delete, email
+    Pipeline(pipeline::PipelineArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result: Result<(), exit::CliError> = match cli.command {};
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let result: Result<(), exit::CliError> = match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Pipeline(args) => pipeline::run(args),
+    };
     exit::report(result)
 }

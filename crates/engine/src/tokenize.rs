@@ -1,1 +1,291 @@
-//! TODO
+//! Text → token ids, exactly as `bert_score.utils.sent_encode` does it.
+//!
+//! `sent_encode` strips the text (Python's `str.strip()`), maps an empty text to the special tokens
+//! alone (`build_inputs_with_special_tokens([])`, i.e. `[CLS] [SEP]` or `<s> </s>`), and otherwise calls
+//! `tokenizer.encode(text, add_special_tokens=True, max_length=model_max_length, truncation=True)`,
+//! with `add_prefix_space=True` for GPT-2/RoBERTa tokenizers.
+//!
+//! We use the fast tokenizer (`tokenizer.json`) but take truncation and padding out of its hands:
+//! a tokenizer.json may carry settings of its own (all-MiniLM-L6-v2's truncates at 128 and pads to
+//! 128) that bert_score never applies.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::Value;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::{EngineError, Result};
+
+/// transformers' `VERY_LARGE_INTEGER` (1e30) stands for "no limit" in `model_max_length`; anything
+/// above this is treated as unset.
+const MAX_PLAUSIBLE_LENGTH: f64 = 1e6;
+
+/// Tokenizer classes for which bert_score passes `add_prefix_space=True` (its `isinstance` test
+/// against `GPT2Tokenizer` and `RobertaTokenizer`).
+const PREFIX_SPACE_CLASSES: [&str; 4] = [
+    "GPT2Tokenizer",
+    "GPT2TokenizerFast",
+    "RobertaTokenizer",
+    "RobertaTokenizerFast",
+];
+
+/// One text's token ids, special tokens included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenizedText {
+    pub ids: Vec<u32>,
+    /// The text was longer than `model_max_length` tokens and lost its tail.
+    pub truncated: bool,
+}
+
+/// A loaded tokenizer configured the way bert_score uses it.
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    add_prefix_space: bool,
+    /// The ids of `build_inputs_with_special_tokens([])`: what an empty text encodes to.
+    empty_ids: Vec<u32>,
+    cls_id: u32,
+    sep_id: u32,
+    pad_id: u32,
+    max_length: usize,
+}
+
+impl TextTokenizer {
+    /// Loads `tokenizer.json` (+ the optional `tokenizer_config.json` and `special_tokens_map.json`)
+    /// from `model_dir`. `config` is the model's config.json, used for the fallback length limit.
+    pub fn load(model_dir: &Path, config: &Value) -> Result<Self> {
+        let tokenizer_path = model_dir.join("tokenizer.json");
+        if !tokenizer_path.is_file() {
+            return Err(EngineError::MissingModelFile {
+                dir: model_dir.to_path_buf(),
+                file: "tokenizer.json".into(),
+            });
+        }
+        let mut inner =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| EngineError::InvalidFile {
+                path: tokenizer_path.clone(),
+                message: e.to_string(),
+            })?;
+        let tokenizer_config = read_optional_json(&model_dir.join("tokenizer_config.json"))?;
+        let special_tokens_map = read_optional_json(&model_dir.join("special_tokens_map.json"))?;
+
+        let model_type = config
+            .get("model_type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let tokenizer_class = tokenizer_config
+            .as_ref()
+            .and_then(|c| c.get("tokenizer_class"))
+            .and_then(Value::as_str);
+        let add_prefix_space = match tokenizer_class {
+            Some(class) => PREFIX_SPACE_CLASSES.contains(&class),
+            None => matches!(model_type, "roberta" | "gpt2"),
+        };
+
+        let max_length = max_length(tokenizer_config.as_ref(), config);
+        inner.with_padding(None);
+        inner
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| EngineError::InvalidFile {
+                path: tokenizer_path.clone(),
+                message: format!("cannot truncate at {max_length} tokens: {e}"),
+            })?;
+
+        let empty_ids = inner
+            .encode_fast("", true)
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec();
+
+        let special_id = |key: &str| -> Option<u32> {
+            [tokenizer_config.as_ref(), special_tokens_map.as_ref()]
+                .into_iter()
+                .flatten()
+                .find_map(|c| c.get(key).and_then(token_content))
+                .and_then(|token| inner.token_to_id(token))
+        };
+        let cls_id = special_id("cls_token").or_else(|| empty_ids.first().copied());
+        let sep_id = special_id("sep_token").or_else(|| empty_ids.last().copied());
+        let (Some(cls_id), Some(sep_id)) = (cls_id, sep_id) else {
+            return Err(EngineError::InvalidFile {
+                path: tokenizer_path,
+                message: "no [CLS]/[SEP] (or <s>/</s>) special tokens: BERTScore needs an encoder tokenizer"
+                    .into(),
+            });
+        };
+        let pad_id = special_id("pad_token")
+            .or_else(|| {
+                config
+                    .get("pad_token_id")
+                    .and_then(Value::as_u64)
+                    .map(|id| id as u32)
+            })
+            .unwrap_or(0);
+
+        Ok(Self {
+            inner,
+            add_prefix_space,
+            empty_ids,
+            cls_id,
+            sep_id,
+            pad_id,
+            max_length,
+        })
+    }
+
+    /// `sent_encode(tokenizer, text)`.
+    pub fn encode(&self, text: &str) -> Result<TokenizedText> {
+        let text = python_strip(text);
+        if text.is_empty() {
+            return Ok(TokenizedText {
+                ids: self.empty_ids.clone(),
+                truncated: false,
+            });
+        }
+        let encoding = if self.add_prefix_space {
+            // The slow GPT-2/RoBERTa tokenizers prepend a space when `add_prefix_space` is set and the
+            // text does not already start with whitespace (it never does after strip()).
+            self.inner.encode_fast(format!(" {text}"), true)
+        } else {
+            self.inner.encode_fast(text, true)
+        }
+        .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        Ok(TokenizedText {
+            ids: encoding.get_ids().to_vec(),
+            truncated: !encoding.get_overflowing().is_empty(),
+        })
+    }
+
+    /// Encodes many texts in parallel (on the current rayon pool), in input order.
+    pub fn encode_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<TokenizedText>> {
+        texts.par_iter().map(|t| self.encode(t.as_ref())).collect()
+    }
+
+    /// The string of one token, as bert_score's `plot_example` shows it (`tokenizer.decode([id])`).
+    pub fn token_string(&self, id: u32) -> String {
+        self.inner
+            .decode(&[id], false)
+            .ok()
+            .or_else(|| self.inner.id_to_token(id))
+            .unwrap_or_default()
+    }
+
+    pub fn cls_id(&self) -> u32 {
+        self.cls_id
+    }
+
+    pub fn sep_id(&self) -> u32 {
+        self.sep_id
+    }
+
+    /// The id sequences are padded with (never seen by the matching: padding is masked).
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Texts are cut to this many tokens, special tokens included.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Whether a space is prepended to every text (GPT-2/RoBERTa byte-level BPE).
+    pub fn adds_prefix_space(&self) -> bool {
+        self.add_prefix_space
+    }
+}
+
+/// Python's `str.strip()` with no argument: strips characters for which `str.isspace()` holds,
+/// which are Unicode White_Space plus the ASCII information separators U+001C..U+001F.
+pub fn python_strip(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
+/// The length limit bert_score passes as `max_length`: `tokenizer.model_max_length`. When the tokenizer
+/// config has none (transformers then reports 1e30), the model's position table decides, less the
+/// offset RoBERTa-style position ids start at.
+fn max_length(tokenizer_config: Option<&Value>, config: &Value) -> usize {
+    let configured = tokenizer_config
+        .and_then(|c| c.get("model_max_length"))
+        .and_then(Value::as_f64)
+        .filter(|&n| n >= 1.0 && n < MAX_PLAUSIBLE_LENGTH);
+    if let Some(n) = configured {
+        return n as usize;
+    }
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let positions = config
+        .get("max_position_embeddings")
+        .and_then(Value::as_u64)
+        .unwrap_or(512) as usize;
+    let offset = if matches!(model_type, "roberta" | "xlm-roberta") {
+        config
+            .get("pad_token_id")
+            .and_then(Value::as_u64)
+            .unwrap_or(1) as usize
+            + 1
+    } else {
+        0
+    };
+    positions.saturating_sub(offset).max(2)
+}
+
+/// A special token in tokenizer_config.json is either a string or an AddedToken object.
+fn token_content(value: &Value) -> Option<&str> {
+    value
+        .as_str()
+        .or_else(|| value.get("content").and_then(Value::as_str))
+}
+
+pub(crate) fn read_optional_json(path: &Path) -> Result<Option<Value>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    read_json(path).map(Some)
+}
+
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+        path: PathBuf::from(path),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| EngineError::InvalidFile {
+        path: path.to_path_buf(),
+        message: format!(
+            "invalid JSON at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_matches_python() {
+        assert_eq!(python_strip("  a b \t\n"), "a b");
+        assert_eq!(python_strip("\u{3000}x\u{a0}"), "x");
+        assert_eq!(python_strip("\u{1c}x\u{1f}"), "x");
+        assert_eq!(python_strip("\u{200b}x"), "\u{200b}x");
+        assert_eq!(python_strip("   "), "");
+    }
+
+    #[test]
+    fn absurd_model_max_length_falls_back_to_positions() {
+        let tok = serde_json::json!({"model_max_length": 1e30});
+        let roberta = serde_json::json!({"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1});
+        assert_eq!(max_length(Some(&tok), &roberta), 512);
+        let bert = serde_json::json!({"model_type": "bert", "max_position_embeddings": 512});
+        assert_eq!(max_length(None, &bert), 512);
+        let tok = serde_json::json!({"model_max_length": 256});
+        assert_eq!(max_length(Some(&tok), &bert), 256);
+    }
+}

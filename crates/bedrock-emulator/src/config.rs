@@ -1,0 +1,227 @@
+//! What the emulator is told to do: timings, the answer key, model quality and faults.
+//!
+//! JSON form (used by `POST /_emulator/config` and `--config FILE.json`), all keys optional:
+//!
+//! ```json
+//! {
+//!   "job_duration_s": 0.2,
+//!   "pt_duration_s": 0.2,
+//!   "custom_quality": "better",
+//!   "answers": { "<prompt>": "<reference answer>" },
+//!   "faults": {
+//!     "throttle_first": 0, "server_error_first": 0,
+//!     "fail_next_job": false, "fail_pt_create": false, "pt_fails": false,
+//!     "fail_prompts_containing": null
+//!   }
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Settings of one emulator. Replaceable at runtime (`Emulator::set_config`,
+/// `POST /_emulator/config`); jobs and provisioned throughputs keep the durations
+/// they were created with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmulatorConfig {
+    /// How long a customization job stays `InProgress`. JSON: `job_duration_s` (seconds, f64).
+    #[serde(rename = "job_duration_s", with = "secs_f64")]
+    pub job_duration: Duration,
+    /// How long a provisioned throughput stays `Creating`. JSON: `pt_duration_s` (seconds, f64).
+    #[serde(rename = "pt_duration_s", with = "secs_f64")]
+    pub pt_duration: Duration,
+    /// Whether the customized model answers better than, worse than or the same as its base model.
+    pub custom_quality: Quality,
+    /// Answer key: prompt → reference answer. The "good" model returns the reference for these.
+    pub answers: HashMap<String, String>,
+    /// Faults to inject.
+    pub faults: Faults,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            job_duration: Duration::from_secs(2),
+            pt_duration: Duration::from_secs(1),
+            custom_quality: Quality::Better,
+            answers: HashMap::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// How the customized model compares with its base model on prompts of the answer key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quality {
+    /// Custom model returns the reference answer; the base model a weak one.
+    #[default]
+    Better,
+    /// Base model returns the reference answer; the custom model a weak one.
+    Worse,
+    /// Both return the same weak answer.
+    Same,
+}
+
+impl FromStr for Quality {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "better" => Ok(Quality::Better),
+            "worse" => Ok(Quality::Worse),
+            "same" => Ok(Quality::Same),
+            other => Err(format!("unknown quality {other:?}: expected better, worse or same")),
+        }
+    }
+}
+
+/// Faults to inject. Runtime counters (`throttle_first`, `server_error_first`) count
+/// runtime calls (InvokeModel + Converse) since the config was last set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// The first N runtime calls answer 429 `ThrottlingException`.
+    pub throttle_first: usize,
+    /// The N runtime calls after the throttled ones answer a server error, alternating
+    /// 500 `InternalServerException` and 503 `ServiceUnavailableException`.
+    pub server_error_first: usize,
+    /// The next created customization job ends `Failed` (with a `failureMessage`). One-shot:
+    /// cleared when a job consumes it.
+    pub fail_next_job: bool,
+    /// While set, CreateProvisionedModelThroughput answers 400 `ServiceQuotaExceededException`.
+    pub fail_pt_create: bool,
+    /// While set, new provisioned throughputs end `Failed` instead of `InService`.
+    pub pt_fails: bool,
+    /// Every runtime call whose prompt contains this text answers 400 `ValidationException`.
+    pub fail_prompts_containing: Option<String>,
+}
+
+impl EmulatorConfig {
+    /// Fills [`EmulatorConfig::answers`] from a prompts file and a references file, aligned by
+    /// position. Each file is either JSON Lines or one JSON array (elements may be spread over
+    /// lines). Prompt items are strings or objects with `prompt`; reference items are strings or
+    /// objects with `completion` (or `reference`).
+    pub fn load_answers(&mut self, prompts_jsonl: &Path, references: &Path) -> anyhow::Result<()> {
+        let prompts = read_items(prompts_jsonl, &["prompt"])?;
+        let refs = read_items(references, &["completion", "reference"])?;
+        if prompts.len() != refs.len() {
+            bail!(
+                "{} has {} prompts but {} has {} references",
+                prompts_jsonl.display(),
+                prompts.len(),
+                references.display(),
+                refs.len()
+            );
+        }
+        self.answers.extend(prompts.into_iter().zip(refs));
+        Ok(())
+    }
+}
+
+/// Reads the string items of a JSON array or JSON Lines file; objects contribute the first of `keys`.
+fn read_items(path: &Path, keys: &[&str]) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let values: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(single) => vec![single],
+        Err(_) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| match &value {
+            serde_json::Value::String(s) => Ok(s.clone()),
+            serde_json::Value::Object(map) => keys
+                .iter()
+                .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
+                .map(str::to_owned)
+                .with_context(|| format!("{} item {}: no string field {}", path.display(), i + 1, keys.join(" or "))),
+            _ => bail!("{} item {}: expected a string or an object", path.display(), i + 1),
+        })
+        .collect()
+}
+
+/// `Duration` as fractional seconds in JSON.
+mod secs_f64 {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_uses_seconds() {
+        let config: EmulatorConfig =
+            serde_json::from_str(r#"{"job_duration_s":0.25,"custom_quality":"worse","faults":{"throttle_first":3}}"#)
+                .unwrap();
+        assert_eq!(config.job_duration, Duration::from_millis(250));
+        assert_eq!(config.pt_duration, Duration::from_secs(1));
+        assert_eq!(config.custom_quality, Quality::Worse);
+        assert_eq!(config.faults.throttle_first, 3);
+        let json = serde_json::to_value(&config).unwrap();
+        assert_eq!(json["job_duration_s"], 0.25);
+        assert_eq!(json["custom_quality"], "worse");
+    }
+
+    #[test]
+    fn loads_the_dialogsum_answer_key() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed");
+        let mut config = EmulatorConfig::default();
+        config
+            .load_answers(&root.join("validation-data.json"), &root.join("reference-inference.json"))
+            .unwrap();
+        assert_eq!(config.answers.len(), 11);
+        let smith = config
+            .answers
+            .iter()
+            .find(|(prompt, _)| prompt.contains("Doctor Hawkins"))
+            .map(|(_, answer)| answer.as_str());
+        assert_eq!(
+            smith,
+            Some(
+                "Mr. Smith goes to the doctor to have a check-up. The doctor advises him to come at least once a year for a check-up. Mr. Smith refuses to quit smoking."
+            )
+        );
+    }
+
+    #[test]
+    fn loads_jsonl_prompts_and_completion_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompts = dir.path().join("p.jsonl");
+        let refs = dir.path().join("r.jsonl");
+        std::fs::write(&prompts, "{\"prompt\":\"a\"}\n\n{\"prompt\":\"b\"}\n").unwrap();
+        std::fs::write(&refs, "{\"completion\":\"A\"}\n{\"completion\":\"B\"}\n").unwrap();
+        let mut config = EmulatorConfig::default();
+        config.load_answers(&prompts, &refs).unwrap();
+        assert_eq!(config.answers.get("b").map(String::as_str), Some("B"));
+
+        std::fs::write(&refs, "[\"A\"]").unwrap();
+        let err = config.load_answers(&prompts, &refs).unwrap_err();
+        assert!(err.to_string().contains("2 prompts but"), "{err}");
+    }
+}

@@ -1,0 +1,354 @@
+//! HTTP routes (the Bedrock control plane, the Bedrock runtime and the `/_emulator/` test
+//! endpoints on one port) and the [`Emulator`] handle that runs them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::EmulatorConfig;
+use crate::runtime::{self, Family};
+use crate::store::{EmulatorState, Store};
+use crate::wire::{self, ApiError};
+
+/// State shared by all handlers.
+struct Shared {
+    store: Mutex<Store>,
+}
+
+impl Shared {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A handler that panicked mid-update leaves nothing half-written that matters for a
+        // test double; keep serving.
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+type AppState = Arc<Shared>;
+
+/// The emulator's routes, for embedding in another server.
+pub fn router(config: EmulatorConfig) -> Router {
+    build(config).0
+}
+
+fn build(config: EmulatorConfig) -> (Router, AppState) {
+    let shared = Arc::new(Shared { store: Mutex::new(Store::new(config)) });
+    let router = Router::new()
+        .route("/model-customization-jobs", post(create_job).get(list_jobs))
+        .route("/model-customization-jobs/{id}", get(get_job))
+        .route("/model-customization-jobs/{id}/stop", post(stop_job))
+        .route("/custom-models", get(list_custom_models))
+        .route("/custom-models/{id}", get(get_custom_model).delete(delete_custom_model))
+        .route("/provisioned-model-throughput", post(create_pt))
+        .route("/provisioned-model-throughput/{id}", get(get_pt).delete(delete_pt))
+        .route("/provisioned-model-throughputs", get(list_pts))
+        .route("/model/{id}/invoke", post(invoke_model))
+        .route("/model/{id}/converse", post(converse))
+        .route("/_emulator/state", get(get_state))
+        .route("/_emulator/config", get(get_config).post(post_config))
+        .route("/_emulator/reset", post(post_reset))
+        .fallback(unknown_operation)
+        .with_state(shared.clone());
+    (router, shared)
+}
+
+/// A running emulator on a loopback port. Dropping it stops the server too (gracefully, in the
+/// background); [`Emulator::shutdown`] waits for it.
+pub struct Emulator {
+    addr: SocketAddr,
+    shared: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
+    }
+
+    /// Like [`Emulator::start`] on a chosen address (port 0 picks a free one).
+    pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (router, shared) = build(config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+                // Fires on `shutdown` and when the handle is dropped.
+                let _ = stopped.await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!("bedrock emulator server failed: {err}");
+            }
+        });
+        Ok(Emulator { addr, shared, stop: Some(stop), task: Some(task) })
+    }
+
+    /// Base URL for both the `bedrock` and `bedrock-runtime` SDK clients: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Snapshot of jobs, custom models, provisioned throughputs and call counts.
+    pub fn state(&self) -> EmulatorState {
+        self.shared.store().state()
+    }
+
+    /// The current settings (faults consumed so far are reflected, e.g. `fail_next_job`).
+    pub fn config(&self) -> EmulatorConfig {
+        self.shared.store().config.clone()
+    }
+
+    /// Replaces all settings, answer key included, and restarts the runtime fault counters.
+    pub fn set_config(&self, config: EmulatorConfig) {
+        self.shared.store().set_config(config);
+    }
+
+    /// Forgets all jobs, models, throughputs and counts; keeps the config.
+    pub fn reset(&self) {
+        self.shared.store().reset();
+    }
+
+    /// Stops accepting connections and waits (at most a few seconds) for the server to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+// ---- control plane ----
+
+fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Malformed request body: {e}")))
+}
+
+/// Counts the call, runs `op` on the store and renders the result.
+fn control(state: &AppState, operation: &str, status: StatusCode, op: impl FnOnce(&mut Store) -> Result<Value, ApiError>) -> Response {
+    let mut store = state.store();
+    store.count_call(operation);
+    let result = op(&mut store);
+    drop(store);
+    match result {
+        Ok(body) => wire::json(status, body),
+        Err(err) => {
+            tracing::debug!(operation, %err, "control-plane error");
+            err.into_response()
+        }
+    }
+}
+
+async fn create_job(State(state): State<AppState>, body: Bytes) -> Response {
+    control(&state, "CreateModelCustomizationJob", StatusCode::CREATED, |s| s.create_job(&parse_body(&body)?))
+}
+
+async fn list_jobs(State(state): State<AppState>, Query(query): Query<BTreeMap<String, String>>) -> Response {
+    control(&state, "ListModelCustomizationJobs", StatusCode::OK, |s| s.list_jobs(&query))
+}
+
+async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetModelCustomizationJob", StatusCode::OK, |s| s.get_job(&id))
+}
+
+async fn stop_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "StopModelCustomizationJob", StatusCode::OK, |s| s.stop_job(&id))
+}
+
+async fn list_custom_models(State(state): State<AppState>) -> Response {
+    control(&state, "ListCustomModels", StatusCode::OK, |s| s.list_custom_models())
+}
+
+async fn get_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetCustomModel", StatusCode::OK, |s| s.get_custom_model(&id))
+}
+
+async fn delete_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "DeleteCustomModel", StatusCode::OK, |s| s.delete_custom_model(&id))
+}
+
+async fn create_pt(State(state): State<AppState>, body: Bytes) -> Response {
+    control(&state, "CreateProvisionedModelThroughput", StatusCode::CREATED, |s| {
+        s.create_pt(&parse_body(&body)?)
+    })
+}
+
+async fn get_pt(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetProvisionedModelThroughput", StatusCode::OK, |s| s.get_pt(&id))
+}
+
+async fn delete_pt(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "DeleteProvisionedModelThroughput", StatusCode::OK, |s| s.delete_pt(&id))
+}
+
+async fn list_pts(State(state): State<AppState>, Query(query): Query<BTreeMap<String, String>>) -> Response {
+    control(&state, "ListProvisionedModelThroughputs", StatusCode::OK, |s| s.list_pts(&query))
+}
+
+// ---- runtime ----
+
+/// What a runtime call needs once faults are passed and the model resolved.
+struct Invocation {
+    prompt: String,
+    text: String,
+    base_model_id: String,
+    request_number: u64,
+}
+
+/// Counts the call, applies the injected faults, resolves the model and computes the answer.
+fn run_inference(
+    state: &AppState,
+    operation: &str,
+    model_id: &str,
+    body: &Bytes,
+    prompt_of: impl FnOnce(&str, &Value) -> Result<String, ApiError>,
+) -> Result<Invocation, ApiError> {
+    let mut store = state.store();
+    store.count_call(operation);
+    let n = store.runtime_calls;
+    store.runtime_calls += 1;
+    let faults = &store.config.faults;
+    if n < faults.throttle_first {
+        return Err(ApiError::throttling("Too many requests, please wait before trying again (injected fault)."));
+    }
+    if let Some(k) = n.checked_sub(faults.throttle_first).filter(|k| *k < faults.server_error_first) {
+        return Err(if k % 2 == 0 {
+            ApiError::internal("The server encountered an internal error (injected fault).")
+        } else {
+            ApiError::unavailable("The service is temporarily unavailable (injected fault).")
+        });
+    }
+    let request: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))?;
+    let model = store.resolve_runtime_model(model_id)?;
+    let prompt = prompt_of(&model.base_model_id, &request)?;
+    if let Some(needle) = store.config.faults.fail_prompts_containing.as_deref()
+        && prompt.contains(needle)
+    {
+        return Err(ApiError::validation(format!(
+            "Input is not acceptable: it contains {needle:?} (injected fault)."
+        )));
+    }
+    let text = runtime::answer(&prompt, model.custom, store.config.custom_quality, &store.config.answers);
+    store.count_invocation(model_id);
+    let request_number = store.invocation_total();
+    Ok(Invocation { prompt, text, base_model_id: model.base_model_id, request_number })
+}
+
+async fn invoke_model(State(state): State<AppState>, Path(model_id): Path<String>, body: Bytes) -> Response {
+    let result = run_inference(&state, "InvokeModel", &model_id, &body, |base, request| {
+        Family::of(base)?.prompt(request)
+    });
+    match result {
+        Ok(inv) => {
+            let family = Family::of(&inv.base_model_id).expect("family checked while reading the prompt");
+            let body = family.response(&inv.prompt, &inv.text, inv.request_number);
+            let mut response = wire::json(StatusCode::OK, body);
+            let headers = response.headers_mut();
+            for (name, count) in [
+                ("X-Amzn-Bedrock-Input-Token-Count", runtime::token_count(&inv.prompt)),
+                ("X-Amzn-Bedrock-Output-Token-Count", runtime::token_count(&inv.text)),
+            ] {
+                headers.insert(name, HeaderValue::from(count));
+            }
+            response
+        }
+        Err(err) => {
+            tracing::debug!(%model_id, %err, "InvokeModel error");
+            err.into_response()
+        }
+    }
+}
+
+async fn converse(State(state): State<AppState>, Path(model_id): Path<String>, body: Bytes) -> Response {
+    let result = run_inference(&state, "Converse", &model_id, &body, |_, request| runtime::converse_prompt(request));
+    match result {
+        Ok(inv) => {
+            let (input, output) = (runtime::token_count(&inv.prompt), runtime::token_count(&inv.text));
+            wire::json(
+                StatusCode::OK,
+                json!({
+                    "output": { "message": { "role": "assistant", "content": [{ "text": inv.text }] } },
+                    "stopReason": "end_turn",
+                    "usage": { "inputTokens": input, "outputTokens": output, "totalTokens": input + output },
+                    "metrics": { "latencyMs": 5 + output as u64 },
+                }),
+            )
+        }
+        Err(err) => {
+            tracing::debug!(%model_id, %err, "Converse error");
+            err.into_response()
+        }
+    }
+}
+
+// ---- test endpoints ----
+
+async fn get_state(State(state): State<AppState>) -> Response {
+    let snapshot = state.store().state();
+    wire::json(StatusCode::OK, serde_json::to_value(snapshot).expect("state serializes"))
+}
+
+async fn get_config(State(state): State<AppState>) -> Response {
+    let config = state.store().config.clone();
+    wire::json(StatusCode::OK, serde_json::to_value(config).expect("config serializes"))
+}
+
+/// Replaces the config; missing keys take their defaults, except `answers`, which is kept
+/// when the body has no `answers` key (so faults can be flipped without resending the key).
+async fn post_config(State(state): State<AppState>, body: Bytes) -> Response {
+    let parsed = parse_body(&body).and_then(|value| {
+        let has_answers = value.get("answers").is_some();
+        serde_json::from_value::<EmulatorConfig>(value)
+            .map(|config| (config, has_answers))
+            .map_err(|e| ApiError::validation(format!("Invalid emulator config: {e}")))
+    });
+    match parsed {
+        Ok((mut config, has_answers)) => {
+            let mut store = state.store();
+            if !has_answers {
+                config.answers = std::mem::take(&mut store.config.answers);
+            }
+            store.set_config(config);
+            let current = serde_json::to_value(&store.config).expect("config serializes");
+            wire::json(StatusCode::OK, current)
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn post_reset(State(state): State<AppState>) -> Response {
+    state.store().reset();
+    wire::json(StatusCode::OK, json!({}))
+}
+
+async fn unknown_operation(uri: axum::http::Uri, method: axum::http::Method) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("The Bedrock emulator does not implement {method} {}", uri.path()),
+    )
+    .into_response()
+}

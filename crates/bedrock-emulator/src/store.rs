@@ -1,0 +1,702 @@
+//! The emulator's memory: customization jobs, custom models and provisioned throughputs,
+//! with their lifecycles, plus per-operation call counts.
+//!
+//! Lifecycles advance lazily: every read first moves resources whose duration has elapsed
+//! to their final status, so no background task is needed and timings stay exact.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::EmulatorConfig;
+use crate::wire::{ApiError, rfc3339};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// Snapshot of everything the emulator holds (`GET /_emulator/state`, `Emulator::state`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EmulatorState {
+    pub jobs: Vec<JobState>,
+    pub custom_models: Vec<CustomModelState>,
+    pub provisioned_throughputs: Vec<ProvisionedThroughputState>,
+    /// AWS operation name (e.g. `InvokeModel`) → requests received, failed ones included.
+    pub calls: BTreeMap<String, u64>,
+    /// Model id as sent to InvokeModel/Converse (percent-decoded) → successful invocations.
+    pub invocations: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobState {
+    pub job_arn: String,
+    pub job_name: String,
+    /// `InProgress`, `Completed`, `Failed` or `Stopped`.
+    pub status: String,
+    pub client_request_token: Option<String>,
+    pub output_model_arn: Option<String>,
+    pub output_model_name: String,
+    /// As given in the create request (id or ARN).
+    pub base_model_identifier: String,
+    pub failure_message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomModelState {
+    pub model_arn: String,
+    pub model_name: String,
+    pub job_arn: String,
+    pub base_model_id: String,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionedThroughputState {
+    pub provisioned_model_arn: String,
+    pub provisioned_model_name: String,
+    /// The model served: a custom model ARN or a foundation model ARN.
+    pub model_arn: String,
+    /// `Creating`, `InService` or `Failed`.
+    pub status: String,
+    pub deleted: bool,
+    pub model_units: i64,
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobStatus {
+    InProgress,
+    Completed,
+    Failed,
+    Stopped,
+}
+
+impl JobStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::InProgress => "InProgress",
+            JobStatus::Completed => "Completed",
+            JobStatus::Failed => "Failed",
+            JobStatus::Stopped => "Stopped",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PtStatus {
+    Creating,
+    InService,
+    Failed,
+}
+
+impl PtStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            PtStatus::Creating => "Creating",
+            PtStatus::InService => "InService",
+            PtStatus::Failed => "Failed",
+        }
+    }
+}
+
+struct Job {
+    arn: String,
+    name: String,
+    token: Option<String>,
+    base_model_identifier: String,
+    base_model_id: String,
+    custom_model_name: String,
+    /// The create request, echoed back in Get (data configs, role, hyperparameters...).
+    request: Value,
+    created: SystemTime,
+    started: Instant,
+    duration: Duration,
+    fails: bool,
+    status: JobStatus,
+    end_time: Option<SystemTime>,
+    failure_message: Option<String>,
+    output_model_arn: Option<String>,
+}
+
+struct CustomModel {
+    arn: String,
+    name: String,
+    job_arn: String,
+    job_name: String,
+    base_model_id: String,
+    request: Value,
+    created: SystemTime,
+    deleted: bool,
+}
+
+struct Pt {
+    arn: String,
+    name: String,
+    token: Option<String>,
+    model_arn: String,
+    base_model_id: String,
+    model_units: i64,
+    commitment: Option<String>,
+    created: SystemTime,
+    started: Instant,
+    duration: Duration,
+    fails: bool,
+    status: PtStatus,
+    deleted: bool,
+}
+
+/// What a runtime model id resolves to.
+pub struct ResolvedModel {
+    /// Foundation model id whose request/response family applies (e.g. `cohere.command-text-v14`).
+    pub base_model_id: String,
+    /// Whether it is a customized model (served through a provisioned throughput).
+    pub custom: bool,
+}
+
+pub struct Store {
+    pub config: EmulatorConfig,
+    /// Runtime calls since the config was last set: drives the throttle / server-error faults.
+    pub runtime_calls: usize,
+    next_id: u64,
+    jobs: Vec<Job>,
+    models: Vec<CustomModel>,
+    pts: Vec<Pt>,
+    calls: BTreeMap<String, u64>,
+    invocations: BTreeMap<String, u64>,
+}
+
+/// `arn:aws:bedrock:REGION::foundation-model/ID` or `ID` → `ID`.
+pub fn foundation_model_id(identifier: &str) -> &str {
+    match identifier.split_once(":foundation-model/") {
+        Some((_, id)) if identifier.starts_with("arn:") => id,
+        _ => identifier,
+    }
+}
+
+fn foundation_model_arn(id: &str) -> String {
+    format!("arn:aws:bedrock:{REGION}::foundation-model/{id}")
+}
+
+fn required_str<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
+    match body.get(key).and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(ApiError::validation(format!("1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"))),
+    }
+}
+
+fn required_value(body: &Value, key: &str) -> Result<(), ApiError> {
+    match body.get(key) {
+        Some(v) if !v.is_null() => Ok(()),
+        _ => Err(ApiError::validation(format!("1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"))),
+    }
+}
+
+impl Store {
+    pub fn new(config: EmulatorConfig) -> Self {
+        Store {
+            config,
+            runtime_calls: 0,
+            next_id: 1,
+            jobs: Vec::new(),
+            models: Vec::new(),
+            pts: Vec::new(),
+            calls: BTreeMap::new(),
+            invocations: BTreeMap::new(),
+        }
+    }
+
+    /// Replaces the settings and restarts the runtime fault counters.
+    pub fn set_config(&mut self, config: EmulatorConfig) {
+        self.config = config;
+        self.runtime_calls = 0;
+    }
+
+    /// Forgets every resource and count; keeps the config.
+    pub fn reset(&mut self) {
+        *self = Store::new(self.config.clone());
+    }
+
+    pub fn count_call(&mut self, operation: &str) {
+        *self.calls.entry(operation.to_owned()).or_default() += 1;
+    }
+
+    pub fn count_invocation(&mut self, model_id: &str) {
+        *self.invocations.entry(model_id.to_owned()).or_default() += 1;
+    }
+
+    /// Successful invocations so far, all models together.
+    pub fn invocation_total(&self) -> u64 {
+        self.invocations.values().sum()
+    }
+
+    /// A short unique id, like the 12-character suffixes of real Bedrock ARNs.
+    fn new_id(&mut self) -> String {
+        let n = self.next_id;
+        self.next_id += 1;
+        // Spread consecutive counters over the id so ARNs don't look like a sequence.
+        let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16;
+        format!("{:012x}", mixed & 0xffff_ffff_ffff)
+    }
+
+    /// Moves jobs and provisioned throughputs whose time is up to their final status.
+    pub fn advance(&mut self) {
+        let now = Instant::now();
+        let mut finished = Vec::new();
+        for (index, job) in self.jobs.iter_mut().enumerate() {
+            if job.status == JobStatus::InProgress && now.duration_since(job.started) >= job.duration {
+                job.end_time = Some(job.created + job.duration);
+                if job.fails {
+                    job.status = JobStatus::Failed;
+                    job.failure_message = Some(format!(
+                        "Training failed (injected fault): the emulator was told to fail job {}.",
+                        job.name
+                    ));
+                } else {
+                    job.status = JobStatus::Completed;
+                    finished.push(index);
+                }
+            }
+        }
+        for index in finished {
+            let id = self.new_id();
+            let job = &mut self.jobs[index];
+            let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{}/{id}", job.base_model_id);
+            job.output_model_arn = Some(arn.clone());
+            let model = CustomModel {
+                arn,
+                name: job.custom_model_name.clone(),
+                job_arn: job.arn.clone(),
+                job_name: job.name.clone(),
+                base_model_id: job.base_model_id.clone(),
+                request: job.request.clone(),
+                created: job.created + job.duration,
+                deleted: false,
+            };
+            self.models.push(model);
+        }
+        for pt in &mut self.pts {
+            if pt.status == PtStatus::Creating && now.duration_since(pt.started) >= pt.duration {
+                pt.status = if pt.fails { PtStatus::Failed } else { PtStatus::InService };
+            }
+        }
+    }
+
+    pub fn state(&mut self) -> EmulatorState {
+        self.advance();
+        EmulatorState {
+            jobs: self
+                .jobs
+                .iter()
+                .map(|j| JobState {
+                    job_arn: j.arn.clone(),
+                    job_name: j.name.clone(),
+                    status: j.status.as_str().to_owned(),
+                    client_request_token: j.token.clone(),
+                    output_model_arn: j.output_model_arn.clone(),
+                    output_model_name: j.custom_model_name.clone(),
+                    base_model_identifier: j.base_model_identifier.clone(),
+                    failure_message: j.failure_message.clone(),
+                })
+                .collect(),
+            custom_models: self
+                .models
+                .iter()
+                .map(|m| CustomModelState {
+                    model_arn: m.arn.clone(),
+                    model_name: m.name.clone(),
+                    job_arn: m.job_arn.clone(),
+                    base_model_id: m.base_model_id.clone(),
+                    deleted: m.deleted,
+                })
+                .collect(),
+            provisioned_throughputs: self
+                .pts
+                .iter()
+                .map(|p| ProvisionedThroughputState {
+                    provisioned_model_arn: p.arn.clone(),
+                    provisioned_model_name: p.name.clone(),
+                    model_arn: p.model_arn.clone(),
+                    status: p.status.as_str().to_owned(),
+                    deleted: p.deleted,
+                    model_units: p.model_units,
+                    client_request_token: p.token.clone(),
+                })
+                .collect(),
+            calls: self.calls.clone(),
+            invocations: self.invocations.clone(),
+        }
+    }
+
+    // ---- customization jobs ----
+
+    /// CreateModelCustomizationJob → `{jobArn}`. A repeated `clientRequestToken` returns the
+    /// job it created first.
+    pub fn create_job(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let token = body.get("clientRequestToken").and_then(Value::as_str).map(str::to_owned);
+        if let Some(token) = &token
+            && let Some(job) = self.jobs.iter().find(|j| j.token.as_ref() == Some(token))
+        {
+            return Ok(json!({ "jobArn": job.arn }));
+        }
+        let name = required_str(body, "jobName")?.to_owned();
+        let custom_model_name = required_str(body, "customModelName")?.to_owned();
+        required_str(body, "roleArn")?;
+        let base_model_identifier = required_str(body, "baseModelIdentifier")?.to_owned();
+        required_value(body, "trainingDataConfig")?;
+        required_value(body, "outputDataConfig")?;
+        if self.jobs.iter().any(|j| j.name == name) {
+            return Err(ApiError::conflict(format!("A model customization job named {name} already exists.")));
+        }
+        let name_taken = self.models.iter().any(|m| !m.deleted && m.name == custom_model_name)
+            || self
+                .jobs
+                .iter()
+                .any(|j| j.status == JobStatus::InProgress && j.custom_model_name == custom_model_name);
+        if name_taken {
+            return Err(ApiError::conflict(format!("A custom model named {custom_model_name} already exists.")));
+        }
+        let base_model_id = foundation_model_id(&base_model_identifier).to_owned();
+        let id = self.new_id();
+        let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{base_model_id}/{id}");
+        let fails = std::mem::take(&mut self.config.faults.fail_next_job);
+        self.jobs.push(Job {
+            arn: arn.clone(),
+            name,
+            token,
+            base_model_identifier,
+            base_model_id,
+            custom_model_name,
+            request: body.clone(),
+            created: SystemTime::now(),
+            started: Instant::now(),
+            duration: self.config.job_duration,
+            fails,
+            status: JobStatus::InProgress,
+            end_time: None,
+            failure_message: None,
+            output_model_arn: None,
+        });
+        Ok(json!({ "jobArn": arn }))
+    }
+
+    fn find_job(&self, identifier: &str) -> Result<&Job, ApiError> {
+        self.jobs
+            .iter()
+            .find(|j| j.arn == identifier || j.name == identifier)
+            .ok_or_else(|| ApiError::not_found(format!("Could not find model customization job {identifier}.")))
+    }
+
+    pub fn get_job(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let job = self.find_job(identifier)?;
+        let mut out = json!({
+            "jobArn": job.arn,
+            "jobName": job.name,
+            "outputModelName": job.custom_model_name,
+            "status": job.status.as_str(),
+            "creationTime": rfc3339(job.created),
+            "lastModifiedTime": rfc3339(job.end_time.unwrap_or(job.created)),
+            "baseModelArn": foundation_model_arn(&job.base_model_id),
+            "customizationType": job.request.get("customizationType").and_then(Value::as_str).unwrap_or("FINE_TUNING"),
+        });
+        for key in [
+            "roleArn",
+            "hyperParameters",
+            "trainingDataConfig",
+            "validationDataConfig",
+            "outputDataConfig",
+            "clientRequestToken",
+            "vpcConfig",
+        ] {
+            if let Some(v) = job.request.get(key).filter(|v| !v.is_null()) {
+                out[key] = v.clone();
+            }
+        }
+        if let Some(end) = job.end_time {
+            out["endTime"] = json!(rfc3339(end));
+        }
+        if let Some(message) = &job.failure_message {
+            out["failureMessage"] = json!(message);
+        }
+        if let Some(model_arn) = &job.output_model_arn {
+            out["outputModelArn"] = json!(model_arn);
+            out["trainingMetrics"] = json!({ "trainingLoss": 0.5 });
+        }
+        Ok(out)
+    }
+
+    /// ListModelCustomizationJobs, newest first; filters `statusEquals` and `nameContains`.
+    pub fn list_jobs(&mut self, query: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        self.advance();
+        let summaries: Vec<Value> = self
+            .jobs
+            .iter()
+            .rev()
+            .filter(|j| query.get("statusEquals").is_none_or(|s| s == j.status.as_str()))
+            .filter(|j| query.get("nameContains").is_none_or(|s| j.name.contains(s.as_str())))
+            .map(|j| {
+                let mut s = json!({
+                    "jobArn": j.arn,
+                    "jobName": j.name,
+                    "baseModelArn": foundation_model_arn(&j.base_model_id),
+                    "status": j.status.as_str(),
+                    "creationTime": rfc3339(j.created),
+                    "customModelName": j.custom_model_name,
+                });
+                if let Some(end) = j.end_time {
+                    s["endTime"] = json!(rfc3339(end));
+                    s["lastModifiedTime"] = json!(rfc3339(end));
+                }
+                if let Some(arn) = &j.output_model_arn {
+                    s["customModelArn"] = json!(arn);
+                }
+                s
+            })
+            .collect();
+        Ok(json!({ "modelCustomizationJobSummaries": summaries }))
+    }
+
+    pub fn stop_job(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let index = self
+            .jobs
+            .iter()
+            .position(|j| j.arn == identifier || j.name == identifier)
+            .ok_or_else(|| ApiError::not_found(format!("Could not find model customization job {identifier}.")))?;
+        let job = &mut self.jobs[index];
+        if job.status != JobStatus::InProgress {
+            return Err(ApiError::conflict(format!(
+                "Job {} cannot be stopped: its status is {}.",
+                job.name,
+                job.status.as_str()
+            )));
+        }
+        job.status = JobStatus::Stopped;
+        job.end_time = Some(SystemTime::now());
+        Ok(json!({}))
+    }
+
+    // ---- custom models ----
+
+    fn find_model_index(&self, identifier: &str) -> Result<usize, ApiError> {
+        self.models
+            .iter()
+            .position(|m| !m.deleted && (m.arn == identifier || m.name == identifier))
+            .ok_or_else(|| ApiError::not_found(format!("Could not find custom model {identifier}.")))
+    }
+
+    pub fn get_custom_model(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let model = &self.models[self.find_model_index(identifier)?];
+        let mut out = json!({
+            "modelArn": model.arn,
+            "modelName": model.name,
+            "jobName": model.job_name,
+            "jobArn": model.job_arn,
+            "baseModelArn": foundation_model_arn(&model.base_model_id),
+            "creationTime": rfc3339(model.created),
+            "modelStatus": "Active",
+            "customizationType": model.request.get("customizationType").and_then(Value::as_str).unwrap_or("FINE_TUNING"),
+        });
+        for key in ["hyperParameters", "trainingDataConfig", "validationDataConfig", "outputDataConfig"] {
+            if let Some(v) = model.request.get(key).filter(|v| !v.is_null()) {
+                out[key] = v.clone();
+            }
+        }
+        Ok(out)
+    }
+
+    /// DeleteCustomModel; refused (409) while a provisioned throughput still serves the model.
+    pub fn delete_custom_model(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let index = self.find_model_index(identifier)?;
+        let arn = self.models[index].arn.clone();
+        if let Some(pt) = self.pts.iter().find(|p| !p.deleted && p.model_arn == arn) {
+            return Err(ApiError::conflict(format!(
+                "Custom model {arn} is in use by provisioned throughput {}; delete it first.",
+                pt.arn
+            )));
+        }
+        self.models[index].deleted = true;
+        Ok(json!({}))
+    }
+
+    /// ListCustomModels (no filters), newest first.
+    pub fn list_custom_models(&mut self) -> Result<Value, ApiError> {
+        self.advance();
+        let summaries: Vec<Value> = self
+            .models
+            .iter()
+            .rev()
+            .filter(|m| !m.deleted)
+            .map(|m| {
+                json!({
+                    "modelArn": m.arn,
+                    "modelName": m.name,
+                    "creationTime": rfc3339(m.created),
+                    "baseModelArn": foundation_model_arn(&m.base_model_id),
+                    "baseModelName": m.base_model_id,
+                    "customizationType": "FINE_TUNING",
+                    "modelStatus": "Active",
+                })
+            })
+            .collect();
+        Ok(json!({ "modelSummaries": summaries }))
+    }
+
+    // ---- provisioned throughput ----
+
+    /// CreateProvisionedModelThroughput → `{provisionedModelArn}`; idempotent on
+    /// `clientRequestToken`. `modelId` is a custom model (ARN or name) or a foundation model.
+    pub fn create_pt(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let token = body.get("clientRequestToken").and_then(Value::as_str).map(str::to_owned);
+        if let Some(token) = &token
+            && let Some(pt) = self.pts.iter().find(|p| p.token.as_ref() == Some(token))
+        {
+            return Ok(json!({ "provisionedModelArn": pt.arn }));
+        }
+        if self.config.faults.fail_pt_create {
+            return Err(ApiError::quota(
+                "Insufficient model units quota for provisioned throughput (injected fault).",
+            ));
+        }
+        let name = required_str(body, "provisionedModelName")?.to_owned();
+        let model_id = required_str(body, "modelId")?.to_owned();
+        let model_units = body
+            .get("modelUnits")
+            .and_then(Value::as_i64)
+            .filter(|u| *u >= 1)
+            .ok_or_else(|| ApiError::validation("Value at 'modelUnits' failed to satisfy constraint: Member must be >= 1"))?;
+        let commitment = body.get("commitmentDuration").and_then(Value::as_str).map(str::to_owned);
+        self.advance();
+        if self.pts.iter().any(|p| !p.deleted && p.name == name) {
+            return Err(ApiError::validation(format!("A provisioned throughput named {name} already exists.")));
+        }
+        let (model_arn, base_model_id) = match self.find_model_index(&model_id) {
+            Ok(index) => (self.models[index].arn.clone(), self.models[index].base_model_id.clone()),
+            Err(not_found) if model_id.contains(":custom-model/") => return Err(not_found),
+            Err(_) => {
+                let id = foundation_model_id(&model_id).to_owned();
+                (foundation_model_arn(&id), id)
+            }
+        };
+        let id = self.new_id();
+        let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/{id}");
+        self.pts.push(Pt {
+            arn: arn.clone(),
+            name,
+            token,
+            model_arn,
+            base_model_id,
+            model_units,
+            commitment,
+            created: SystemTime::now(),
+            started: Instant::now(),
+            duration: self.config.pt_duration,
+            fails: self.config.faults.pt_fails,
+            status: PtStatus::Creating,
+            deleted: false,
+        });
+        Ok(json!({ "provisionedModelArn": arn }))
+    }
+
+    fn find_pt_index(&self, identifier: &str) -> Result<usize, ApiError> {
+        self.pts
+            .iter()
+            .position(|p| !p.deleted && (p.arn == identifier || p.name == identifier))
+            .ok_or_else(|| ApiError::not_found(format!("Could not find provisioned model throughput {identifier}.")))
+    }
+
+    fn pt_json(pt: &Pt) -> Value {
+        let mut out = json!({
+            "provisionedModelArn": pt.arn,
+            "provisionedModelName": pt.name,
+            "modelArn": pt.model_arn,
+            "desiredModelArn": pt.model_arn,
+            "foundationModelArn": foundation_model_arn(&pt.base_model_id),
+            "modelUnits": pt.model_units,
+            "desiredModelUnits": pt.model_units,
+            "status": pt.status.as_str(),
+            "creationTime": rfc3339(pt.created),
+            "lastModifiedTime": rfc3339(if pt.status == PtStatus::Creating { pt.created } else { pt.created + pt.duration }),
+        });
+        if let Some(c) = &pt.commitment {
+            out["commitmentDuration"] = json!(c);
+        }
+        if pt.status == PtStatus::Failed {
+            out["failureMessage"] = json!("Provisioning failed (injected fault).");
+        }
+        out
+    }
+
+    pub fn get_pt(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        Ok(Self::pt_json(&self.pts[self.find_pt_index(identifier)?]))
+    }
+
+    pub fn delete_pt(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let index = self.find_pt_index(identifier)?;
+        self.pts[index].deleted = true;
+        Ok(json!({}))
+    }
+
+    /// ListProvisionedModelThroughputs (live ones, newest first); filters `statusEquals`,
+    /// `nameContains`, `modelArnEquals`.
+    pub fn list_pts(&mut self, query: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        self.advance();
+        let summaries: Vec<Value> = self
+            .pts
+            .iter()
+            .rev()
+            .filter(|p| !p.deleted)
+            .filter(|p| query.get("statusEquals").is_none_or(|s| s == p.status.as_str()))
+            .filter(|p| query.get("nameContains").is_none_or(|s| p.name.contains(s.as_str())))
+            .filter(|p| query.get("modelArnEquals").is_none_or(|s| *s == p.model_arn))
+            .map(Self::pt_json)
+            .map(|mut v| {
+                if let Some(summary) = v.as_object_mut() {
+                    summary.remove("failureMessage");
+                }
+                v
+            })
+            .collect();
+        Ok(json!({ "provisionedModelSummaries": summaries }))
+    }
+
+    // ---- runtime ----
+
+    /// Resolves an InvokeModel/Converse model id: a provisioned throughput (ARN or name) that is
+    /// InService, or a foundation model id/ARN. Custom models must be reached through a PT.
+    pub fn resolve_runtime_model(&mut self, model_id: &str) -> Result<ResolvedModel, ApiError> {
+        self.advance();
+        if model_id.contains(":provisioned-model/") || self.pts.iter().any(|p| !p.deleted && p.name == model_id) {
+            let pt = &self.pts[self.find_pt_index(model_id)?];
+            if pt.status != PtStatus::InService {
+                return Err(ApiError::validation(format!(
+                    "Provisioned throughput {} is not ready: its status is {}.",
+                    pt.arn,
+                    pt.status.as_str()
+                )));
+            }
+            return Ok(ResolvedModel {
+                base_model_id: pt.base_model_id.clone(),
+                custom: pt.model_arn.contains(":custom-model/"),
+            });
+        }
+        if model_id.contains(":custom-model/") || self.models.iter().any(|m| m.name == model_id) {
+            return Err(ApiError::validation(format!(
+                "Invocation of custom model {model_id} requires a provisioned throughput; use its ARN as the model id."
+            )));
+        }
+        if model_id.starts_with("arn:") && !model_id.contains(":foundation-model/") {
+            return Err(ApiError::not_found(format!("Model {model_id} not found.")));
+        }
+        Ok(ResolvedModel { base_model_id: foundation_model_id(model_id).to_owned(), custom: false })
+    }
+}

@@ -1,0 +1,245 @@
+//! `bertscore score`: a drop-in for the `bert-score` CLI, plus JSONL input and machine-readable outputs.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use bertscore_engine::{PairScore, Scorer};
+use clap::{Args, ValueEnum};
+
+use crate::exit::CliError;
+use crate::model_args::{ModelArgs, classify_engine_error};
+use crate::output;
+use crate::text_input::{self, PairRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreFormat {
+    /// The bert-score CLI's output: `HASH P: … R: … F1: …` (and one `P\tR\tF` line per pair with -s)
+    Text,
+    /// One JSON object per pair, in input order
+    Jsonl,
+    /// One document: settings, means and pairs
+    Json,
+    /// id,precision,recall,f1
+    Csv,
+    /// Aligned columns for people
+    Table,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// JSONL pairs: {"candidate": ..., "reference": ... | "references": [...], "id": ...} per line
+    #[arg(long, value_name = "PAIRS.jsonl", conflicts_with_all = ["cands", "refs"])]
+    pub input: Option<PathBuf>,
+
+    /// Candidates: a file with one text per line, or a literal text
+    #[arg(short = 'c', long = "cands", alias = "cand", value_name = "FILE", requires = "refs")]
+    pub cands: Option<String>,
+
+    /// References: file(s) aligned with the candidates (several files = several references per candidate), or
+    /// literal texts
+    #[arg(short = 'r', long = "refs", alias = "ref", value_name = "FILE", num_args = 1.., requires = "cands")]
+    pub refs: Vec<String>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ScoreFormat::Text)]
+    pub format: ScoreFormat,
+
+    /// With --format text: also print each pair's P, R, F1 (bert-score's -s)
+    #[arg(short = 's', long = "seg-level", alias = "seg_level")]
+    pub seg_level: bool,
+
+    /// Write the results to FILE (atomically) instead of stdout
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// What is being scored, with optional ids.
+struct Inputs {
+    /// A literal pair given on the command line rather than files.
+    literal: bool,
+    ids: Vec<Option<String>>,
+    cands: Vec<String>,
+    refs: Vec<Vec<String>>,
+}
+
+fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
+    if let Some(path) = &args.input {
+        let records = text_input::read_pairs_jsonl(path)?;
+        let (ids, pairs): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .map(|PairRecord { id, candidate, references }| (id, (candidate, references)))
+            .unzip();
+        let (cands, refs) = pairs.into_iter().unzip();
+        return Ok(Inputs {
+            literal: false,
+            ids,
+            cands,
+            refs,
+        });
+    }
+    match &args.cands {
+        Some(cands) => {
+            let literal = !std::path::Path::new(cands).is_file();
+            let (cands, refs) = text_input::read_cands_refs(cands, &args.refs)?;
+            Ok(Inputs {
+                literal,
+                ids: vec![None; cands.len()],
+                cands,
+                refs,
+            })
+        }
+        None => Err(CliError::bad_input(anyhow!(
+            "nothing to score: give --input PAIRS.jsonl, or -c CANDS -r REFS"
+        ))),
+    }
+}
+
+pub fn run(args: ScoreArgs) -> Result<(), CliError> {
+    let inputs = read_inputs(&args)?;
+    if args.model.idf && inputs.literal {
+        return Err(CliError::bad_input(anyhow!(
+            "--idf needs a set of references; it is not supported for a single literal pair (as in bert-score)"
+        )));
+    }
+    let scorer = args.model.load_scorer()?;
+
+    let bar = output::progress_bar("embedding");
+    let report = scorer
+        .score_with_progress(&inputs.cands, &inputs.refs, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .map_err(classify_engine_error)?;
+    bar.finish_and_clear();
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+
+    let rendered = render(&args, &scorer, &inputs, &report.scores);
+    output::emit(args.output.as_deref(), &rendered)
+}
+
+fn mean(scores: &[PairScore]) -> PairScore {
+    let n = scores.len().max(1) as f64;
+    let sum = scores.iter().fold((0.0, 0.0, 0.0), |acc, s| {
+        (acc.0 + s.precision, acc.1 + s.recall, acc.2 + s.f1)
+    });
+    PairScore {
+        precision: sum.0 / n,
+        recall: sum.1 / n,
+        f1: sum.2 / n,
+    }
+}
+
+fn render(args: &ScoreArgs, scorer: &Scorer, inputs: &Inputs, scores: &[PairScore]) -> String {
+    let avg = mean(scores);
+    let mut out = String::new();
+    match args.format {
+        ScoreFormat::Text => {
+            let _ = writeln!(
+                out,
+                "{} P: {:.6} R: {:.6} F1: {:.6}",
+                scorer.hash(),
+                avg.precision,
+                avg.recall,
+                avg.f1
+            );
+            if args.seg_level {
+                for s in scores {
+                    let _ = writeln!(out, "{:.6}\t{:.6}\t{:.6}", s.precision, s.recall, s.f1);
+                }
+            }
+        }
+        ScoreFormat::Jsonl => {
+            for (id, s) in inputs.ids.iter().zip(scores) {
+                let _ = writeln!(out, "{}", pair_json(id.as_deref(), s));
+            }
+        }
+        ScoreFormat::Json => {
+            let pairs: Vec<_> = inputs
+                .ids
+                .iter()
+                .zip(scores)
+                .map(|(id, s)| pair_json(id.as_deref(), s))
+                .collect();
+            let document = serde_json::json!({
+                "model": scorer.model_name(),
+                "num_layers": scorer.num_layers(),
+                "idf": args.model.idf || args.model.idf_corpus.is_some(),
+                "rescaled": args.model.rescaled(),
+                "hash": scorer.hash(),
+                "n": scores.len(),
+                "precision": avg.precision,
+                "recall": avg.recall,
+                "f1": avg.f1,
+                "pairs": pairs,
+            });
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&document).expect("serialisable")
+            );
+        }
+        ScoreFormat::Csv => {
+            out.push_str("id,precision,recall,f1\n");
+            for (index, (id, s)) in inputs.ids.iter().zip(scores).enumerate() {
+                let id = id.clone().unwrap_or_else(|| (index + 1).to_string());
+                let _ = writeln!(
+                    out,
+                    "{},{:.6},{:.6},{:.6}",
+                    csv_field(&id),
+                    s.precision,
+                    s.recall,
+                    s.f1
+                );
+            }
+        }
+        ScoreFormat::Table => {
+            let labels: Vec<String> = inputs
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| id.clone().unwrap_or_else(|| (index + 1).to_string()))
+                .collect();
+            let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(2).max(4);
+            let _ = writeln!(out, "{:<width$}  {:>9}  {:>9}  {:>9}", "id", "P", "R", "F1");
+            for (label, s) in labels.iter().zip(scores) {
+                let _ = writeln!(
+                    out,
+                    "{label:<width$}  {:>9.6}  {:>9.6}  {:>9.6}",
+                    s.precision, s.recall, s.f1
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>9.6}  {:>9.6}  {:>9.6}",
+                "mean", avg.precision, avg.recall, avg.f1
+            );
+            let _ = writeln!(out, "{}", scorer.hash());
+        }
+    }
+    out
+}
+
+fn pair_json(id: Option<&str>, s: &PairScore) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    if let Some(id) = id {
+        object.insert("id".into(), id.into());
+    }
+    object.insert("precision".into(), s.precision.into());
+    object.insert("recall".into(), s.recall.into());
+    object.insert("f1".into(), s.f1.into());
+    serde_json::Value::Object(object)
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}

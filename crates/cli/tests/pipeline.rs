@@ -1,0 +1,236 @@
+//! `bertscore pipeline` as a user runs it: the real binary, configured through the standard AWS environment
+//! variables (set on the child process only), against moto and the Bedrock emulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bedrock_emulator::{EmulatorConfig, Quality};
+use bertscore_local_stack::LocalStack;
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+fn bertscore() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore"));
+    // Nothing from the developer's shell may point the binary at a real account.
+    for key in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_BEDROCK",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        "AWS_ENDPOINT_URL_SESV2",
+        "AWS_SESSION_TOKEN",
+        "BERTSCORE_STATE_DIR",
+    ] {
+        command.env_remove(key);
+    }
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A config for the local stack: the example config with fast polling and a quick scoring setup.
+fn write_config(dir: &Path, pt_wait_s: f64) -> PathBuf {
+    let example = std::fs::read_to_string(repo("datasets/pipeline/local.toml")).unwrap();
+    let mut config: toml::Table = toml::from_str(&example).unwrap();
+    let seed = repo("datasets/dialogsum-seed");
+    let data = config["data"].as_table_mut().unwrap();
+    for (key, file) in [
+        ("training", "training-data.jsonl"),
+        ("validation", "validation-data.json"),
+        ("references", "reference-inference.json"),
+    ] {
+        data.insert(key.into(), seed.join(file).display().to_string().into());
+    }
+    let polling = config["polling"].as_table_mut().unwrap();
+    polling.insert("initial_s".into(), 0.05.into());
+    polling.insert("max_s".into(), (pt_wait_s / 10.0).max(0.1).into());
+    let inference = config["inference"].as_table_mut().unwrap();
+    inference.insert("retry_base_s".into(), 0.01.into());
+    let scoring = config["scoring"].as_table_mut().unwrap();
+    scoring.insert("bootstrap".into(), 2000.into());
+    scoring.insert("permutations".into(), 2000.into());
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+fn emulator_config(pt_duration: Duration) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        job_duration: Duration::from_millis(300),
+        pt_duration,
+        custom_quality: Quality::Better,
+        ..EmulatorConfig::default()
+    };
+    let seed = repo("datasets/dialogsum-seed");
+    config
+        .load_answers(&seed.join("validation-data.json"), &seed.join("reference-inference.json"))
+        .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_the_throughput_is_created_then_resumed() {
+    // The throughput takes 3 s to come into service: the window in which the process is killed.
+    let stack = LocalStack::start(emulator_config(Duration::from_secs(3))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 3.0);
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-test-1";
+
+    let mut child = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(&state_dir)
+        .args(["run", "--run-id", run_id, "--config"])
+        .arg(&config)
+        .envs(stack.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = stack.bedrock.state();
+        if !state.provisioned_throughputs.is_empty() {
+            assert_eq!(state.provisioned_throughputs[0].status, "Creating");
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before creating the throughput");
+        }
+        assert!(Instant::now() < deadline, "no throughput was created");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let status = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(&state_dir)
+        .args(["status", run_id, "--json"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    let state: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(state["status"], "running");
+    assert_eq!(state["steps"]["create-job"]["status"], "finished");
+    assert_ne!(state["steps"]["inference"]["status"], "finished");
+
+    let resumed = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(&state_dir)
+        .args(["resume", run_id, "--json"])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["outcome"]["verdict"], "custom");
+    assert_eq!(report["throughput"], "kept");
+
+    let emulator = stack.bedrock.state();
+    assert_eq!(emulator.jobs.len(), 1, "{:?}", emulator.jobs);
+    assert_eq!(emulator.calls.get("CreateModelCustomizationJob"), Some(&1));
+    assert_eq!(emulator.provisioned_throughputs.len(), 1);
+    assert!(!emulator.provisioned_throughputs[0].deleted);
+    assert_eq!(emulator.provisioned_throughputs[0].status, "InService");
+    // The create call may have been sent again only if the kill came before its journal entry; the client
+    // token makes that harmless, and the emulator still holds one throughput.
+    assert!(emulator.calls.get("CreateProvisionedModelThroughput").copied().unwrap_or(0) <= 2);
+
+    let emails = tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap());
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(emails[0]["subject"].as_str().unwrap().contains("verdict: custom"));
+}
+
+#[test]
+fn plan_lists_the_calls_and_makes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("runs");
+    let output = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(&state_dir)
+        .args(["plan", "--config"])
+        .arg(repo("datasets/pipeline/local.toml"))
+        .args(["--input"])
+        .arg(repo("datasets/pipeline/sfn-input.json"))
+        // An endpoint nobody listens on: any AWS call would fail the command.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let order = [
+        "CreateBucket",
+        "PutObject",
+        "CreateModelCustomizationJob",
+        "GetModelCustomizationJob",
+        "CreateProvisionedModelThroughput",
+        "GetProvisionedModelThroughput",
+        "InvokeModel",
+        "DeleteProvisionedModelThroughput",
+        "SendEmail",
+    ];
+    let mut from = 0;
+    for operation in order {
+        let at = stdout[from..].find(operation).unwrap_or_else(|| panic!("{operation} missing or out of order:\n{stdout}"));
+        from += at;
+    }
+    // The Step Functions input's names and hyper-parameters reach the job.
+    assert!(stdout.contains("jobName=dialogsum-command-light-job-1"), "{stdout}");
+    assert!(stdout.contains("customModelName=dialogsum-command-light-1"), "{stdout}");
+    assert!(stdout.contains("earlyStoppingPatience=6"), "{stdout}");
+    assert!(stdout.contains("11 x modelId=cohere.command-light-text-v14 (adapter cohere)"), "{stdout}");
+    assert!(!state_dir.exists(), "plan must not create a run");
+}
+
+#[test]
+fn invalid_training_data_exits_2_without_calling_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 1.0);
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"prompt\": \"p\", \"completion\": \"\"}\n").unwrap();
+    let text_config = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&repo("datasets/dialogsum-seed/training-data.jsonl").display().to_string(), &bad.display().to_string());
+    std::fs::write(&config, text_config).unwrap();
+    let output = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(dir.path().join("runs"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.jsonl:1: completion is empty"), "{stderr}");
+}
+
+#[test]
+fn a_missing_run_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bertscore()
+        .args(["pipeline", "--state-dir"])
+        .arg(dir.path())
+        .args(["status", "no-such-run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no run \"no-such-run\""));
+}

@@ -1,0 +1,249 @@
+//! BERT (transformers' `BertModel`), truncated after `num_layers` layers.
+//!
+//! The embeddings and post-LayerNorm transformer layers defined here are shared with RoBERTa, which
+//! differs only in how position ids are counted.
+
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use serde_json::Value;
+
+use super::{
+    Activation, Encoder, config_f64_or, config_str_or, config_usize, layer_norm,
+    multi_head_attention, padding_bias,
+};
+
+/// How position ids are assigned to the tokens of a right-padded batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PositionIds {
+    /// BERT: `0, 1, 2, ...` for every sequence.
+    Absolute,
+    /// RoBERTa/XLM-R (`create_position_ids_from_input_ids`): tokens other than `padding_idx` count
+    /// from `padding_idx + 1`; padding tokens get `padding_idx`.
+    AfterPadding { padding_idx: u32 },
+}
+
+/// Word + position + token-type embeddings, then LayerNorm (dropout is off at inference).
+pub(crate) struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    /// Row 0 of the token-type table: bert_score never passes token_type_ids, so they are all zero.
+    token_type_zero: Option<Tensor>,
+    norm: LayerNorm,
+    positions: PositionIds,
+}
+
+impl Embeddings {
+    pub(crate) fn load(
+        vb: VarBuilder,
+        config: &Value,
+        positions: PositionIds,
+    ) -> candle_core::Result<Self> {
+        let hidden = config_usize(config, "hidden_size")?;
+        let position_type = config_str_or(config, "position_embedding_type", "absolute");
+        if position_type != "absolute" {
+            return Err(candle_core::Error::Msg(format!(
+                "position_embedding_type {position_type:?} is not supported (only \"absolute\")"
+            )));
+        }
+        let word = candle_nn::embedding(
+            config_usize(config, "vocab_size")?,
+            hidden,
+            vb.pp("word_embeddings"),
+        )?;
+        let position = candle_nn::embedding(
+            config_usize(config, "max_position_embeddings")?,
+            hidden,
+            vb.pp("position_embeddings"),
+        )?;
+        let token_type_zero = if vb.contains_tensor("token_type_embeddings.weight") {
+            let types = config_usize(config, "type_vocab_size")?;
+            Some(
+                vb.get((types, hidden), "token_type_embeddings.weight")?
+                    .get(0)?,
+            )
+        } else {
+            None
+        };
+        let norm = layer_norm(
+            hidden,
+            config_f64_or(config, "layer_norm_eps", 1e-12),
+            vb.pp("LayerNorm"),
+        )?;
+        Ok(Self {
+            word,
+            position,
+            token_type_zero,
+            norm,
+            positions,
+        })
+    }
+
+    pub(crate) fn forward(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        let position_ids = match self.positions {
+            PositionIds::Absolute => Tensor::arange(0u32, seq as u32, input_ids.device())?
+                .unsqueeze(0)?
+                .broadcast_as((batch, seq))?
+                .contiguous()?,
+            PositionIds::AfterPadding { padding_idx } => {
+                let rows = input_ids.to_vec2::<u32>()?;
+                let ids: Vec<u32> = rows
+                    .iter()
+                    .flat_map(|row| {
+                        let mut count = 0u32;
+                        row.iter().map(move |&id| {
+                            if id == padding_idx {
+                                padding_idx
+                            } else {
+                                count += 1;
+                                padding_idx + count
+                            }
+                        })
+                    })
+                    .collect();
+                Tensor::from_vec(ids, (batch, seq), input_ids.device())?
+            }
+        };
+        let mut embeddings = self
+            .word
+            .forward(input_ids)?
+            .add(&self.position.forward(&position_ids)?)?;
+        if let Some(token_type) = &self.token_type_zero {
+            embeddings = embeddings.broadcast_add(token_type)?;
+        }
+        self.norm.forward(&embeddings)
+    }
+}
+
+/// One post-LayerNorm transformer layer (`BertLayer`): self-attention, then the feed-forward block,
+/// each followed by residual + LayerNorm.
+pub(crate) struct TransformerLayer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    activation: Activation,
+    output: Linear,
+    output_norm: LayerNorm,
+    num_heads: usize,
+}
+
+impl TransformerLayer {
+    pub(crate) fn load(vb: VarBuilder, config: &Value) -> candle_core::Result<Self> {
+        let hidden = config_usize(config, "hidden_size")?;
+        let intermediate = config_usize(config, "intermediate_size")?;
+        let num_heads = config_usize(config, "num_attention_heads")?;
+        if hidden % num_heads != 0 {
+            return Err(candle_core::Error::Msg(format!(
+                "hidden_size {hidden} is not a multiple of num_attention_heads {num_heads}"
+            )));
+        }
+        let eps = config_f64_or(config, "layer_norm_eps", 1e-12);
+        let attention = vb.pp("attention");
+        let this = attention.pp("self");
+        Ok(Self {
+            query: candle_nn::linear(hidden, hidden, this.pp("query"))?,
+            key: candle_nn::linear(hidden, hidden, this.pp("key"))?,
+            value: candle_nn::linear(hidden, hidden, this.pp("value"))?,
+            attention_out: candle_nn::linear(hidden, hidden, attention.pp("output").pp("dense"))?,
+            attention_norm: layer_norm(hidden, eps, attention.pp("output").pp("LayerNorm"))?,
+            intermediate: candle_nn::linear(
+                hidden,
+                intermediate,
+                vb.pp("intermediate").pp("dense"),
+            )?,
+            activation: Activation::from_name(config_str_or(config, "hidden_act", "gelu"))?,
+            output: candle_nn::linear(intermediate, hidden, vb.pp("output").pp("dense"))?,
+            output_norm: layer_norm(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
+            num_heads,
+        })
+    }
+
+    pub(crate) fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+        let context = multi_head_attention(
+            &self.query.forward(xs)?,
+            &self.key.forward(xs)?,
+            &self.value.forward(xs)?,
+            bias,
+            self.num_heads,
+        )?;
+        let attended = self
+            .attention_norm
+            .forward(&self.attention_out.forward(&context)?.add(xs)?)?;
+        let inner = self
+            .activation
+            .forward(&self.intermediate.forward(&attended)?)?;
+        self.output_norm
+            .forward(&self.output.forward(&inner)?.add(&attended)?)
+    }
+}
+
+/// Embeddings followed by the first `num_layers` transformer layers.
+pub(crate) struct LayerStack {
+    embeddings: Embeddings,
+    layers: Vec<TransformerLayer>,
+    hidden_size: usize,
+    dtype: DType,
+}
+
+impl LayerStack {
+    pub(crate) fn load(
+        vb: VarBuilder,
+        config: &Value,
+        num_layers: usize,
+        positions: PositionIds,
+    ) -> candle_core::Result<Self> {
+        let embeddings = Embeddings::load(vb.pp("embeddings"), config, positions)?;
+        let layers = (0..num_layers)
+            .map(|i| TransformerLayer::load(vb.pp("encoder").pp("layer").pp(i), config))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            embeddings,
+            layers,
+            hidden_size: config_usize(config, "hidden_size")?,
+            dtype: vb.dtype(),
+        })
+    }
+
+    pub(crate) fn forward(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let bias = padding_bias(attention_mask, self.dtype)?;
+        let mut hidden = self.embeddings.forward(input_ids)?;
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, &bias)?;
+        }
+        hidden.to_dtype(DType::F32)
+    }
+
+    pub(crate) fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+}
+
+/// `BertModel` truncated after `num_layers` layers.
+pub struct BertEncoder {
+    stack: LayerStack,
+}
+
+impl BertEncoder {
+    pub fn load(vb: VarBuilder, config: &Value, num_layers: usize) -> candle_core::Result<Self> {
+        Ok(Self {
+            stack: LayerStack::load(vb, config, num_layers, PositionIds::Absolute)?,
+        })
+    }
+}
+
+impl Encoder for BertEncoder {
+    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        self.stack.forward(input_ids, attention_mask)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.stack.hidden_size()
+    }
+}

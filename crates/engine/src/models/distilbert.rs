@@ -1,0 +1,130 @@
+//! DistilBERT (transformers' `DistilBertModel`), truncated after `num_layers` layers.
+//!
+//! Embeddings are word + position (no token types), then LayerNorm; the layers live under
+//! `transformer.layer.N` with their own weight names. LayerNorm eps is fixed at 1e-12 in
+//! transformers' implementation, not read from the config.
+
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use serde_json::Value;
+
+use super::{
+    Activation, Encoder, config_str_or, config_usize, layer_norm, multi_head_attention,
+    padding_bias,
+};
+
+const LAYER_NORM_EPS: f64 = 1e-12;
+
+struct DistilLayer {
+    q_lin: Linear,
+    k_lin: Linear,
+    v_lin: Linear,
+    out_lin: Linear,
+    sa_layer_norm: LayerNorm,
+    lin1: Linear,
+    activation: Activation,
+    lin2: Linear,
+    output_layer_norm: LayerNorm,
+    num_heads: usize,
+}
+
+impl DistilLayer {
+    fn load(vb: VarBuilder, config: &Value) -> candle_core::Result<Self> {
+        let dim = config_usize(config, "dim")?;
+        let hidden_dim = config_usize(config, "hidden_dim")?;
+        let num_heads = config_usize(config, "n_heads")?;
+        if dim % num_heads != 0 {
+            return Err(candle_core::Error::Msg(format!(
+                "dim {dim} is not a multiple of n_heads {num_heads}"
+            )));
+        }
+        let attention = vb.pp("attention");
+        Ok(Self {
+            q_lin: candle_nn::linear(dim, dim, attention.pp("q_lin"))?,
+            k_lin: candle_nn::linear(dim, dim, attention.pp("k_lin"))?,
+            v_lin: candle_nn::linear(dim, dim, attention.pp("v_lin"))?,
+            out_lin: candle_nn::linear(dim, dim, attention.pp("out_lin"))?,
+            sa_layer_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
+            lin1: candle_nn::linear(dim, hidden_dim, vb.pp("ffn").pp("lin1"))?,
+            activation: Activation::from_name(config_str_or(config, "activation", "gelu"))?,
+            lin2: candle_nn::linear(hidden_dim, dim, vb.pp("ffn").pp("lin2"))?,
+            output_layer_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("output_layer_norm"))?,
+            num_heads,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+        let context = multi_head_attention(
+            &self.q_lin.forward(xs)?,
+            &self.k_lin.forward(xs)?,
+            &self.v_lin.forward(xs)?,
+            bias,
+            self.num_heads,
+        )?;
+        let attended = self
+            .sa_layer_norm
+            .forward(&self.out_lin.forward(&context)?.add(xs)?)?;
+        let inner = self.activation.forward(&self.lin1.forward(&attended)?)?;
+        self.output_layer_norm
+            .forward(&self.lin2.forward(&inner)?.add(&attended)?)
+    }
+}
+
+/// `DistilBertModel` truncated after `num_layers` layers.
+pub struct DistilBertEncoder {
+    word: Embedding,
+    position: Embedding,
+    norm: LayerNorm,
+    layers: Vec<DistilLayer>,
+    hidden_size: usize,
+    dtype: DType,
+}
+
+impl DistilBertEncoder {
+    pub fn load(vb: VarBuilder, config: &Value, num_layers: usize) -> candle_core::Result<Self> {
+        let dim = config_usize(config, "dim")?;
+        let embeddings = vb.pp("embeddings");
+        Ok(Self {
+            word: candle_nn::embedding(
+                config_usize(config, "vocab_size")?,
+                dim,
+                embeddings.pp("word_embeddings"),
+            )?,
+            position: candle_nn::embedding(
+                config_usize(config, "max_position_embeddings")?,
+                dim,
+                embeddings.pp("position_embeddings"),
+            )?,
+            norm: layer_norm(dim, LAYER_NORM_EPS, embeddings.pp("LayerNorm"))?,
+            layers: (0..num_layers)
+                .map(|i| DistilLayer::load(vb.pp("transformer").pp("layer").pp(i), config))
+                .collect::<candle_core::Result<Vec<_>>>()?,
+            hidden_size: dim,
+            dtype: vb.dtype(),
+        })
+    }
+}
+
+impl Encoder for DistilBertEncoder {
+    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        let position_ids = Tensor::arange(0u32, seq as u32, input_ids.device())?
+            .unsqueeze(0)?
+            .broadcast_as((batch, seq))?
+            .contiguous()?;
+        let embedded = self
+            .word
+            .forward(input_ids)?
+            .add(&self.position.forward(&position_ids)?)?;
+        let bias = padding_bias(attention_mask, self.dtype)?;
+        let mut hidden = self.norm.forward(&embedded)?;
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, &bias)?;
+        }
+        hidden.to_dtype(DType::F32)
+    }
+
+    fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+}

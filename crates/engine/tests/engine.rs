@@ -1,0 +1,435 @@
+//! Behaviour of the engine beyond parity: invariance to batch size and threads, the error cases, the
+//! multi-reference maximum, idf over a separate corpus, token similarities and the settings hash.
+//! All tests run the real tiny models from tests/fixtures/parity/models/.
+
+use std::path::{Path, PathBuf};
+
+use bertscore_engine::{
+    Baseline, EngineError, IdfMode, PairScore, Precision, Scorer, ScorerOptions,
+};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/parity")
+}
+
+fn tiny(model: &str) -> PathBuf {
+    fixtures().join("models").join(model)
+}
+
+fn options(model: &str, num_layers: usize) -> ScorerOptions {
+    let mut options = ScorerOptions::new(tiny(model), model);
+    options.num_layers = Some(num_layers);
+    options
+}
+
+/// The candidates and (single) references of a parity case.
+fn case_inputs(case: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let path = fixtures().join("cases").join(format!("{case}.json"));
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    let cands = case["cands"].as_array().unwrap().iter().map(text).collect();
+    let refs = case["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| match r.as_array() {
+            Some(group) => group.iter().map(text).collect(),
+            None => vec![text(r)],
+        })
+        .collect();
+    (cands, refs)
+}
+
+fn max_difference(a: &[PairScore], b: &[PairScore]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            [
+                (x.precision - y.precision).abs(),
+                (x.recall - y.recall).abs(),
+                (x.f1 - y.f1).abs(),
+            ]
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn scores_do_not_depend_on_batch_size_or_threads() {
+    let (cands, refs) = case_inputs("tiny-bert-L2-idf-dialogsum-train");
+    // RoBERTa's position ids are derived from padding, so it is the family most exposed to batching.
+    for (model, layers) in [
+        ("tiny-bert", 2),
+        ("tiny-roberta", 3),
+        ("tiny-distilbert", 2),
+    ] {
+        let mut reference_options = options(model, layers);
+        reference_options.idf = IdfMode::References;
+        reference_options.batch_size = 64;
+        reference_options.threads = Some(2);
+        let reference = Scorer::new(reference_options.clone())
+            .unwrap()
+            .score(&cands, &refs)
+            .unwrap()
+            .scores;
+        for (batch_size, threads) in [(1, Some(1)), (7, Some(2)), (500, Some(1)), (3, None)] {
+            let mut o = reference_options.clone();
+            o.batch_size = batch_size;
+            o.threads = threads;
+            let scores = Scorer::new(o).unwrap().score(&cands, &refs).unwrap().scores;
+            let diff = max_difference(&reference, &scores);
+            println!("{model}: batch {batch_size}, threads {threads:?}: max |Δ| {diff:.3e}");
+            assert!(
+                diff <= 1e-6,
+                "{model}: batch {batch_size}, threads {threads:?}: max |Δ| {diff:.3e}"
+            );
+        }
+    }
+}
+
+/// Chunking bounds memory; it must not change a score, idf included (idf is computed over all
+/// references before the first chunk), nor lose a warning's candidate index.
+#[test]
+fn scores_do_not_depend_on_the_chunk_size() {
+    let (mut cands, mut refs) = case_inputs("tiny-bert-L2-idf-dialogsum-train");
+    cands.push(String::new());
+    refs.push(vec!["an empty candidate in the last chunk".into()]);
+    let mut whole = options("tiny-bert", 2);
+    whole.idf = IdfMode::References;
+    let reference = Scorer::new(whole.clone()).unwrap().score(&cands, &refs).unwrap();
+    assert!(reference.timings.tokens > 0 && reference.timings.padded_tokens >= reference.timings.tokens);
+    for chunk_size in [1, 3, 7] {
+        let mut o = whole.clone();
+        o.chunk_size = chunk_size;
+        let chunked = Scorer::new(o).unwrap().score(&cands, &refs).unwrap();
+        let diff = max_difference(&reference.scores, &chunked.scores);
+        assert!(diff <= 1e-6, "chunk {chunk_size}: max |Δ| {diff:.3e}");
+        assert_eq!(chunked.warnings, reference.warnings, "chunk {chunk_size}");
+    }
+    let last = cands.len() - 1;
+    assert!(
+        reference.warnings.iter().any(|w| w.contains(&format!("candidate {last}"))),
+        "{:?}",
+        reference.warnings
+    );
+}
+
+#[test]
+fn layer_zero_to_depth_load_and_beyond_is_an_error() {
+    for layers in 0..=3 {
+        let scorer = Scorer::new(options("tiny-bert", layers)).unwrap();
+        assert_eq!(scorer.num_layers(), layers);
+    }
+    match Scorer::new(options("tiny-bert", 4)) {
+        Err(EngineError::LayerOutOfRange {
+            requested: 4,
+            max: 3,
+            model,
+        }) => assert_eq!(model, "tiny-bert"),
+        other => panic!("expected LayerOutOfRange, got {:?}", other.err()),
+    }
+    match Scorer::new(options("tiny-distilbert", 9)) {
+        Err(EngineError::LayerOutOfRange {
+            requested: 9,
+            max: 3,
+            ..
+        }) => {}
+        other => panic!("expected LayerOutOfRange, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn deeper_layers_change_the_scores() {
+    // Guards against an encoder that ignores num_layers.
+    let (cands, refs) = case_inputs("tiny-distilbert-L3-dialogsum-lead");
+    let l1 = Scorer::new(options("tiny-bert", 1))
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    let l3 = Scorer::new(options("tiny-bert", 3))
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    assert!(max_difference(&l1, &l3) > 1e-3);
+}
+
+#[test]
+fn default_layer_comes_from_the_registry() {
+    let mut o = ScorerOptions::new(tiny("tiny-bert"), "tiny-bert");
+    match Scorer::new(o.clone()) {
+        Err(EngineError::UnknownDefaultLayer { model }) => assert_eq!(model, "tiny-bert"),
+        other => panic!("expected UnknownDefaultLayer, got {:?}", other.err()),
+    }
+    // bert_score recommends layer 1 for google/bert_uncased_L-2_H-128_A-2.
+    o.model_name = "google/bert_uncased_L-2_H-128_A-2".into();
+    assert_eq!(Scorer::new(o).unwrap().num_layers(), 1);
+}
+
+/// A copy of a tiny model's files in a temporary directory, with `edit` applied to config.json.
+fn model_copy(model: &str, edit: impl FnOnce(&mut Value), skip: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(tiny(model)).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
+        std::fs::copy(&path, dir.path().join(&name)).unwrap();
+    }
+    if !skip.contains(&"config.json") {
+        let config_path = dir.path().join("config.json");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn unsupported_architecture_is_named() {
+    let dir = model_copy("tiny-bert", |c| c["model_type"] = "gpt2".into(), &[]);
+    let mut o = ScorerOptions::new(dir.path(), "copy");
+    o.num_layers = Some(1);
+    match Scorer::new(o) {
+        Err(e @ EngineError::UnsupportedArchitecture { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("\"gpt2\"") && message.contains("config.json"),
+                "{message}"
+            );
+        }
+        other => panic!("expected UnsupportedArchitecture, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn missing_files_are_named() {
+    for missing in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let dir = model_copy("tiny-bert", |_| {}, &[missing]);
+        let mut o = ScorerOptions::new(dir.path(), "copy");
+        o.num_layers = Some(1);
+        match Scorer::new(o) {
+            Err(EngineError::MissingModelFile { dir: d, file }) => {
+                assert_eq!(d, dir.path());
+                assert!(file.starts_with(missing), "{file}");
+            }
+            other => panic!(
+                "{missing}: expected MissingModelFile, got {:?}",
+                other.err()
+            ),
+        }
+    }
+}
+
+#[test]
+fn pytorch_only_checkpoint_gets_a_conversion_hint() {
+    let dir = model_copy("tiny-bert", |_| {}, &["model.safetensors"]);
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"not used").unwrap();
+    let mut o = ScorerOptions::new(dir.path(), "copy");
+    o.num_layers = Some(1);
+    let message = Scorer::new(o).err().expect("must fail").to_string();
+    assert!(
+        message.contains("pytorch_model.bin") && message.contains("safetensors"),
+        "{message}"
+    );
+}
+
+#[test]
+fn baseline_file_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("custom.tsv");
+    std::fs::write(&path, "LAYER,P,R,F\n0,0.1,0.2,0.3\n1,0.4,0.5\n").unwrap();
+    let err = Baseline::from_file(&path, 0).unwrap_err();
+    assert!(
+        matches!(err, EngineError::InvalidBaseline { line: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{}:3: 3 fields, the header has 4", path.display())
+    );
+
+    let missing = dir.path().join("absent.tsv");
+    assert!(matches!(
+        Baseline::from_file(&missing, 0),
+        Err(EngineError::Io { .. })
+    ));
+}
+
+#[test]
+fn several_references_take_the_maximum_of_each_score() {
+    let (cands, refs) = case_inputs("tiny-distilbert-L1-idf-multi-ref");
+    let scorer = Scorer::new(options("tiny-roberta", 2)).unwrap();
+    let together = scorer.score(&cands, &refs).unwrap().scores;
+    let first: Vec<Vec<String>> = refs.iter().map(|g| vec![g[0].clone()]).collect();
+    let second: Vec<Vec<String>> = refs.iter().map(|g| vec![g[1].clone()]).collect();
+    let a = scorer.score(&cands, &first).unwrap().scores;
+    let b = scorer.score(&cands, &second).unwrap().scores;
+    let expected: Vec<PairScore> = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| PairScore {
+            precision: x.precision.max(y.precision),
+            recall: x.recall.max(y.recall),
+            f1: x.f1.max(y.f1),
+        })
+        .collect();
+    assert!(max_difference(&together, &expected) <= 1e-9);
+
+    // The maximum is taken per score: a long reference covers the candidate (high P, low R), a short
+    // one is covered by it (low P, high R); the candidate keeps the higher of each.
+    let cand = vec!["the cat sat".to_string()];
+    let long = "the cat sat on the mat with a big hat".to_string();
+    let short = "the cat".to_string();
+    let by_long = scorer.score(&cand, &[vec![long.clone()]]).unwrap().scores[0];
+    let by_short = scorer.score(&cand, &[vec![short.clone()]]).unwrap().scores[0];
+    assert!(by_long.precision > by_short.precision && by_short.recall > by_long.recall);
+    let both = scorer.score(&cand, &[vec![long, short]]).unwrap().scores[0];
+    assert_eq!(both.precision, by_long.precision);
+    assert_eq!(both.recall, by_short.recall);
+    assert_eq!(both.f1, by_long.f1.max(by_short.f1));
+}
+
+#[test]
+fn corpus_idf_over_the_references_equals_reference_idf() {
+    let (cands, refs) = case_inputs("tiny-bert-L2-idf-dialogsum-train");
+    let mut o = options("tiny-bert", 2);
+    o.idf = IdfMode::References;
+    let by_refs = Scorer::new(o.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    o.idf = IdfMode::Corpus(refs.iter().flatten().cloned().collect());
+    let by_corpus = Scorer::new(o.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    assert_eq!(by_refs, by_corpus);
+    // A different corpus gives different weights.
+    o.idf = IdfMode::Corpus(cands.clone());
+    let by_cands = Scorer::new(o).unwrap().score(&cands, &refs).unwrap().scores;
+    assert!(max_difference(&by_refs, &by_cands) > 1e-4);
+}
+
+#[test]
+fn input_shape_errors() {
+    let scorer = Scorer::new(options("tiny-bert", 1)).unwrap();
+    let cands = vec!["a".to_string(), "b".to_string()];
+    assert!(matches!(
+        scorer.score(&cands, &[vec!["a".to_string()]]),
+        Err(EngineError::LengthMismatch { cands: 2, refs: 1 })
+    ));
+    assert!(matches!(
+        scorer.score(&cands, &[vec!["a".to_string()], vec![]]),
+        Err(EngineError::NoReferences { index: 1 })
+    ));
+    let mut o = options("tiny-bert", 1);
+    o.batch_size = 0;
+    assert!(matches!(
+        Scorer::new(o),
+        Err(EngineError::InvalidOption { .. })
+    ));
+}
+
+#[test]
+fn token_similarity_drops_special_tokens() {
+    let scorer = Scorer::new(options("tiny-bert", 2)).unwrap();
+    let sim = scorer
+        .token_similarity("The cat sat.", "the cat sat down")
+        .unwrap();
+    assert_eq!(sim.candidate_tokens, ["the", "cat", "sat", "."]);
+    assert_eq!(sim.reference_tokens, ["the", "cat", "sat", "down"]);
+    assert_eq!(sim.similarity.len(), 4);
+    assert!(sim.similarity.iter().all(|row| row.len() == 4));
+    assert!(
+        sim.similarity
+            .iter()
+            .flatten()
+            .all(|s| (-1.0001..=1.0001).contains(s))
+    );
+    let expected = scorer
+        .score(
+            &["The cat sat.".to_string()],
+            &[vec!["the cat sat down".to_string()]],
+        )
+        .unwrap()
+        .scores[0];
+    assert_eq!(sim.score, expected);
+
+    let same = scorer.token_similarity("ok then", "ok then").unwrap();
+    for (i, row) in same.similarity.iter().enumerate() {
+        assert!((row[i] - 1.0).abs() < 1e-5, "{row:?}");
+    }
+    assert!((same.score.f1 - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn hash_names_the_settings() {
+    let mut o = options("tiny-roberta", 3);
+    assert_eq!(
+        Scorer::new(o.clone()).unwrap().hash(),
+        "tiny-roberta_L3_no-idf_version=0.3.12(hug_trans=4.46.3)_fast-tokenizer"
+    );
+    o.idf = IdfMode::References;
+    o.baseline = Some(Baseline {
+        precision: 0.1,
+        recall: 0.1,
+        f1: 0.1,
+    });
+    o.custom_baseline = true;
+    assert_eq!(
+        Scorer::new(o).unwrap().hash(),
+        "tiny-roberta_L3_idf_version=0.3.12(hug_trans=4.46.3)-custom-rescaled_fast-tokenizer"
+    );
+}
+
+#[test]
+fn half_precision_runs_close_to_f32_and_bf16_needs_cuda() {
+    let (cands, refs) = case_inputs("tiny-distilbert-L3-dialogsum-lead");
+    let exact = Scorer::new(options("tiny-bert", 3))
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    let mut o = options("tiny-bert", 3);
+    o.precision = Precision::F16;
+    let half = Scorer::new(o.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
+    let diff = max_difference(&exact, &half);
+    assert!(diff < 1e-2, "f16 max |Δ| {diff}");
+    o.precision = Precision::Bf16;
+    assert!(matches!(
+        Scorer::new(o),
+        Err(EngineError::UnsupportedPrecision { .. })
+    ));
+}
+
+#[test]
+fn progress_reports_every_distinct_text() {
+    let scorer = Scorer::new(options("tiny-bert", 1)).unwrap();
+    let cands: Vec<String> = ["a b", "c", "a b"].map(String::from).to_vec();
+    let refs: Vec<Vec<String>> = vec![
+        vec!["c".into()],
+        vec!["d".into()],
+        vec!["e".into(), "c".into()],
+    ];
+    let seen = std::sync::Mutex::new(Vec::new());
+    scorer
+        .score_with_progress(&cands, &refs, &|done, total| {
+            seen.lock().unwrap().push((done, total))
+        })
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    // Four distinct texts: "a b", "c", "d", "e".
+    assert_eq!(seen.first(), Some(&(0, 4)));
+    assert_eq!(seen.last(), Some(&(4, 4)));
+}

@@ -1,0 +1,93 @@
+//! `bertscore-local-stack`: moto (S3, SESv2) and the Bedrock emulator for a local demo of the
+//! pipeline. Prints the `export` lines that point the AWS SDK at them, then runs until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bedrock_emulator::{Emulator, EmulatorConfig, Quality};
+use bertscore_local_stack::{LocalStack, Moto};
+use clap::Parser;
+
+/// Runs moto and the Bedrock emulator on loopback ports for a local pipeline demo.
+/// The emulator's answer key defaults to the dialogsum seed data, so the customized model
+/// measurably beats its base model.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// moto port (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    moto_port: u16,
+    /// Bedrock emulator port (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    bedrock_port: u16,
+    /// Seconds a customization job stays InProgress.
+    #[arg(long, default_value_t = 5.0)]
+    job_seconds: f64,
+    /// Seconds a provisioned throughput stays Creating.
+    #[arg(long, default_value_t = 3.0)]
+    pt_seconds: f64,
+    /// How the customized model compares with its base model: better, worse or same.
+    #[arg(long, default_value = "better")]
+    custom_quality: Quality,
+    /// Answer-key prompts [default: datasets/dialogsum-seed/validation-data.json].
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Answer-key references [default: datasets/dialogsum-seed/reference-inference.json].
+    #[arg(long)]
+    references: Option<PathBuf>,
+}
+
+/// `datasets/dialogsum-seed/NAME` from the working directory, else from this source tree.
+fn seed_file(name: &str) -> PathBuf {
+    let relative = Path::new("datasets/dialogsum-seed").join(name);
+    if relative.exists() {
+        return relative;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let prompts = args.prompts.unwrap_or_else(|| seed_file("validation-data.json"));
+    let references = args.references.unwrap_or_else(|| seed_file("reference-inference.json"));
+    if !prompts.exists() || !references.exists() {
+        bail!(
+            "answer key not found ({} / {}); run from the repository root or pass --prompts and --references",
+            prompts.display(),
+            references.display()
+        );
+    }
+    let mut config = EmulatorConfig {
+        job_duration: Duration::try_from_secs_f64(args.job_seconds).context("--job-seconds")?,
+        pt_duration: Duration::try_from_secs_f64(args.pt_seconds).context("--pt-seconds")?,
+        custom_quality: args.custom_quality,
+        ..EmulatorConfig::default()
+    };
+    config.load_answers(&prompts, &references)?;
+
+    let moto_port = args.moto_port;
+    let moto = tokio::task::spawn_blocking(move || {
+        if moto_port == 0 { Moto::start() } else { Moto::start_on_port(moto_port) }
+    })
+    .await??;
+    let bedrock = Emulator::start_on(SocketAddr::from(([127, 0, 0, 1], args.bedrock_port)), config)
+        .await
+        .context("starting the Bedrock emulator")?;
+    let stack = LocalStack { moto, bedrock };
+
+    eprintln!("moto (S3, SESv2) on {}", stack.moto.endpoint());
+    eprintln!("Bedrock emulator on {} (state: {}/_emulator/state)", stack.bedrock.endpoint(), stack.bedrock.endpoint());
+    eprintln!("Paste these into the shell that runs the pipeline; Ctrl-C stops everything:");
+    for (key, value) in stack.env() {
+        println!("export {key}={value}");
+    }
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!("shutting down");
+    let LocalStack { moto, bedrock } = stack;
+    bedrock.shutdown().await;
+    drop(moto);
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Request and response bodies per model family. InvokeModel bodies differ by provider; everything without a
+//! known body goes through the Converse API, which has one shape for all models.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// How a model is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// Cohere Command (text): `{"prompt"}` → `generations[0].text`.
+    Cohere,
+    /// Amazon Titan Text: `{"inputText"}` → `results[0].outputText`.
+    Titan,
+    /// Meta Llama: `{"prompt"}` → `generation`.
+    Llama,
+    /// The Converse API.
+    Converse,
+}
+
+/// Generation settings shared by all families.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GenerationParams {
+    pub max_tokens: i32,
+    pub temperature: f32,
+    pub top_p: Option<f32>,
+}
+
+impl AdapterKind {
+    /// The family of a model id (an ARN's resource part is looked at, so foundation-model ARNs work too).
+    pub fn for_model(model_id: &str) -> Self {
+        let id = model_id.rsplit('/').next().unwrap_or(model_id);
+        // Command R and R+ take a chat body (`message`), not the Command text body.
+        if id.starts_with("cohere.command") && !id.starts_with("cohere.command-r") {
+            AdapterKind::Cohere
+        } else if id.starts_with("amazon.titan-text") || id.starts_with("amazon.titan-tg1") {
+            AdapterKind::Titan
+        } else if id.starts_with("meta.llama") {
+            AdapterKind::Llama
+        } else {
+            AdapterKind::Converse
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AdapterKind::Cohere => "cohere",
+            AdapterKind::Titan => "titan",
+            AdapterKind::Llama => "llama",
+            AdapterKind::Converse => "converse",
+        }
+    }
+
+    /// The InvokeModel body for `prompt`; `None` for Converse.
+    pub fn request_body(self, prompt: &str, params: &GenerationParams) -> Option<Value> {
+        let body = match self {
+            AdapterKind::Cohere => {
+                let mut body = json!({
+                    "prompt": prompt,
+                    "max_tokens": params.max_tokens,
+                    "temperature": params.temperature,
+                });
+                if let Some(p) = params.top_p {
+                    body["p"] = json!(p);
+                }
+                body
+            }
+            AdapterKind::Titan => {
+                let mut config = json!({
+                    "maxTokenCount": params.max_tokens,
+                    "temperature": params.temperature,
+                });
+                if let Some(p) = params.top_p {
+                    config["topP"] = json!(p);
+                }
+                json!({ "inputText": prompt, "textGenerationConfig": config })
+            }
+            AdapterKind::Llama => {
+                let mut body = json!({
+                    "prompt": prompt,
+                    "max_gen_len": params.max_tokens,
+                    "temperature": params.temperature,
+                });
+                if let Some(p) = params.top_p {
+                    body["top_p"] = json!(p);
+                }
+                body
+            }
+            AdapterKind::Converse => return None,
+        };
+        Some(body)
+    }
+
+    /// The generated text of an InvokeModel response body.
+    pub fn response_text(self, body: &[u8]) -> Result<String, String> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+        let text = match self {
+            AdapterKind::Cohere => value.pointer("/generations/0/text"),
+            AdapterKind::Titan => value.pointer("/results/0/outputText"),
+            AdapterKind::Llama => value.get("generation"),
+            AdapterKind::Converse => return Err("Converse responses are not InvokeModel bodies".into()),
+        };
+        text.and_then(Value::as_str)
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| {
+                let mut shown = value.to_string();
+                shown.truncate(200);
+                format!("no generated text in the {} response: {shown}", self.name())
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARAMS: GenerationParams = GenerationParams {
+        max_tokens: 100,
+        temperature: 0.0,
+        top_p: Some(0.9),
+    };
+
+    #[test]
+    fn families_by_model_id() {
+        assert_eq!(AdapterKind::for_model("cohere.command-light-text-v14"), AdapterKind::Cohere);
+        assert_eq!(AdapterKind::for_model("cohere.command-r-v1:0"), AdapterKind::Converse);
+        assert_eq!(
+            AdapterKind::for_model("arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"),
+            AdapterKind::Titan
+        );
+        assert_eq!(AdapterKind::for_model("meta.llama3-8b-instruct-v1:0"), AdapterKind::Llama);
+        assert_eq!(AdapterKind::for_model("anthropic.claude-3-haiku-20240307-v1:0"), AdapterKind::Converse);
+    }
+
+    #[test]
+    fn bodies_and_responses_round_trip() {
+        let cohere = AdapterKind::Cohere.request_body("hi", &PARAMS).unwrap();
+        assert_eq!(cohere["prompt"], "hi");
+        assert_eq!(cohere["max_tokens"], 100);
+        let titan = AdapterKind::Titan.request_body("hi", &PARAMS).unwrap();
+        assert_eq!(titan["inputText"], "hi");
+        assert_eq!(titan["textGenerationConfig"]["maxTokenCount"], 100);
+        let llama = AdapterKind::Llama.request_body("hi", &PARAMS).unwrap();
+        assert_eq!(llama["max_gen_len"], 100);
+        assert!(AdapterKind::Converse.request_body("hi", &PARAMS).is_none());
+
+        let text = |kind: AdapterKind, body: &str| kind.response_text(body.as_bytes());
+        assert_eq!(text(AdapterKind::Cohere, r#"{"generations":[{"text":" a "}]}"#).unwrap(), "a");
+        assert_eq!(text(AdapterKind::Titan, r#"{"results":[{"outputText":"b"}]}"#).unwrap(), "b");
+        assert_eq!(text(AdapterKind::Llama, r#"{"generation":"c"}"#).unwrap(), "c");
+        assert!(text(AdapterKind::Llama, r#"{"generations":[]}"#).is_err());
+        assert!(text(AdapterKind::Cohere, "not json").is_err());
+    }
+}

@@ -1,0 +1,622 @@
+//! The pipeline's settings: a TOML file (see `datasets/pipeline/local.toml`), or the AWS sample's Step Functions
+//! execution input mapped onto one. Every field but the data files, the bucket and the role has a default, so a
+//! config says only what differs from the common case.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::adapter::AdapterKind;
+use crate::aws::AwsSettings;
+use crate::error::{PipelineError, Result};
+
+/// Everything one run needs. Serialized into the run directory, so `resume` and `cleanup` need no config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub data: DataConfig,
+    #[serde(default)]
+    pub aws: AwsSettings,
+    pub s3: S3Config,
+    pub customization: CustomizationConfig,
+    #[serde(default)]
+    pub throughput: ThroughputConfig,
+    #[serde(default)]
+    pub polling: PollingConfig,
+    #[serde(default)]
+    pub inference: InferenceConfig,
+    #[serde(default)]
+    pub scoring: ScoringConfig,
+    /// No `[notify]` section: no email.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+}
+
+/// The local data files; relative paths are resolved against the config file's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// JSON Lines, one `{"prompt": ..., "completion": ...}` per line (Bedrock's fine-tuning format).
+    pub training: PathBuf,
+    /// Optional Bedrock validation set for the job (same format as `training`).
+    #[serde(default)]
+    pub job_validation: Option<PathBuf>,
+    /// The evaluation prompts: a JSON array or JSON Lines of `{"prompt": ..., "id"?: ...}` (or plain strings).
+    pub validation: PathBuf,
+    /// The reference answers, aligned with `validation` (by `id` when both have ids, else by position).
+    pub references: PathBuf,
+}
+
+/// Where data, job output, model outputs and reports go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket used for every role that has no bucket of its own.
+    pub bucket: String,
+    #[serde(default)]
+    pub training_bucket: Option<String>,
+    /// Validation prompts and references.
+    #[serde(default)]
+    pub validation_bucket: Option<String>,
+    /// The customization job's output (metrics).
+    #[serde(default)]
+    pub output_bucket: Option<String>,
+    /// Model outputs, failures and the report.
+    #[serde(default)]
+    pub inference_bucket: Option<String>,
+    /// Key prefix; each run writes under `{prefix}/{run_id}/`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Create missing buckets (off when the buckets are managed elsewhere, e.g. by infrastructure code).
+    #[serde(default = "yes")]
+    pub create_buckets: bool,
+}
+
+impl S3Config {
+    pub fn training_bucket(&self) -> &str {
+        self.training_bucket.as_deref().unwrap_or(&self.bucket)
+    }
+    pub fn validation_bucket(&self) -> &str {
+        self.validation_bucket.as_deref().unwrap_or(&self.bucket)
+    }
+    pub fn output_bucket(&self) -> &str {
+        self.output_bucket.as_deref().unwrap_or(&self.bucket)
+    }
+    pub fn inference_bucket(&self) -> &str {
+        self.inference_bucket.as_deref().unwrap_or(&self.bucket)
+    }
+    /// Every distinct bucket, in first-use order.
+    pub fn buckets(&self) -> Vec<&str> {
+        let mut buckets: Vec<&str> = Vec::new();
+        for bucket in [
+            self.training_bucket(),
+            self.validation_bucket(),
+            self.output_bucket(),
+            self.inference_bucket(),
+        ] {
+            if !buckets.contains(&bucket) {
+                buckets.push(bucket);
+            }
+        }
+        buckets
+    }
+    /// The key of `name` under this run's prefix.
+    pub fn key(&self, run_id: &str, name: &str) -> String {
+        let prefix = self.prefix.trim_matches('/');
+        if prefix.is_empty() {
+            format!("{run_id}/{name}")
+        } else {
+            format!("{prefix}/{run_id}/{name}")
+        }
+    }
+}
+
+/// The fine-tuning job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomizationConfig {
+    /// The model to customize, as CreateModelCustomizationJob takes it (e.g. `cohere.command-light-text-v14:7:4k`).
+    pub base_model_id: String,
+    /// The base model's id for inference. Default: `base_model_id` without an ARN prefix and cut at the first `:`
+    /// (`cohere.command-light-text-v14:7:4k` → `cohere.command-light-text-v14`), as the AWS sample does.
+    #[serde(default)]
+    pub inference_model_id: Option<String>,
+    /// Request/response format for both models; default: chosen by the inference model id.
+    #[serde(default)]
+    pub adapter: Option<AdapterKind>,
+    /// The service role Bedrock assumes to read the training data and write the output.
+    pub role_arn: String,
+    /// Default: `bertscore-{run_id}`.
+    #[serde(default)]
+    pub job_name: Option<String>,
+    /// Default: `bertscore-{run_id}`.
+    #[serde(default)]
+    pub custom_model_name: Option<String>,
+    #[serde(default = "default_customization_type")]
+    pub customization_type: String,
+    /// Model-specific hyper-parameters; numbers are accepted and sent as strings, as Bedrock wants them.
+    #[serde(default, deserialize_with = "string_map")]
+    pub hyper_parameters: BTreeMap<String, String>,
+    /// Also delete the custom model when it is not better (it costs storage, not hourly throughput).
+    #[serde(default)]
+    pub delete_custom_model_if_not_better: bool,
+}
+
+impl CustomizationConfig {
+    pub fn inference_model_id(&self) -> String {
+        match &self.inference_model_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = match self.base_model_id.split_once("foundation-model/") {
+                    Some((_, id)) => id,
+                    None => &self.base_model_id,
+                };
+                id.split(':').next().unwrap_or(id).to_string()
+            }
+        }
+    }
+
+    pub fn adapter(&self) -> AdapterKind {
+        self.adapter
+            .unwrap_or_else(|| AdapterKind::for_model(&self.inference_model_id()))
+    }
+}
+
+/// The provisioned throughput the custom model is served through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThroughputConfig {
+    #[serde(default = "one")]
+    pub model_units: i32,
+    /// Default: `{custom_model_name}-pt`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Keep the throughput when the custom model wins (off: always delete it after the evaluation).
+    #[serde(default = "yes")]
+    pub keep_if_better: bool,
+}
+
+impl Default for ThroughputConfig {
+    fn default() -> Self {
+        Self {
+            model_units: 1,
+            name: None,
+            keep_if_better: true,
+        }
+    }
+}
+
+/// How Bedrock's asynchronous resources are waited for: exponential backoff with jitter, no fixed waits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollingConfig {
+    /// First delay between two status checks, in seconds.
+    #[serde(default = "default_poll_initial")]
+    pub initial_s: f64,
+    /// Longest delay between two checks.
+    #[serde(default = "default_poll_max")]
+    pub max_s: f64,
+    /// Give up on the customization job after this long.
+    #[serde(default = "default_job_timeout")]
+    pub job_timeout_s: f64,
+    /// Give up on the provisioned throughput after this long.
+    #[serde(default = "default_throughput_timeout")]
+    pub throughput_timeout_s: f64,
+}
+
+impl Default for PollingConfig {
+    fn default() -> Self {
+        Self {
+            initial_s: default_poll_initial(),
+            max_s: default_poll_max(),
+            job_timeout_s: default_job_timeout(),
+            throughput_timeout_s: default_throughput_timeout(),
+        }
+    }
+}
+
+/// The evaluation's model calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// Requests in flight at once, per model.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: i32,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// Attempts per prompt (throttling and 5xx are retried; other errors fail the item at once).
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in seconds; doubles per attempt, with full jitter.
+    #[serde(default = "default_retry_base")]
+    pub retry_base_s: f64,
+    #[serde(default = "default_retry_max")]
+    pub retry_max_s: f64,
+    /// The run fails (rather than scoring a biased subset) when more than this fraction of items lack an output
+    /// from either model.
+    #[serde(default = "default_failure_fraction")]
+    pub max_failure_fraction: f64,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: default_concurrency(),
+            max_tokens: default_max_tokens(),
+            temperature: 0.0,
+            top_p: None,
+            max_attempts: default_attempts(),
+            retry_base_s: default_retry_base(),
+            retry_max_s: default_retry_max(),
+            max_failure_fraction: default_failure_fraction(),
+        }
+    }
+}
+
+/// The BERTScore comparison (see `bertscore compare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringConfig {
+    /// A model directory or hub id, resolved by `bertscore_hub::resolve`.
+    #[serde(default = "default_scoring_model")]
+    pub model: String,
+    #[serde(default)]
+    pub num_layers: Option<usize>,
+    #[serde(default)]
+    pub idf: bool,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default)]
+    pub threads: Option<usize>,
+    #[serde(default = "default_resamples")]
+    pub bootstrap: usize,
+    #[serde(default = "default_resamples")]
+    pub permutations: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// The F1 gain the custom model must exceed to win.
+    #[serde(default)]
+    pub margin: f64,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+impl Default for ScoringConfig {
+    fn default() -> Self {
+        Self {
+            model: default_scoring_model(),
+            num_layers: None,
+            idf: false,
+            batch_size: default_batch_size(),
+            threads: None,
+            bootstrap: default_resamples(),
+            permutations: default_resamples(),
+            seed: 0,
+            margin: 0.0,
+            alpha: default_alpha(),
+        }
+    }
+}
+
+/// The outcome email (SESv2). The sender must be a verified identity in SES.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+    /// Create the sender's SES identity when it does not exist (for local stacks, where creating verifies it; on
+    /// real SES this only sends a verification email, and the run's email fails until it is confirmed).
+    #[serde(default)]
+    pub create_sender_identity: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> i32 {
+    1
+}
+fn default_prefix() -> String {
+    "bertscore-pipeline".into()
+}
+fn default_customization_type() -> String {
+    "FINE_TUNING".into()
+}
+fn default_poll_initial() -> f64 {
+    30.0
+}
+fn default_poll_max() -> f64 {
+    300.0
+}
+fn default_job_timeout() -> f64 {
+    24.0 * 3600.0
+}
+fn default_throughput_timeout() -> f64 {
+    2.0 * 3600.0
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_max_tokens() -> i32 {
+    512
+}
+fn default_attempts() -> u32 {
+    8
+}
+fn default_retry_base() -> f64 {
+    0.5
+}
+fn default_retry_max() -> f64 {
+    30.0
+}
+fn default_failure_fraction() -> f64 {
+    0.2
+}
+fn default_scoring_model() -> String {
+    bertscore_hub::DEFAULT_MODEL.into()
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_resamples() -> usize {
+    10_000
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_subject_prefix() -> String {
+    "[bertscore pipeline]".into()
+}
+
+/// Accepts `epochCount = 1` as well as `epochCount = "1"`.
+fn string_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        String(String),
+        Integer(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    let map = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                Scalar::String(s) => s,
+                Scalar::Integer(i) => i.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            };
+            (key, value)
+        })
+        .collect())
+}
+
+pub(crate) fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+impl PipelineConfig {
+    /// Reads a TOML config; relative data paths become relative to the file's directory.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::config(path, e.to_string()))?;
+        let mut config = Self::from_toml_str(&text, path)?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (`origin` names it in errors); paths are left as written.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| PipelineError::config(origin, e.to_string()))
+    }
+
+    /// Makes the data paths absolute against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.data.training);
+        resolve(&mut self.data.validation);
+        resolve(&mut self.data.references);
+        if let Some(path) = self.data.job_validation.as_mut() {
+            resolve(path);
+        }
+    }
+
+    /// Rejects settings no run could succeed with, naming the field.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let fail = |message: String| Err(PipelineError::config(origin, message));
+        let nonempty = [
+            ("s3.bucket", self.s3.bucket.as_str()),
+            ("customization.base_model_id", self.customization.base_model_id.as_str()),
+            ("customization.role_arn", self.customization.role_arn.as_str()),
+            ("customization.customization_type", self.customization.customization_type.as_str()),
+            ("scoring.model", self.scoring.model.as_str()),
+        ];
+        for (field, value) in nonempty {
+            if value.trim().is_empty() {
+                return fail(format!("{field} must not be empty"));
+            }
+        }
+        if self.throughput.model_units < 1 {
+            return fail("throughput.model_units must be at least 1".into());
+        }
+        if self.inference.concurrency == 0 {
+            return fail("inference.concurrency must be at least 1".into());
+        }
+        if self.inference.max_attempts == 0 {
+            return fail("inference.max_attempts must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.inference.max_failure_fraction) {
+            return fail("inference.max_failure_fraction must be in [0, 1]".into());
+        }
+        let positive = [
+            ("polling.initial_s", self.polling.initial_s),
+            ("polling.max_s", self.polling.max_s),
+            ("polling.job_timeout_s", self.polling.job_timeout_s),
+            ("polling.throughput_timeout_s", self.polling.throughput_timeout_s),
+        ];
+        for (field, value) in positive {
+            if !(value.is_finite() && value > 0.0) {
+                return fail(format!("{field} must be a positive number of seconds"));
+            }
+        }
+        if !(self.inference.retry_base_s.is_finite() && self.inference.retry_base_s >= 0.0) {
+            return fail("inference.retry_base_s must be >= 0".into());
+        }
+        if let Some(notify) = &self.notify {
+            if notify.from.trim().is_empty() || notify.to.is_empty() {
+                return fail("notify needs a `from` address and at least one `to` address".into());
+            }
+        }
+        if let Some(name) = &self.customization.job_name {
+            check_resource_name("customization.job_name", name, origin)?;
+        }
+        if let Some(name) = &self.customization.custom_model_name {
+            check_resource_name("customization.custom_model_name", name, origin)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the AWS sample's Step Functions execution input (`BaseModelIdentifier`, `CustomModelName`,
+    /// `JobName`, `HyperParameters`, `TrainingDataFileName`) on top of this config. `TrainingDataFileName` is
+    /// looked up next to the configured training file.
+    pub fn apply_step_functions_input(&mut self, input: &StepFunctionsInput) {
+        self.customization.base_model_id = input.base_model_identifier.clone();
+        self.customization.inference_model_id = None;
+        if let Some(name) = &input.custom_model_name {
+            self.customization.custom_model_name = Some(name.clone());
+        }
+        if let Some(name) = &input.job_name {
+            self.customization.job_name = Some(name.clone());
+        }
+        if !input.hyper_parameters.is_empty() {
+            self.customization.hyper_parameters = input.hyper_parameters.clone();
+        }
+        if let Some(file) = &input.training_data_file_name {
+            let dir = self
+                .data
+                .training
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            self.data.training = dir.join(file);
+        }
+    }
+}
+
+/// Bedrock's name pattern for jobs and models: letters, digits, `-`, `+`, `.`, starting with a letter or digit,
+/// at most 63 characters.
+fn check_resource_name(field: &str, name: &str, origin: &Path) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.' | '_'));
+    if valid {
+        Ok(())
+    } else {
+        Err(PipelineError::config(
+            origin,
+            format!("{field} {name:?}: use 1-63 letters, digits, '-', '+', '.', starting with a letter or digit"),
+        ))
+    }
+}
+
+/// The AWS sample's Step Functions execution input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StepFunctionsInput {
+    pub base_model_identifier: String,
+    #[serde(default)]
+    pub custom_model_name: Option<String>,
+    #[serde(default)]
+    pub job_name: Option<String>,
+    #[serde(default, deserialize_with = "string_map")]
+    pub hyper_parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub training_data_file_name: Option<String>,
+}
+
+impl StepFunctionsInput {
+    pub fn from_json_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::config(path, e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| PipelineError::config(path, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [data]
+        training = "train.jsonl"
+        validation = "val.json"
+        references = "refs.json"
+        [s3]
+        bucket = "b"
+        [customization]
+        base_model_id = "cohere.command-light-text-v14:7:4k"
+        role_arn = "arn:aws:iam::123456789012:role/r"
+        hyper_parameters = { epochCount = 1, learningRate = "0.00001" }
+    "#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let mut config = PipelineConfig::from_toml_str(MINIMAL, Path::new("x.toml")).unwrap();
+        config.resolve_paths(Path::new("/data"));
+        config.validate(Path::new("x.toml")).unwrap();
+        assert_eq!(config.data.training, PathBuf::from("/data/train.jsonl"));
+        assert_eq!(config.customization.hyper_parameters["epochCount"], "1");
+        assert_eq!(config.customization.inference_model_id(), "cohere.command-light-text-v14");
+        assert_eq!(config.customization.adapter(), AdapterKind::Cohere);
+        assert_eq!(config.throughput.model_units, 1);
+        assert_eq!(config.s3.buckets(), vec!["b"]);
+        assert_eq!(config.s3.key("r1", "training/x.jsonl"), "bertscore-pipeline/r1/training/x.jsonl");
+        assert!(config.notify.is_none());
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        let err = PipelineConfig::from_toml_str(&MINIMAL.replace("[s3]", "[s3]\nbukket = 1"), Path::new("x.toml"))
+            .unwrap_err();
+        assert!(err.to_string().contains("bukket"), "{err}");
+        assert!(err.is_bad_input());
+        let text = format!("{MINIMAL}\n[throughput]\nmodel_units = 0\n");
+        let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
+        let err = config.validate(Path::new("x.toml")).unwrap_err();
+        assert!(err.to_string().contains("model_units"), "{err}");
+    }
+
+    #[test]
+    fn step_functions_input_overrides_the_job() {
+        let mut config = PipelineConfig::from_toml_str(MINIMAL, Path::new("x.toml")).unwrap();
+        config.resolve_paths(Path::new("/data"));
+        let input: StepFunctionsInput = serde_json::from_str(
+            r#"{"BaseModelIdentifier": "amazon.titan-text-express-v1:0:8k", "CustomModelName": "m1", "JobName": "j1",
+                "HyperParameters": {"epochCount": "2"}, "TrainingDataFileName": "other.jsonl"}"#,
+        )
+        .unwrap();
+        config.apply_step_functions_input(&input);
+        assert_eq!(config.customization.inference_model_id(), "amazon.titan-text-express-v1");
+        assert_eq!(config.customization.adapter(), AdapterKind::Titan);
+        assert_eq!(config.customization.job_name.as_deref(), Some("j1"));
+        assert_eq!(config.customization.hyper_parameters.len(), 1);
+        assert_eq!(config.data.training, PathBuf::from("/data/other.jsonl"));
+    }
+}

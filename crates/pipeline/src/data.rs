@@ -1,0 +1,300 @@
+//! The local data: the training file is checked line by line before anything is uploaded (a bad line found by
+//! Bedrock costs a job start and an hour of waiting), and the evaluation prompts are paired with their references
+//! under stable ids, so every output can be traced back to its prompt.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::error::{PipelineError, Result};
+
+/// At most this many problems are listed; the rest are counted.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// What the training file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub records: usize,
+    pub bytes: u64,
+    /// SHA-256 of the file, recorded in the journal.
+    pub sha256: String,
+}
+
+/// Checks a fine-tuning JSONL file: every line a JSON object with non-empty string `prompt` and `completion`.
+pub fn validate_training_data(path: &Path) -> Result<TrainingSummary> {
+    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            return Err(invalid(path, vec![format!("{}:{line}: invalid UTF-8", path.display())]));
+        }
+    };
+    let mut problems = Vec::new();
+    let mut records = 0;
+    let lines: Vec<&str> = text.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        let number = index + 1;
+        let problem = |message: String| format!("{}:{number}: {message}", path.display());
+        if line.trim().is_empty() {
+            // A trailing blank line is harmless; one in the middle means a broken record.
+            if lines[index..].iter().all(|l| l.trim().is_empty()) {
+                break;
+            }
+            problems.push(problem("empty line".into()));
+            continue;
+        }
+        let value: Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(e) => {
+                problems.push(problem(format!("not valid JSON: {e}")));
+                continue;
+            }
+        };
+        let Value::Object(object) = value else {
+            problems.push(problem("expected a JSON object with prompt and completion".into()));
+            continue;
+        };
+        for field in ["prompt", "completion"] {
+            match object.get(field) {
+                Some(Value::String(s)) if !s.trim().is_empty() => {}
+                Some(Value::String(_)) => problems.push(problem(format!("{field} is empty"))),
+                Some(_) => problems.push(problem(format!("{field} must be a string"))),
+                None => problems.push(problem(format!("missing {field}"))),
+            }
+        }
+        records += 1;
+    }
+    if records == 0 && problems.is_empty() {
+        problems.push(format!("{}: no training records", path.display()));
+    }
+    if !problems.is_empty() {
+        return Err(invalid(path, problems));
+    }
+    Ok(TrainingSummary {
+        records,
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+    })
+}
+
+fn invalid(path: &Path, mut problems: Vec<String>) -> PipelineError {
+    if problems.len() > MAX_LISTED_PROBLEMS {
+        let more = problems.len() - MAX_LISTED_PROBLEMS;
+        problems.truncate(MAX_LISTED_PROBLEMS);
+        problems.push(format!("... and {more} more"));
+    }
+    PipelineError::InvalidData {
+        path: path.to_path_buf(),
+        problems,
+    }
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One evaluation prompt and its references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalItem {
+    pub id: String,
+    pub prompt: String,
+    pub references: Vec<String>,
+}
+
+/// Reads the prompts and references and pairs them: by `id` when every record of both files has one, else by
+/// position (ids are then `1`, `2`, ...).
+pub fn load_eval_items(prompts_path: &Path, references_path: &Path) -> Result<Vec<EvalItem>> {
+    let prompts = read_prompts(prompts_path)?;
+    let references = bertscore_compare::read_references(references_path).map_err(|e| {
+        PipelineError::InvalidData {
+            path: references_path.to_path_buf(),
+            problems: vec![e.to_string()],
+        }
+    })?;
+    if prompts.is_empty() {
+        return Err(invalid(prompts_path, vec![format!("{}: no prompts", prompts_path.display())]));
+    }
+    let by_id = prompts.iter().all(|p| p.id.is_some()) && references.iter().all(|r| r.id.is_some());
+    let mut items = Vec::with_capacity(prompts.len());
+    if by_id {
+        for prompt in &prompts {
+            let id = prompt.id.clone().expect("checked above");
+            let Some(reference) = references.iter().find(|r| r.id.as_deref() == Some(id.as_str())) else {
+                return Err(invalid(
+                    references_path,
+                    vec![format!("{}: no reference with id {id:?}", references_path.display())],
+                ));
+            };
+            items.push(EvalItem {
+                id,
+                prompt: prompt.prompt.clone(),
+                references: reference.references.clone(),
+            });
+        }
+    } else {
+        if prompts.len() != references.len() {
+            return Err(invalid(
+                references_path,
+                vec![format!(
+                    "{} has {} prompts but {} has {} references (pairing by position needs equal counts)",
+                    prompts_path.display(),
+                    prompts.len(),
+                    references_path.display(),
+                    references.len()
+                )],
+            ));
+        }
+        for (index, (prompt, reference)) in prompts.iter().zip(&references).enumerate() {
+            items.push(EvalItem {
+                id: prompt.id.clone().unwrap_or_else(|| (index + 1).to_string()),
+                prompt: prompt.prompt.clone(),
+                references: reference.references.clone(),
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    for item in &items {
+        if !seen.insert(item.id.as_str()) {
+            return Err(invalid(
+                prompts_path,
+                vec![format!("{}: duplicate id {:?}", prompts_path.display(), item.id)],
+            ));
+        }
+    }
+    Ok(items)
+}
+
+struct PromptRecord {
+    id: Option<String>,
+    prompt: String,
+}
+
+/// A JSON array or JSON Lines of strings or `{"prompt", "id"?}` objects.
+fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    let mut values: Vec<(Value, usize)> = Vec::new();
+    let mut problems = Vec::new();
+    if text.trim_start().starts_with('[') {
+        let raws: Vec<&RawValue> = serde_json::from_str(&text).map_err(|e| {
+            invalid(path, vec![format!("{}:{}: not a valid JSON array: {e}", path.display(), e.line())])
+        })?;
+        for raw in raws {
+            let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+            let line = 1 + text[..offset].matches('\n').count();
+            values.push((serde_json::from_str(raw.get()).expect("a RawValue is valid JSON"), line));
+        }
+    } else {
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str(line) {
+                Ok(value) => values.push((value, index + 1)),
+                Err(e) => problems.push(format!("{}:{}: not valid JSON: {e}", path.display(), index + 1)),
+            }
+        }
+    }
+    let mut prompts = Vec::new();
+    for (value, line) in values {
+        let problem = |message: &str| format!("{}:{line}: {message}", path.display());
+        match value {
+            Value::String(prompt) if !prompt.trim().is_empty() => prompts.push(PromptRecord { id: None, prompt }),
+            Value::Object(object) => {
+                let id = match object.get("id") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(id)) => Some(id.clone()),
+                    Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+                    Some(_) => {
+                        problems.push(problem("id must be a string or an integer"));
+                        continue;
+                    }
+                };
+                match object.get("prompt") {
+                    Some(Value::String(prompt)) if !prompt.trim().is_empty() => prompts.push(PromptRecord {
+                        id,
+                        prompt: prompt.clone(),
+                    }),
+                    _ => problems.push(problem("missing or empty prompt")),
+                }
+            }
+            _ => problems.push(problem("expected a non-empty string or an object with prompt")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(invalid(path, problems));
+    }
+    Ok(prompts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed").join(name)
+    }
+
+    #[test]
+    fn the_seed_training_data_is_valid() {
+        let summary = validate_training_data(&seed("training-data.jsonl")).unwrap();
+        assert_eq!(summary.records, 999);
+        assert_eq!(summary.sha256.len(), 64);
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(
+            &path,
+            "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"a\"}\nnot json\n\n{\"prompt\":\"\",\"completion\":3}\n[1]\n",
+        )
+        .unwrap();
+        let err = validate_training_data(&path).unwrap_err();
+        let PipelineError::InvalidData { problems, .. } = &err else {
+            panic!("{err}")
+        };
+        let shown: Vec<String> = problems
+            .iter()
+            .map(|p| p.rsplit_once("t.jsonl:").unwrap().1.to_string())
+            .collect();
+        assert_eq!(shown.len(), 6, "{shown:?}");
+        assert_eq!(shown[0], "2: missing completion");
+        assert!(shown[1].starts_with("3: not valid JSON"), "{shown:?}");
+        assert_eq!(shown[2], "4: empty line");
+        assert_eq!(shown[3], "5: prompt is empty");
+        assert_eq!(shown[4], "5: completion must be a string");
+        assert!(shown[5].starts_with("6: expected a JSON object"), "{shown:?}");
+        assert!(err.is_bad_input());
+    }
+
+    #[test]
+    fn seed_prompts_pair_with_references_by_position() {
+        let items = load_eval_items(&seed("validation-data.json"), &seed("reference-inference.json")).unwrap();
+        assert_eq!(items.len(), 11);
+        assert_eq!(items[0].id, "1");
+        assert!(items[0].prompt.contains("John Sandals"));
+        assert!(items[0].references[0].contains("VISA"));
+        assert_eq!(items[10].id, "11");
+    }
+
+    #[test]
+    fn ids_pair_out_of_order_and_counts_must_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let prompts = dir.path().join("p.jsonl");
+        let refs = dir.path().join("r.jsonl");
+        std::fs::write(&prompts, "{\"id\":\"a\",\"prompt\":\"pa\"}\n{\"id\":\"b\",\"prompt\":\"pb\"}\n").unwrap();
+        std::fs::write(&refs, "{\"id\":\"b\",\"reference\":\"rb\"}\n{\"id\":\"a\",\"reference\":\"ra\"}\n").unwrap();
+        let items = load_eval_items(&prompts, &refs).unwrap();
+        assert_eq!(items[0].references, vec!["ra".to_string()]);
+        std::fs::write(&refs, "[\"only one\"]").unwrap();
+        let err = load_eval_items(&prompts, &refs).unwrap_err();
+        assert!(err.to_string().contains("2 prompts"), "{err}");
+    }
+}

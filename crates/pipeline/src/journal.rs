@@ -1,0 +1,472 @@
+//! The run directory: `<state_dir>/<run_id>/` with
+//! - `journal.jsonl`: an append-only log, one line before and one after every step (and every billed resource
+//!   created or deleted), so a reader can tell what happened even after a crash;
+//! - `state.json`: the current state (steps finished, ARNs, outcome), replaced atomically (write + rename), which
+//!   `resume`, `status` and `cleanup` start from;
+//! - `config.json`: the resolved configuration the run was started with;
+//! - the model outputs, the comparison and the report.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::PipelineConfig;
+use crate::error::{PipelineError, Result};
+
+/// The steps of a run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Validate,
+    Upload,
+    CreateJob,
+    WaitJob,
+    CreateThroughput,
+    WaitThroughput,
+    Inference,
+    WriteOutputs,
+    Score,
+    Decide,
+    Notify,
+    Report,
+}
+
+impl Step {
+    pub const ALL: [Step; 12] = [
+        Step::Validate,
+        Step::Upload,
+        Step::CreateJob,
+        Step::WaitJob,
+        Step::CreateThroughput,
+        Step::WaitThroughput,
+        Step::Inference,
+        Step::WriteOutputs,
+        Step::Score,
+        Step::Decide,
+        Step::Notify,
+        Step::Report,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Validate => "validate",
+            Step::Upload => "upload",
+            Step::CreateJob => "create-job",
+            Step::WaitJob => "wait-job",
+            Step::CreateThroughput => "create-throughput",
+            Step::WaitThroughput => "wait-throughput",
+            Step::Inference => "inference",
+            Step::WriteOutputs => "write-outputs",
+            Step::Score => "score",
+            Step::Decide => "decide",
+            Step::Notify => "notify",
+            Step::Report => "report",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Started,
+    Finished,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub status: StepStatus,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// How many times the step was started (more than 1 after a resume).
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// Every AWS resource the run created or named, so `resume` re-uses it and `cleanup` can find it. Names are
+/// recorded before the create call: Bedrock's Get* calls accept a name as well as an ARN, so even a crash
+/// between the call and the journal leaves the resource findable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    pub job_name: String,
+    pub custom_model_name: String,
+    pub throughput_name: String,
+    #[serde(default)]
+    pub buckets_created: Vec<String>,
+    /// Role (`training`, `validation`, `references`, `base-outputs`, ...) → `s3://bucket/key`.
+    #[serde(default)]
+    pub objects: BTreeMap<String, String>,
+    #[serde(default)]
+    pub job_arn: Option<String>,
+    #[serde(default)]
+    pub job_status: Option<String>,
+    #[serde(default)]
+    pub job_failure: Option<String>,
+    #[serde(default)]
+    pub custom_model_arn: Option<String>,
+    #[serde(default)]
+    pub custom_model_deleted: bool,
+    /// Bumped when a throughput deleted after a failure has to be created again on resume (new client token).
+    #[serde(default)]
+    pub throughput_generation: u32,
+    #[serde(default)]
+    pub throughput_arn: Option<String>,
+    #[serde(default)]
+    pub throughput_status: Option<String>,
+    #[serde(default)]
+    pub throughput_deleted: bool,
+}
+
+/// The evaluation's outcome in brief (the full comparison is in `comparison.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub verdict: bertscore_compare::Verdict,
+    pub items: usize,
+    pub scored: usize,
+    pub failed_items: Vec<String>,
+    pub base_f1: f64,
+    pub custom_f1: f64,
+    pub delta_f1: f64,
+    pub ci95: [f64; 2],
+    pub p_value: f64,
+    pub wins: usize,
+    pub losses: usize,
+    pub ties: usize,
+    pub settings: String,
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: RunStatus,
+    pub steps: BTreeMap<Step, StepRecord>,
+    pub resources: Resources,
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// What the failure handling or `cleanup` did, in words (also in the email).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl RunState {
+    pub fn step_status(&self, step: Step) -> Option<StepStatus> {
+        self.steps.get(&step).map(|record| record.status)
+    }
+
+    pub fn finished(&self, step: Step) -> bool {
+        matches!(self.step_status(step), Some(StepStatus::Finished | StepStatus::Skipped))
+    }
+
+    /// Whether a provisioned throughput may exist and has not been deleted (billed by the hour).
+    pub fn throughput_live(&self) -> bool {
+        !self.resources.throughput_deleted
+            && (self.resources.throughput_arn.is_some()
+                || self.step_status(Step::CreateThroughput) == Some(StepStatus::Started))
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub time: String,
+    pub step: Option<Step>,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+}
+
+/// A run's directory and its state.
+#[derive(Debug)]
+pub struct RunDir {
+    dir: PathBuf,
+    pub state: RunState,
+}
+
+impl RunDir {
+    /// Creates `<state_dir>/<run_id>/` (which must not exist) with its config and initial state.
+    pub fn create(state_dir: &Path, run_id: &str, config: &PipelineConfig, resources: Resources) -> Result<RunDir> {
+        check_run_id(run_id)?;
+        let dir = state_dir.join(run_id);
+        if dir.exists() {
+            return Err(PipelineError::Run(format!(
+                "run directory {} already exists; use `resume {run_id}`",
+                dir.display()
+            )));
+        }
+        fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+        let now = now_rfc3339();
+        let run = RunDir {
+            dir,
+            state: RunState {
+                run_id: run_id.to_string(),
+                created_at: now.clone(),
+                updated_at: now,
+                status: RunStatus::Running,
+                steps: BTreeMap::new(),
+                resources,
+                outcome: None,
+                error: None,
+                notes: Vec::new(),
+            },
+        };
+        write_atomic(&run.path("config.json"), &to_json(config)?)?;
+        run.save()?;
+        run.log(None, "created", serde_json::json!({ "run_id": run_id }))?;
+        Ok(run)
+    }
+
+    /// Opens an existing run: `run` is a run id under `state_dir` or a path to a run directory.
+    pub fn open(state_dir: &Path, run: &str) -> Result<RunDir> {
+        let candidate = Path::new(run);
+        let dir = if candidate.join("state.json").is_file() {
+            candidate.to_path_buf()
+        } else {
+            state_dir.join(run)
+        };
+        let state_path = dir.join("state.json");
+        let text = fs::read_to_string(&state_path).map_err(|e| {
+            PipelineError::Run(format!("no run {run:?} (reading {}: {e})", state_path.display()))
+        })?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| PipelineError::Run(format!("{}: corrupt run state: {e}", state_path.display())))?;
+        Ok(RunDir { dir, state })
+    }
+
+    /// The configuration the run was started with.
+    pub fn config(&self) -> Result<PipelineConfig> {
+        let path = self.path("config.json");
+        let text = fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| PipelineError::Run(format!("{}: {e}", path.display())))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Replaces `state.json` atomically.
+    pub fn save(&self) -> Result<()> {
+        write_atomic(&self.path("state.json"), &to_json(&self.state)?)
+    }
+
+    /// Appends one journal line (flushed and synced: the journal is the crash record).
+    pub fn log(&self, step: Option<Step>, event: &str, detail: Value) -> Result<()> {
+        let entry = JournalEntry {
+            time: now_rfc3339(),
+            step,
+            event: event.to_string(),
+            detail,
+        };
+        let path = self.path("journal.jsonl");
+        let mut line = serde_json::to_string(&entry).map_err(|e| PipelineError::Run(e.to_string()))?;
+        line.push('\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| PipelineError::io(&path, e))?;
+        file.write_all(line.as_bytes()).map_err(|e| PipelineError::io(&path, e))?;
+        file.sync_data().map_err(|e| PipelineError::io(&path, e))
+    }
+
+    /// Records that `step` starts (journal first, then state).
+    pub fn begin(&mut self, step: Step) -> Result<()> {
+        self.log(Some(step), "started", Value::Null)?;
+        let attempts = self.state.steps.get(&step).map_or(0, |r| r.attempts) + 1;
+        self.state.steps.insert(
+            step,
+            StepRecord {
+                status: StepStatus::Started,
+                started_at: now_rfc3339(),
+                ended_at: None,
+                attempts,
+                error: None,
+            },
+        );
+        self.touch()
+    }
+
+    /// Records how `step` ended.
+    pub fn end(&mut self, step: Step, status: StepStatus, detail: Value, error: Option<String>) -> Result<()> {
+        let event = match status {
+            StepStatus::Started => "started",
+            StepStatus::Finished => "finished",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        };
+        let mut logged = detail;
+        if let Some(error) = &error {
+            logged = serde_json::json!({ "error": error, "detail": logged });
+        }
+        self.log(Some(step), event, logged)?;
+        let now = now_rfc3339();
+        let record = self.state.steps.entry(step).or_insert_with(|| StepRecord {
+            status,
+            started_at: now.clone(),
+            ended_at: None,
+            attempts: 0,
+            error: None,
+        });
+        record.status = status;
+        record.ended_at = Some(now);
+        record.error = error;
+        self.touch()
+    }
+
+    /// Saves the state with a new `updated_at`.
+    pub fn touch(&mut self) -> Result<()> {
+        self.state.updated_at = now_rfc3339();
+        self.save()
+    }
+
+    /// Writes a file into the run directory atomically.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.path(name);
+        write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+
+    pub fn read_file(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.path(name);
+        fs::read(&path).map_err(|e| PipelineError::io(&path, e))
+    }
+}
+
+/// A new run id: UTC time plus random hex, e.g. `20260101-120000-3fa2c1` (valid in Bedrock names and tokens).
+pub fn new_run_id() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (date, time) = civil(now.as_secs());
+    let suffix: u32 = rand::random::<u32>() & 0xff_ffff;
+    format!("{date}-{time}-{suffix:06x}")
+}
+
+/// Run ids become parts of Bedrock names and client tokens: letters, digits and single `-`.
+pub fn check_run_id(run_id: &str) -> Result<()> {
+    let valid = !run_id.is_empty()
+        && run_id.len() <= 40
+        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !run_id.starts_with('-')
+        && !run_id.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(PipelineError::Run(format!(
+            "invalid run id {run_id:?}: use up to 40 letters, digits and '-'"
+        )))
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| PipelineError::Run(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Write to a temporary file in the same directory, sync, rename: readers see the old or the new file, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    {
+        let mut file = File::create(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
+        file.write_all(bytes).map_err(|e| PipelineError::io(&tmp, e))?;
+        file.sync_all().map_err(|e| PipelineError::io(&tmp, e))?;
+    }
+    fs::rename(&tmp, path).map_err(|e| PipelineError::io(path, e))
+}
+
+/// Current UTC time as RFC 3339 (`2026-01-01T12:00:00Z`).
+pub fn now_rfc3339() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// (`YYYYMMDD`, `HHMMSS`) of a Unix time.
+fn civil(secs: u64) -> (String, String) {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    (
+        format!("{y:04}{m:02}{d:02}"),
+        format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_gregorian() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil(1_700_000_000), ("20231114".to_string(), "221320".to_string()));
+    }
+
+    #[test]
+    fn run_ids_are_valid_tokens() {
+        let id = new_run_id();
+        check_run_id(&id).unwrap();
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(check_run_id("a/b").is_err());
+        assert!(check_run_id("-a").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

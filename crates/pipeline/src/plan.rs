@@ -1,0 +1,214 @@
+//! `pipeline plan`: every AWS call a run would make, in order, worked out from the config and the local data
+//! alone. Creates nothing and makes no AWS call (it builds no client).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::PipelineConfig;
+use crate::data;
+use crate::error::Result;
+
+/// One call a run would make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedCall {
+    /// `s3`, `bedrock`, `bedrock-runtime`, `sesv2`, or `local` for work that calls nothing.
+    pub service: String,
+    pub operation: String,
+    pub detail: String,
+    /// When the call happens only under a condition (e.g. "if the verdict is not custom").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+impl fmt::Display for PlannedCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:<16} {:<36} {}", self.service, self.operation, self.detail)?;
+        if let Some(condition) = &self.condition {
+            write!(f, "  [{condition}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// The calls of a run with id `run_id` (a placeholder is fine). Validates the local data first, as the run would.
+pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
+    let training = data::validate_training_data(&config.data.training)?;
+    if let Some(path) = &config.data.job_validation {
+        data::validate_training_data(path)?;
+    }
+    let items = data::load_eval_items(&config.data.validation, &config.data.references)?;
+    let mut calls = Vec::new();
+    let mut add = |service: &str, operation: &str, detail: String, condition: Option<&str>| {
+        calls.push(PlannedCall {
+            service: service.into(),
+            operation: operation.into(),
+            detail,
+            condition: condition.map(str::to_string),
+        })
+    };
+    add(
+        "local",
+        "validate",
+        format!(
+            "{} training records ({}), {} evaluation items",
+            training.records,
+            config.data.training.display(),
+            items.len()
+        ),
+        None,
+    );
+    let s3 = &config.s3;
+    if s3.create_buckets {
+        for bucket in s3.buckets() {
+            add("s3", "HeadBucket", format!("bucket={bucket}"), None);
+            add("s3", "CreateBucket", format!("bucket={bucket}"), Some("if the bucket is missing"));
+        }
+    }
+    let training_uri = format!("s3://{}/{}", s3.training_bucket(), s3.key(run_id, "data/training-data.jsonl"));
+    add("s3", "PutObject", training_uri.clone(), None);
+    if config.data.job_validation.is_some() {
+        add(
+            "s3",
+            "PutObject",
+            format!("s3://{}/{}", s3.training_bucket(), s3.key(run_id, "data/job-validation.jsonl")),
+            None,
+        );
+    }
+    for name in ["data/validation-data.json", "data/reference-inference.json"] {
+        add("s3", "PutObject", format!("s3://{}/{}", s3.validation_bucket(), s3.key(run_id, name)), None);
+    }
+    let customization = &config.customization;
+    let default_name = format!("bertscore-{run_id}");
+    let model_name = customization.custom_model_name.clone().unwrap_or_else(|| default_name.clone());
+    let job_name = customization.job_name.clone().unwrap_or(default_name);
+    let hyper: Vec<String> = customization
+        .hyper_parameters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    add(
+        "bedrock",
+        "CreateModelCustomizationJob",
+        format!(
+            "jobName={job_name} customModelName={model_name} baseModelIdentifier={} customizationType={} roleArn={} \
+             trainingDataConfig.s3Uri={training_uri} outputDataConfig.s3Uri=s3://{}/{} hyperParameters={{{}}} \
+             clientRequestToken={run_id}-job",
+            customization.base_model_id,
+            customization.customization_type,
+            customization.role_arn,
+            s3.output_bucket(),
+            s3.key(run_id, "job-output/"),
+            hyper.join(", ")
+        ),
+        None,
+    );
+    let polling = &config.polling;
+    add(
+        "bedrock",
+        "GetModelCustomizationJob",
+        format!(
+            "repeated until Completed/Failed/Stopped: every {}-{} s with jitter, at most {} s",
+            polling.initial_s, polling.max_s, polling.job_timeout_s
+        ),
+        None,
+    );
+    let throughput_name = config.throughput.name.clone().unwrap_or_else(|| format!("{model_name}-pt"));
+    add(
+        "bedrock",
+        "CreateProvisionedModelThroughput",
+        format!(
+            "provisionedModelName={throughput_name} modelId=<custom model ARN> modelUnits={} commitment=none \
+             clientRequestToken={run_id}-pt  (BILLED HOURLY until deleted)",
+            config.throughput.model_units
+        ),
+        None,
+    );
+    add(
+        "bedrock",
+        "GetProvisionedModelThroughput",
+        format!(
+            "repeated until InService/Failed: every {}-{} s with jitter, at most {} s",
+            polling.initial_s, polling.max_s, polling.throughput_timeout_s
+        ),
+        None,
+    );
+    let adapter = customization.adapter();
+    let operation = if adapter == crate::adapter::AdapterKind::Converse { "Converse" } else { "InvokeModel" };
+    let inference = &config.inference;
+    add(
+        "bedrock-runtime",
+        operation,
+        format!(
+            "{} x modelId={} (adapter {}), {} at a time, up to {} attempts each",
+            items.len(),
+            customization.inference_model_id(),
+            adapter.name(),
+            inference.concurrency,
+            inference.max_attempts
+        ),
+        None,
+    );
+    add(
+        "bedrock-runtime",
+        operation,
+        format!(
+            "{} x modelId=<provisioned model ARN> (adapter {}), {} at a time, up to {} attempts each",
+            items.len(),
+            adapter.name(),
+            inference.concurrency,
+            inference.max_attempts
+        ),
+        None,
+    );
+    for name in ["outputs/base.jsonl", "outputs/custom.jsonl", "outputs/failures.jsonl", "comparison.json"] {
+        add("s3", "PutObject", format!("s3://{}/{}", s3.inference_bucket(), s3.key(run_id, name)), None);
+    }
+    add(
+        "local",
+        "score",
+        format!(
+            "BERTScore with {} (bootstrap {}, permutations {}, margin {}, alpha {})",
+            config.scoring.model,
+            config.scoring.bootstrap,
+            config.scoring.permutations,
+            config.scoring.margin,
+            config.scoring.alpha
+        ),
+        None,
+    );
+    let delete_condition = if config.throughput.keep_if_better {
+        "if the verdict is not custom, or on failure"
+    } else {
+        "always (throughput.keep_if_better = false)"
+    };
+    add(
+        "bedrock",
+        "DeleteProvisionedModelThroughput",
+        format!("provisionedModelId=<provisioned model ARN> ({throughput_name})"),
+        Some(delete_condition),
+    );
+    if customization.delete_custom_model_if_not_better {
+        add(
+            "bedrock",
+            "DeleteCustomModel",
+            format!("modelIdentifier=<custom model ARN> ({model_name})"),
+            Some("if the verdict is not custom"),
+        );
+    }
+    if let Some(notify) = &config.notify {
+        add(
+            "sesv2",
+            "SendEmail",
+            format!("from={} to={}", notify.from, notify.to.join(",")),
+            None,
+        );
+    }
+    add(
+        "s3",
+        "PutObject",
+        format!("s3://{}/{}", s3.inference_bucket(), s3.key(run_id, "report.json")),
+        None,
+    );
+    Ok(calls)
+}

@@ -1,0 +1,326 @@
+//! The run's final report (JSON, written locally and to S3) and the outcome email rendered from it (text and
+//! HTML), so the two can never disagree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{Outcome, RunStatus};
+
+/// One item that has no usable output from a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub id: String,
+    /// `base` or `custom`.
+    pub model: String,
+    pub error: String,
+    pub attempts: u32,
+}
+
+/// What became of a billed resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    /// Never created.
+    None,
+    Kept,
+    Deleted,
+    /// Exists and must be removed with `bertscore pipeline cleanup RUN`.
+    NeedsCleanup,
+}
+
+impl Disposition {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Disposition::None => "not created",
+            Disposition::Kept => "kept",
+            Disposition::Deleted => "deleted",
+            Disposition::NeedsCleanup => "STILL EXISTS: run `bertscore pipeline cleanup` to delete it",
+        }
+    }
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub created_at: String,
+    pub finished_at: String,
+    pub base_model_id: String,
+    pub inference_model_id: String,
+    pub adapter: String,
+    pub job_name: String,
+    pub job_arn: Option<String>,
+    pub job_status: Option<String>,
+    pub job_failure: Option<String>,
+    pub custom_model_name: String,
+    pub custom_model_arn: Option<String>,
+    pub custom_model: Disposition,
+    pub throughput_arn: Option<String>,
+    pub throughput: Disposition,
+    pub outcome: Option<Outcome>,
+    pub failures: Vec<FailureRecord>,
+    /// The step that failed and why, for failed runs.
+    pub failed_step: Option<String>,
+    pub error: Option<String>,
+    pub notes: Vec<String>,
+    /// Role → `s3://bucket/key` of everything the run wrote to S3.
+    pub objects: std::collections::BTreeMap<String, String>,
+}
+
+/// An email, ready for SESv2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Report {
+    pub fn email(&self, subject_prefix: &str) -> Email {
+        let subject = match (&self.status, &self.outcome) {
+            (RunStatus::Succeeded, Some(outcome)) => format!(
+                "{subject_prefix} verdict: {} ({}): provisioned throughput {}",
+                outcome.verdict,
+                match outcome.verdict {
+                    bertscore_compare::Verdict::Custom => "custom model is better",
+                    bertscore_compare::Verdict::Base => "custom model is worse",
+                    bertscore_compare::Verdict::Inconclusive => "no significant difference",
+                },
+                self.throughput.describe_short()
+            ),
+            _ => format!(
+                "{subject_prefix} run {} FAILED{}: provisioned throughput {}",
+                self.run_id,
+                self.failed_step
+                    .as_deref()
+                    .map(|s| format!(" at {s}"))
+                    .unwrap_or_default(),
+                self.throughput.describe_short()
+            ),
+        };
+        let lines = self.lines();
+        let text = lines
+            .iter()
+            .map(|(label, value)| {
+                if label.is_empty() {
+                    value.clone()
+                } else {
+                    format!("{label}: {value}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut html = String::from(
+            "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\n<h2>",
+        );
+        html.push_str(&escape(&subject));
+        html.push_str("</h2>\n<table cellpadding=\"4\" style=\"border-collapse:collapse\">\n");
+        for (label, value) in &lines {
+            if label.is_empty() {
+                html.push_str(&format!("<tr><td colspan=\"2\">{}</td></tr>\n", escape(value)));
+            } else {
+                html.push_str(&format!(
+                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+                    escape(label),
+                    escape(value)
+                ));
+            }
+        }
+        html.push_str("</table>\n</body></html>\n");
+        Email { subject, text, html }
+    }
+
+    /// The email's content as (label, value) rows; an empty label is a free-standing line.
+    fn lines(&self) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = Vec::new();
+        let mut add = |label: &str, value: String| lines.push((label.to_string(), value));
+        add("Run", self.run_id.clone());
+        add(
+            "Status",
+            match self.status {
+                RunStatus::Succeeded => "succeeded".into(),
+                RunStatus::Failed => "failed".into(),
+                RunStatus::Running => "running".into(),
+            },
+        );
+        if let Some(error) = &self.error {
+            add(
+                "Failure",
+                match &self.failed_step {
+                    Some(step) => format!("{step}: {error}"),
+                    None => error.clone(),
+                },
+            );
+        }
+        add("Base model", format!("{} (adapter {})", self.inference_model_id, self.adapter));
+        add(
+            "Customization job",
+            format!(
+                "{} [{}]",
+                self.job_arn.as_deref().unwrap_or(&self.job_name),
+                self.job_status.as_deref().unwrap_or("not started")
+            ),
+        );
+        if let Some(failure) = &self.job_failure {
+            add("Job failure", failure.clone());
+        }
+        if let Some(outcome) = &self.outcome {
+            add("Verdict", outcome.verdict.to_string());
+            add("Mean F1 base", format!("{:.4}", outcome.base_f1));
+            add("Mean F1 custom", format!("{:.4}", outcome.custom_f1));
+            add(
+                "Delta F1 (custom - base)",
+                format!(
+                    "{:+.4}, 95% CI [{:+.4}, {:+.4}], p-value {:.4}",
+                    outcome.delta_f1, outcome.ci95[0], outcome.ci95[1], outcome.p_value
+                ),
+            );
+            add(
+                "Wins / losses / ties",
+                format!("{} / {} / {}", outcome.wins, outcome.losses, outcome.ties),
+            );
+            add(
+                "Items scored",
+                format!("{} of {}", outcome.scored, outcome.items),
+            );
+            add("Scorer", outcome.settings.clone());
+        }
+        add(
+            "Failed inferences",
+            if self.failures.is_empty() {
+                "none".into()
+            } else {
+                format!("{}", self.failures.len())
+            },
+        );
+        for failure in self.failures.iter().take(20) {
+            add(
+                "",
+                format!(
+                    "  item {} ({}, {} attempts): {}",
+                    failure.id, failure.model, failure.attempts, failure.error
+                ),
+            );
+        }
+        add(
+            "Provisioned throughput",
+            format!(
+                "{} {}",
+                self.throughput_arn.as_deref().unwrap_or("-"),
+                self.throughput.describe()
+            ),
+        );
+        add(
+            "Custom model",
+            format!(
+                "{} {}",
+                self.custom_model_arn.as_deref().unwrap_or(&self.custom_model_name),
+                self.custom_model.describe()
+            ),
+        );
+        for note in &self.notes {
+            add("Note", note.clone());
+        }
+        if let Some(report) = self.objects.get("report") {
+            add("Report", report.clone());
+        }
+        lines
+    }
+}
+
+impl Disposition {
+    fn describe_short(self) -> &'static str {
+        match self {
+            Disposition::None => "not created",
+            Disposition::Kept => "kept",
+            Disposition::Deleted => "deleted",
+            Disposition::NeedsCleanup => "needs cleanup",
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            run_id: "r1".into(),
+            status: RunStatus::Succeeded,
+            created_at: "t0".into(),
+            finished_at: "t1".into(),
+            base_model_id: "cohere.command-light-text-v14:7:4k".into(),
+            inference_model_id: "cohere.command-light-text-v14".into(),
+            adapter: "cohere".into(),
+            job_name: "j".into(),
+            job_arn: Some("arn:job".into()),
+            job_status: Some("Completed".into()),
+            job_failure: None,
+            custom_model_name: "m".into(),
+            custom_model_arn: Some("arn:model".into()),
+            custom_model: Disposition::Kept,
+            throughput_arn: Some("arn:pt".into()),
+            throughput: Disposition::Kept,
+            outcome: Some(Outcome {
+                verdict: bertscore_compare::Verdict::Custom,
+                items: 11,
+                scored: 10,
+                failed_items: vec!["3".into()],
+                base_f1: 0.5,
+                custom_f1: 0.75,
+                delta_f1: 0.25,
+                ci95: [0.1, 0.4],
+                p_value: 0.002,
+                wins: 9,
+                losses: 1,
+                ties: 0,
+                settings: "all-MiniLM".into(),
+            }),
+            failures: vec![FailureRecord {
+                id: "3".into(),
+                model: "base".into(),
+                error: "<ValidationException>".into(),
+                attempts: 1,
+            }],
+            failed_step: None,
+            error: None,
+            notes: vec![],
+            objects: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_email_states_verdict_means_and_resources() {
+        let email = report().email("[p]");
+        assert_eq!(
+            email.subject,
+            "[p] verdict: custom (custom model is better): provisioned throughput kept"
+        );
+        assert!(email.text.contains("Mean F1 base: 0.5000"), "{}", email.text);
+        assert!(email.text.contains("95% CI [+0.1000, +0.4000], p-value 0.0020"), "{}", email.text);
+        assert!(email.text.contains("item 3 (base, 1 attempts): <ValidationException>"));
+        assert!(email.html.contains("&lt;ValidationException&gt;"));
+        assert!(!email.html.contains("<ValidationException>"));
+    }
+
+    #[test]
+    fn a_failed_run_says_what_is_left() {
+        let mut report = report();
+        report.status = RunStatus::Failed;
+        report.outcome = None;
+        report.failed_step = Some("inference".into());
+        report.error = Some("too many failures".into());
+        report.throughput = Disposition::NeedsCleanup;
+        let email = report.email("[p]");
+        assert_eq!(email.subject, "[p] run r1 FAILED at inference: provisioned throughput needs cleanup");
+        assert!(email.text.contains("Failure: inference: too many failures"));
+        assert!(email.text.contains("bertscore pipeline cleanup"));
+    }
+}

@@ -1,0 +1,452 @@
+//! End-to-end runs of the pipeline through the real AWS SDK against moto (S3, SESv2) and the Bedrock emulator,
+//! scoring with the real default model. Each test starts its own local stack, so tests run in parallel without
+//! sharing state or environment variables (endpoints are passed explicitly).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
+use bertscore_local_stack::LocalStack;
+use bertscore_pipeline::{
+    AwsSettings, Clients, Disposition, Endpoints, Pipeline, PipelineConfig, PipelineError, RunStatus, Step,
+    StepStatus,
+};
+use bertscore_pipeline::journal::JournalEntry;
+use serde_json::Value;
+
+const SENDER: &str = "pipeline@example.com";
+const RECIPIENT: &str = "ml-team@example.com";
+
+fn seed(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed").join(name)
+}
+
+fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        job_duration: Duration::from_millis(300),
+        pt_duration: Duration::from_millis(300),
+        custom_quality: quality,
+        faults,
+        ..EmulatorConfig::default()
+    };
+    config
+        .load_answers(&seed("validation-data.json"), &seed("reference-inference.json"))
+        .unwrap();
+    config
+}
+
+/// One local stack, a state directory and clients pointed at the stack.
+struct Harness {
+    stack: LocalStack,
+    clients: Clients,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(quality: Quality, faults: Faults) -> Harness {
+        let stack = LocalStack::start(emulator_config(quality, faults)).await.unwrap();
+        let settings = AwsSettings::local(Endpoints {
+            s3: Some(stack.moto.endpoint()),
+            bedrock: Some(stack.bedrock.endpoint()),
+            bedrock_runtime: Some(stack.bedrock.endpoint()),
+            sesv2: Some(stack.moto.endpoint()),
+        });
+        let clients = Clients::connect(&settings).await;
+        // As on a real account, the sender is a verified SES identity before the pipeline runs.
+        clients
+            .ses
+            .create_email_identity()
+            .email_identity(SENDER)
+            .send()
+            .await
+            .unwrap();
+        Harness {
+            stack,
+            clients,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config(&self) -> PipelineConfig {
+        let text = format!(
+            r#"
+            [data]
+            training = {training:?}
+            validation = {validation:?}
+            references = {references:?}
+            [s3]
+            bucket = "pipeline-test"
+            prefix = "runs"
+            [customization]
+            base_model_id = "cohere.command-light-text-v14:7:4k"
+            role_arn = "arn:aws:iam::123456789012:role/BedrockCustomization"
+            hyper_parameters = {{ epochCount = "1", batchSize = "8", learningRate = "0.00001" }}
+            [polling]
+            initial_s = 0.05
+            max_s = 0.2
+            job_timeout_s = 60
+            throughput_timeout_s = 60
+            [inference]
+            concurrency = 4
+            max_attempts = 12
+            retry_base_s = 0.01
+            retry_max_s = 0.2
+            [scoring]
+            model = "sentence-transformers/all-MiniLM-L6-v2"
+            bootstrap = 2000
+            permutations = 2000
+            [notify]
+            from = "{SENDER}"
+            to = ["{RECIPIENT}"]
+            "#,
+            training = seed("training-data.jsonl"),
+            validation = seed("validation-data.json"),
+            references = seed("reference-inference.json"),
+        );
+        let config = PipelineConfig::from_toml_str(&text, Path::new("test.toml")).unwrap();
+        config.validate(Path::new("test.toml")).unwrap();
+        config
+    }
+
+    fn state_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn pipeline(&self, config: PipelineConfig) -> Pipeline {
+        Pipeline::create(config, self.clients.clone(), self.state_dir(), None).unwrap()
+    }
+
+    fn emulator(&self) -> EmulatorState {
+        self.stack.bedrock.state()
+    }
+
+    fn emails(&self) -> Vec<Value> {
+        tokio::task::block_in_place(|| self.stack.moto.sent_emails().unwrap())
+    }
+
+    async fn object(&self, uri: &str) -> String {
+        let (bucket, key) = uri.strip_prefix("s3://").unwrap().split_once('/').unwrap();
+        let object = self.clients.s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+}
+
+fn calls(state: &EmulatorState, operation: &str) -> u64 {
+    state.calls.get(operation).copied().unwrap_or(0)
+}
+
+fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
+    std::fs::read_to_string(pipeline.run_dir().join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn references() -> Vec<String> {
+    serde_json::from_str(&std::fs::read_to_string(seed("reference-inference.json")).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let report = pipeline.execute().await.unwrap();
+
+    let outcome = report.outcome.clone().unwrap();
+    assert_eq!(outcome.verdict, bertscore_compare::Verdict::Custom);
+    assert_eq!((outcome.items, outcome.scored), (11, 11));
+    assert!(outcome.custom_f1 > outcome.base_f1 + 0.1, "{outcome:?}");
+    // The custom model answered every prompt with its reference.
+    assert!((outcome.custom_f1 - 1.0).abs() < 1e-4, "{outcome:?}");
+    assert!(outcome.p_value < 0.05 && outcome.ci95[0] > 0.0, "{outcome:?}");
+    assert_eq!(report.throughput, Disposition::Kept);
+    assert_eq!(report.status, RunStatus::Succeeded);
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.jobs.len(), 1);
+    let job = &emulator.jobs[0];
+    assert_eq!(job.client_request_token.as_deref(), Some(format!("{}-job", pipeline.run_id()).as_str()));
+    assert_eq!(job.base_model_identifier, "cohere.command-light-text-v14:7:4k");
+    assert_eq!(emulator.provisioned_throughputs.len(), 1);
+    let pt = &emulator.provisioned_throughputs[0];
+    assert_eq!((pt.status.as_str(), pt.deleted, pt.model_units), ("InService", false, 1));
+    assert_eq!(Some(&pt.provisioned_model_arn), report.throughput_arn.as_ref());
+    assert_eq!(pt.model_arn, job.output_model_arn.clone().unwrap());
+    assert_eq!(calls(&emulator, "DeleteProvisionedModelThroughput"), 0);
+    // Both models answered all 11 prompts (base by id, custom through the throughput ARN).
+    assert_eq!(emulator.invocations.get("cohere.command-light-text-v14"), Some(&11));
+    assert_eq!(emulator.invocations.get(&pt.provisioned_model_arn), Some(&11));
+
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let email = &emails[0];
+    let subject = email["subject"].as_str().unwrap();
+    assert!(subject.contains("verdict: custom"), "{subject}");
+    assert!(subject.contains("provisioned throughput kept"), "{subject}");
+    assert_eq!(email["recipients"], serde_json::json!([RECIPIENT]));
+    let body = email["body"].as_str().unwrap();
+    assert!(body.contains(&format!("{:.4}", outcome.base_f1)), "{body}");
+    assert!(body.contains(&format!("{:.4}", outcome.custom_f1)), "{body}");
+    assert!(
+        body.contains(&format!("95% CI [{:+.4}, {:+.4}]", outcome.ci95[0], outcome.ci95[1])),
+        "{body}"
+    );
+
+    // Outputs, failures and the report are in S3, keyed by item id.
+    let custom = harness.object(&report.objects["custom-outputs"]).await;
+    let lines: Vec<Value> = custom.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 11);
+    let references = references();
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(line["id"], (index + 1).to_string());
+        assert_eq!(line["completion"], references[index].as_str());
+    }
+    assert_eq!(harness.object(&report.objects["failures"]).await, "");
+    let stored: Value = serde_json::from_str(&harness.object(&report.objects["report"]).await).unwrap();
+    assert_eq!(stored["outcome"]["verdict"], "custom");
+    assert_eq!(stored["throughput"], "kept");
+    let local: Value =
+        serde_json::from_str(&std::fs::read_to_string(pipeline.run_dir().join("report.json")).unwrap()).unwrap();
+    assert_eq!(local["run_id"], pipeline.run_id());
+
+    // Every step was journaled before and after it ran.
+    let entries = journal(&pipeline);
+    for step in Step::ALL {
+        let events: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.step == Some(step))
+            .map(|e| e.event.as_str())
+            .filter(|e| ["started", "finished"].contains(e))
+            .collect();
+        assert_eq!(events, ["started", "finished"], "{step:?}");
+        assert_eq!(pipeline.state().step_status(step), Some(StepStatus::Finished));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_worse_deletes_the_throughput() {
+    let harness = Harness::start(Quality::Worse, Faults::default()).await;
+    let mut config = harness.config();
+    config.customization.delete_custom_model_if_not_better = true;
+    let mut pipeline = harness.pipeline(config);
+    let report = pipeline.execute().await.unwrap();
+
+    let outcome = report.outcome.clone().unwrap();
+    assert_eq!(outcome.verdict, bertscore_compare::Verdict::Base);
+    assert!(outcome.base_f1 > outcome.custom_f1, "{outcome:?}");
+    assert_eq!(report.throughput, Disposition::Deleted);
+    assert_eq!(report.custom_model, Disposition::Deleted);
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.provisioned_throughputs.len(), 1);
+    assert!(emulator.provisioned_throughputs[0].deleted);
+    assert_eq!(emulator.custom_models.len(), 1);
+    assert!(emulator.custom_models[0].deleted);
+
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1);
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("verdict: base"), "{subject}");
+    assert!(subject.contains("provisioned throughput deleted"), "{subject}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_job_is_emailed_and_leaves_nothing_billed() {
+    let faults = Faults {
+        fail_next_job: true,
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Better, faults).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let error = pipeline.execute().await.unwrap_err();
+    assert!(matches!(error, PipelineError::Resource(_)), "{error}");
+    assert!(!error.is_bad_input());
+    assert!(error.to_string().contains("ended Failed"), "{error}");
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.jobs.len(), 1);
+    assert_eq!(emulator.jobs[0].status, "Failed");
+    assert!(emulator.provisioned_throughputs.is_empty());
+    assert_eq!(calls(&emulator, "CreateProvisionedModelThroughput"), 0);
+    assert_eq!(calls(&emulator, "InvokeModel"), 0);
+
+    let state = pipeline.state();
+    assert_eq!(state.status, RunStatus::Failed);
+    assert_eq!(state.step_status(Step::WaitJob), Some(StepStatus::Failed));
+    assert_eq!(state.step_status(Step::CreateThroughput), None);
+
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("FAILED at wait-job"), "{subject}");
+    assert!(subject.contains("provisioned throughput not created"), "{subject}");
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(body.contains("injected fault"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_storm_is_survived() {
+    let faults = Faults {
+        throttle_first: 20,
+        server_error_first: 6,
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Better, faults).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let report = pipeline.execute().await.unwrap();
+
+    let outcome = report.outcome.unwrap();
+    assert_eq!(outcome.verdict, bertscore_compare::Verdict::Custom);
+    assert_eq!(outcome.scored, 11);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let emulator = harness.emulator();
+    let runtime_calls = calls(&emulator, "InvokeModel");
+    assert_eq!(runtime_calls, 22 + 20 + 6, "{:?}", emulator.calls);
+    assert_eq!(emulator.invocations.values().sum::<u64>(), 22);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
+    let faults = Faults {
+        // Only the first validation prompt mentions John Sandals.
+        fail_prompts_containing: Some("John Sandals".into()),
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Better, faults).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let report = pipeline.execute().await.unwrap();
+
+    let outcome = report.outcome.clone().unwrap();
+    assert_eq!((outcome.items, outcome.scored), (11, 10));
+    assert_eq!(outcome.failed_items, vec!["1".to_string()]);
+    // Validation errors are not retried.
+    assert_eq!(report.failures.len(), 2);
+    assert!(report.failures.iter().all(|f| f.id == "1" && f.attempts == 1));
+    let failures = harness.object(&report.objects["failures"]).await;
+    assert_eq!(failures.lines().count(), 2);
+    assert!(failures.contains("ValidationException"), "{failures}");
+
+    // Item 2's output is still item 2's answer, scored against item 2's reference.
+    let custom = harness.object(&report.objects["custom-outputs"]).await;
+    let first: Value = serde_json::from_str(custom.lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], "2");
+    assert_eq!(first["completion"], references()[1].as_str());
+    let comparison: Value =
+        serde_json::from_str(&std::fs::read_to_string(pipeline.run_dir().join("comparison.json")).unwrap()).unwrap();
+    let items = comparison["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10);
+    assert_eq!(items[0]["id"], "2");
+    assert!((items[0]["custom"]["f1"].as_f64().unwrap() - 1.0).abs() < 1e-4);
+
+    let body = harness.emails()[0]["body"].as_str().unwrap().to_string();
+    assert!(body.contains("item 1 (base, 1 attempts)"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_failed_prompts_fail_the_run_and_delete_the_throughput() {
+    let faults = Faults {
+        // Every DialogSum prompt has a #Person2#.
+        fail_prompts_containing: Some("#Person2#".into()),
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Better, faults).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let error = pipeline.execute().await.unwrap_err();
+    assert!(matches!(error, PipelineError::Inference(_)), "{error}");
+    assert!(error.to_string().contains("11 of 11 items"), "{error}");
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.provisioned_throughputs.len(), 1);
+    assert!(emulator.provisioned_throughputs[0].deleted, "the throughput must not be left billing");
+    let state = pipeline.state();
+    assert_eq!(state.step_status(Step::Score), Some(StepStatus::Failed));
+    assert!(state.outcome.is_none());
+
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1);
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("FAILED at score"), "{subject}");
+    assert!(subject.contains("provisioned throughput deleted"), "{subject}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_training_data_is_rejected_before_any_aws_call() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    let training = harness.dir.path().join("bad-training.jsonl");
+    std::fs::write(
+        &training,
+        "{\"prompt\": \"Summarize: A met B.\", \"completion\": \"A meets B.\"}\n{\"prompt\": \"x\"}\nnot json\n",
+    )
+    .unwrap();
+    let mut config = harness.config();
+    config.data.training = training;
+    let state_dir = harness.dir.path().join("runs");
+    let mut pipeline = Pipeline::create(config, harness.clients.clone(), &state_dir, None).unwrap();
+    let error = pipeline.execute().await.unwrap_err();
+    assert!(error.is_bad_input(), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("bad-training.jsonl:2: missing completion"), "{message}");
+    assert!(message.contains("bad-training.jsonl:3: not valid JSON"), "{message}");
+
+    assert!(harness.emulator().calls.is_empty());
+    let buckets = harness.clients.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().is_empty(), "{:?}", buckets.buckets());
+    assert!(harness.emails().is_empty());
+    assert_eq!(pipeline.state().step_status(Step::Validate), Some(StepStatus::Failed));
+    assert_eq!(pipeline.state().step_status(Step::Upload), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_a_failed_throughput_reuses_the_job() {
+    let faults = Faults {
+        fail_pt_create: true,
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Better, faults).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    let error = pipeline.execute().await.unwrap_err();
+    assert!(error.to_string().contains("ServiceQuotaExceeded"), "{error}");
+    let run_id = pipeline.run_id().to_string();
+    assert_eq!(pipeline.state().step_status(Step::CreateThroughput), Some(StepStatus::Failed));
+    drop(pipeline);
+
+    // The quota is raised; the same run continues from its journal.
+    harness.stack.bedrock.set_config(emulator_config(Quality::Better, Faults::default()));
+    let mut resumed = Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone()).unwrap();
+    let report = resumed.execute().await.unwrap();
+    assert_eq!(report.outcome.unwrap().verdict, bertscore_compare::Verdict::Custom);
+    assert_eq!(resumed.state().steps[&Step::CreateThroughput].attempts, 2);
+    assert_eq!(resumed.state().steps[&Step::CreateJob].attempts, 1);
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.jobs.len(), 1);
+    assert_eq!(calls(&emulator, "CreateModelCustomizationJob"), 1);
+    assert_eq!(emulator.provisioned_throughputs.len(), 1);
+    assert!(!emulator.provisioned_throughputs[0].deleted);
+    // One failure email, one outcome email.
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 2);
+    assert!(emails[1]["subject"].as_str().unwrap().contains("verdict: custom"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_deletes_a_kept_throughput_once() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    let mut pipeline = harness.pipeline(harness.config());
+    pipeline.execute().await.unwrap();
+    assert!(!harness.emulator().provisioned_throughputs[0].deleted);
+
+    let actions = pipeline.cleanup(true).await.unwrap();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(actions[0].starts_with("deleted provisioned throughput arn:"), "{actions:?}");
+    assert!(actions[1].starts_with("deleted custom model arn:"), "{actions:?}");
+    let emulator = harness.emulator();
+    assert!(emulator.provisioned_throughputs[0].deleted);
+    assert!(emulator.custom_models[0].deleted);
+
+    let again = pipeline.cleanup(true).await.unwrap();
+    assert_eq!(again, vec!["nothing billed was left to delete".to_string()]);
+    assert_eq!(calls(&harness.emulator(), "DeleteProvisionedModelThroughput"), 1);
+}
