@@ -13,7 +13,7 @@ if [[ -z "$chromium" ]]; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cargo run --release --quiet -p bertscore-cli -- compare \
+cargo run --quiet -p bertscore-cli -- compare \
     datasets/dialogsum/base.jsonl datasets/dialogsum/custom.jsonl \
     --html "$work/report.html" --heatmap dialogsum-02 >/dev/null
 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \

@@ -212,7 +212,7 @@ fn max_length(tokenizer_config: Option<&Value>, config: &Value) -> usize {
     let configured = tokenizer_config
         .and_then(|c| c.get("model_max_length"))
         .and_then(Value::as_f64)
-        .filter(|&n| n >= 1.0 && n < MAX_PLAUSIBLE_LENGTH);
+        .filter(|&n| (1.0..MAX_PLAUSIBLE_LENGTH).contains(&n));
     if let Some(n) = configured {
         return n as usize;
     }

@@ -97,8 +97,13 @@ fn scores_do_not_depend_on_the_chunk_size() {
     refs.push(vec!["an empty candidate in the last chunk".into()]);
     let mut whole = options("tiny-bert", 2);
     whole.idf = IdfMode::References;
-    let reference = Scorer::new(whole.clone()).unwrap().score(&cands, &refs).unwrap();
-    assert!(reference.timings.tokens > 0 && reference.timings.padded_tokens >= reference.timings.tokens);
+    let reference = Scorer::new(whole.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap();
+    assert!(
+        reference.timings.tokens > 0 && reference.timings.padded_tokens >= reference.timings.tokens
+    );
     for chunk_size in [1, 3, 7] {
         let mut o = whole.clone();
         o.chunk_size = chunk_size;
@@ -109,7 +114,10 @@ fn scores_do_not_depend_on_the_chunk_size() {
     }
     let last = cands.len() - 1;
     assert!(
-        reference.warnings.iter().any(|w| w.contains(&format!("candidate {last}"))),
+        reference
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("candidate {last}"))),
         "{:?}",
         reference.warnings
     );

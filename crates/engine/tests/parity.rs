@@ -95,7 +95,7 @@ fn run_case(name: &str) {
         {
             let delta = (want - got).abs();
             max_delta = max_delta.max(if delta.is_nan() { f64::INFINITY } else { delta });
-            if !(delta <= TOLERANCE) {
+            if delta.is_nan() || delta > TOLERANCE {
                 failures.push(format!(
                     "{key}[{i}]: bert_score {want}, ours {got} (|Δ| {delta:.3e})"
                 ));

@@ -8,7 +8,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde_json::Value;
 
 use super::{
-    Activation, Encoder, config_f64_or, config_str_or, config_usize, layer_norm,
+    Activation, Encoder, config_f64_or, config_str_or, config_usize, dense, layer_norm,
     multi_head_attention, padding_bias,
 };
 
@@ -163,20 +163,20 @@ impl TransformerLayer {
 
     pub(crate) fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let context = multi_head_attention(
-            &self.query.forward(xs)?,
-            &self.key.forward(xs)?,
-            &self.value.forward(xs)?,
+            &dense(&self.query, xs)?,
+            &dense(&self.key, xs)?,
+            &dense(&self.value, xs)?,
             bias,
             self.num_heads,
         )?;
         let attended = self
             .attention_norm
-            .forward(&self.attention_out.forward(&context)?.add(xs)?)?;
+            .forward(&dense(&self.attention_out, &context)?.add(xs)?)?;
         let inner = self
             .activation
-            .forward(&self.intermediate.forward(&attended)?)?;
+            .forward(&dense(&self.intermediate, &attended)?)?;
         self.output_norm
-            .forward(&self.output.forward(&inner)?.add(&attended)?)
+            .forward(&dense(&self.output, &inner)?.add(&attended)?)
     }
 }
 

@@ -280,7 +280,8 @@ struct Embeddings {
 impl Embeddings {
     fn load(config: &DebertaV2Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let embedding_size = config.embedding_size.unwrap_or(config.hidden_size);
-        let word = candle_nn::embedding(config.vocab_size, embedding_size, vb.pp("word_embeddings"))?;
+        let word =
+            candle_nn::embedding(config.vocab_size, embedding_size, vb.pp("word_embeddings"))?;
         let position = if config.position_biased_input {
             Some(candle_nn::embedding(
                 config.max_position_embeddings,
@@ -308,7 +309,11 @@ impl Embeddings {
         } else {
             None
         };
-        let layer_norm = LayerNorm::load(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?;
+        let layer_norm = LayerNorm::load(
+            config.hidden_size,
+            config.layer_norm_eps,
+            vb.pp("LayerNorm"),
+        )?;
         Ok(Self {
             word,
             position,
@@ -361,7 +366,13 @@ struct RelativeIndex {
 }
 
 impl RelativeIndex {
-    fn new(seq_len: usize, bucket_size: i64, max_position: i64, span: usize, device: &Device) -> candle_core::Result<Self> {
+    fn new(
+        seq_len: usize,
+        bucket_size: i64,
+        max_position: i64,
+        span: usize,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
         let span_i = span as i64;
         let width = 2 * span;
         let clamp = |position: i64| position.clamp(0, 2 * span_i - 1) as u32;
@@ -460,12 +471,20 @@ impl DisentangledSelfAttention {
                     (None, None)
                 } else {
                     let key_proj = if c2p {
-                        Some(candle_nn::linear(config.hidden_size, all_head_size, vb.pp("pos_key_proj"))?)
+                        Some(candle_nn::linear(
+                            config.hidden_size,
+                            all_head_size,
+                            vb.pp("pos_key_proj"),
+                        )?)
                     } else {
                         None
                     };
                     let query_proj = if p2c {
-                        Some(candle_nn::linear(config.hidden_size, all_head_size, vb.pp("pos_query_proj"))?)
+                        Some(candle_nn::linear(
+                            config.hidden_size,
+                            all_head_size,
+                            vb.pp("pos_query_proj"),
+                        )?)
                     } else {
                         None
                     };
@@ -481,7 +500,10 @@ impl DisentangledSelfAttention {
                 } else {
                     None
                 };
-                Some(RelativeProjections { key: pos_key, query: pos_query })
+                Some(RelativeProjections {
+                    key: pos_key,
+                    query: pos_query,
+                })
             }
             None => None,
         };
@@ -520,17 +542,18 @@ impl DisentangledSelfAttention {
         let scale = Tensor::new(self.scale, hidden.device())?.to_dtype(hidden.dtype())?;
 
         let mut scores = query.matmul(&key.t()?.broadcast_div(&scale)?)?;
-        if let (Some(projections), Some(index)) = (&self.relative, relative_index) {
-            if let Some(bias) = self.relative_bias(&query, &key, projections, index, &scale)? {
-                scores = (scores + bias)?;
-            }
+        if let (Some(projections), Some(index)) = (&self.relative, relative_index)
+            && let Some(bias) = self.relative_bias(&query, &key, projections, index, &scale)?
+        {
+            scores = (scores + bias)?;
         }
 
         let probabilities = masked_softmax(&scores, pair_mask)?;
-        probabilities
-            .matmul(&value)?
-            .transpose(1, 2)?
-            .reshape((batch, seq_len, self.num_heads * self.head_size))
+        probabilities.matmul(&value)?.transpose(1, 2)?.reshape((
+            batch,
+            seq_len,
+            self.num_heads * self.head_size,
+        ))
     }
 
     /// `disentangled_attention_bias`: `c2p / scale + p2c / scale`, `(batch, heads, seq, seq)`.
@@ -544,7 +567,10 @@ impl DisentangledSelfAttention {
     ) -> candle_core::Result<Option<Tensor>> {
         let (batch, heads, seq_len, _) = query.dims4()?;
         debug_assert_eq!(seq_len, index.seq_len);
-        let gather = |content: &Tensor, positions: &Tensor, flat_index: &Tensor| -> candle_core::Result<Tensor> {
+        let gather = |content: &Tensor,
+                      positions: &Tensor,
+                      flat_index: &Tensor|
+         -> candle_core::Result<Tensor> {
             let products = content.broadcast_matmul(positions)?;
             let width = products.dim(D::Minus1)?;
             products
@@ -616,12 +642,32 @@ impl Layer {
         let eps = config.layer_norm_eps;
         let attention_vb = vb.pp("attention");
         Ok(Self {
-            attention: DisentangledSelfAttention::load(config, rel_embeddings, attention_vb.pp("self"))?,
-            attention_dense: candle_nn::linear(all_head_size, hidden, attention_vb.pp("output").pp("dense"))?,
-            attention_norm: LayerNorm::load(hidden, eps, attention_vb.pp("output").pp("LayerNorm"))?,
-            intermediate: candle_nn::linear(hidden, config.intermediate_size, vb.pp("intermediate").pp("dense"))?,
+            attention: DisentangledSelfAttention::load(
+                config,
+                rel_embeddings,
+                attention_vb.pp("self"),
+            )?,
+            attention_dense: candle_nn::linear(
+                all_head_size,
+                hidden,
+                attention_vb.pp("output").pp("dense"),
+            )?,
+            attention_norm: LayerNorm::load(
+                hidden,
+                eps,
+                attention_vb.pp("output").pp("LayerNorm"),
+            )?,
+            intermediate: candle_nn::linear(
+                hidden,
+                config.intermediate_size,
+                vb.pp("intermediate").pp("dense"),
+            )?,
             activation: Activation::parse(&config.hidden_act, "hidden_act")?,
-            output_dense: candle_nn::linear(config.intermediate_size, hidden, vb.pp("output").pp("dense"))?,
+            output_dense: candle_nn::linear(
+                config.intermediate_size,
+                hidden,
+                vb.pp("output").pp("dense"),
+            )?,
             output_norm: LayerNorm::load(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
         })
     }
@@ -655,7 +701,7 @@ struct ConvLayer {
 impl ConvLayer {
     fn load(config: &DebertaV2Config, vb: VarBuilder) -> candle_core::Result<Self> {
         let kernel = config.conv_kernel_size;
-        if kernel % 2 == 0 {
+        if kernel.is_multiple_of(2) {
             // With padding (k - 1) / 2 an even kernel shortens the sequence by one; the reference
             // then fails too, so refuse such a config up front.
             return Err(msg(format!(
@@ -671,15 +717,30 @@ impl ConvLayer {
             cudnn_fwd_algo: None,
         };
         Ok(Self {
-            conv: candle_nn::conv1d(config.hidden_size, config.hidden_size, kernel, conv_config, vb.pp("conv"))?,
+            conv: candle_nn::conv1d(
+                config.hidden_size,
+                config.hidden_size,
+                kernel,
+                conv_config,
+                vb.pp("conv"),
+            )?,
             activation: Activation::parse(&config.conv_act, "conv_act")?,
-            norm: LayerNorm::load(config.hidden_size, config.layer_norm_eps, vb.pp("LayerNorm"))?,
+            norm: LayerNorm::load(
+                config.hidden_size,
+                config.layer_norm_eps,
+                vb.pp("LayerNorm"),
+            )?,
         })
     }
 
     /// `embeddings`: the encoder's input; `residual`: layer 0's output; `mask`: `(batch, seq)`
     /// in the model dtype. Padding positions are zeroed before the activation and at the end.
-    fn forward(&self, embeddings: &Tensor, residual: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        embeddings: &Tensor,
+        residual: &Tensor,
+        mask: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let keep = mask.unsqueeze(2)?;
         let convolved = self
             .conv
@@ -714,7 +775,11 @@ impl DebertaV2Encoder {
     ///
     /// `vb` points at the model root; weights saved by a task model under `deberta.` are found
     /// too. `config` is the model's config.json.
-    pub fn load(vb: VarBuilder, config: &serde_json::Value, num_layers: usize) -> candle_core::Result<Self> {
+    pub fn load(
+        vb: VarBuilder,
+        config: &serde_json::Value,
+        num_layers: usize,
+    ) -> candle_core::Result<Self> {
         let config = DebertaV2Config::deserialize(config)
             .map_err(|err| msg(format!("deberta-v2 config: {err}")))?;
         if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
@@ -752,8 +817,12 @@ impl DebertaV2Encoder {
             let rows = 2 * config.attention_span();
             let table = encoder_vb.get((rows, config.hidden_size), "rel_embeddings.weight")?;
             let table = if config.normalizes_rel_embeddings() {
-                LayerNorm::load(config.hidden_size, config.layer_norm_eps, encoder_vb.pp("LayerNorm"))?
-                    .forward(&table)?
+                LayerNorm::load(
+                    config.hidden_size,
+                    config.layer_norm_eps,
+                    encoder_vb.pp("LayerNorm"),
+                )?
+                .forward(&table)?
             } else {
                 table
             };
@@ -768,7 +837,13 @@ impl DebertaV2Encoder {
         };
 
         let layers = (0..num_layers)
-            .map(|index| Layer::load(&config, rel_embeddings.as_ref(), encoder_vb.pp("layer").pp(index)))
+            .map(|index| {
+                Layer::load(
+                    &config,
+                    rel_embeddings.as_ref(),
+                    encoder_vb.pp("layer").pp(index),
+                )
+            })
             .collect::<candle_core::Result<Vec<_>>>()?;
 
         let conv = if config.conv_kernel_size > 0 && num_layers > 0 {
@@ -826,10 +901,10 @@ impl Encoder for DebertaV2Encoder {
         let mut hidden = embedded.clone();
         for (index, layer) in self.layers.iter().enumerate() {
             hidden = layer.forward(&hidden, &pair_mask, relative_index.as_ref())?;
-            if index == 0 {
-                if let Some(conv) = &self.conv {
-                    hidden = conv.forward(&embedded, &hidden, &mask)?;
-                }
+            if index == 0
+                && let Some(conv) = &self.conv
+            {
+                hidden = conv.forward(&embedded, &hidden, &mask)?;
             }
         }
         hidden.to_dtype(DType::F32)

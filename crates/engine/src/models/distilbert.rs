@@ -9,7 +9,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde_json::Value;
 
 use super::{
-    Activation, Encoder, config_str_or, config_usize, layer_norm, multi_head_attention,
+    Activation, Encoder, config_str_or, config_usize, dense, layer_norm, multi_head_attention,
     padding_bias,
 };
 
@@ -55,18 +55,18 @@ impl DistilLayer {
 
     fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let context = multi_head_attention(
-            &self.q_lin.forward(xs)?,
-            &self.k_lin.forward(xs)?,
-            &self.v_lin.forward(xs)?,
+            &dense(&self.q_lin, xs)?,
+            &dense(&self.k_lin, xs)?,
+            &dense(&self.v_lin, xs)?,
             bias,
             self.num_heads,
         )?;
         let attended = self
             .sa_layer_norm
-            .forward(&self.out_lin.forward(&context)?.add(xs)?)?;
-        let inner = self.activation.forward(&self.lin1.forward(&attended)?)?;
+            .forward(&dense(&self.out_lin, &context)?.add(xs)?)?;
+        let inner = self.activation.forward(&dense(&self.lin1, &attended)?)?;
         self.output_layer_norm
-            .forward(&self.lin2.forward(&inner)?.add(&attended)?)
+            .forward(&dense(&self.lin2, &inner)?.add(&attended)?)
     }
 }
 

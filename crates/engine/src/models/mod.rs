@@ -197,6 +197,22 @@ pub(crate) fn padding_bias(attention_mask: &Tensor, dtype: DType) -> candle_core
     (padding.to_dtype(dtype)? * lowest)?.reshape((batch, 1, 1, seq))
 }
 
+/// A linear layer applied to `(batch, seq, in)` as one `(batch·seq, in) × (in, out)` product.
+///
+/// candle's `Linear` on a 3-D input runs one small GEMM per text (`seq × in × out`, a few dozen rows);
+/// flattening the batch gives the GEMM one tall matrix it can block and thread well. Same products,
+/// same sums per output element.
+pub(crate) fn dense(layer: &candle_nn::Linear, xs: &Tensor) -> candle_core::Result<Tensor> {
+    match xs.dims() {
+        &[batch, seq, width] => {
+            let flat = layer.forward(&xs.reshape((batch * seq, width))?)?;
+            let out = flat.dim(1)?;
+            flat.reshape((batch, seq, out))
+        }
+        _ => layer.forward(xs),
+    }
+}
+
 /// `config[key]` as a count.
 pub(crate) fn config_usize(config: &Value, key: &str) -> candle_core::Result<usize> {
     config
