@@ -76,7 +76,9 @@ impl FromStr for Quality {
             "better" => Ok(Quality::Better),
             "worse" => Ok(Quality::Worse),
             "same" => Ok(Quality::Same),
-            other => Err(format!("unknown quality {other:?}: expected better, worse or same")),
+            other => Err(format!(
+                "unknown quality {other:?}: expected better, worse or same"
+            )),
         }
     }
 }
@@ -126,7 +128,8 @@ impl EmulatorConfig {
 
 /// Reads the string items of a JSON array or JSON Lines file; objects contribute the first of `keys`.
 fn read_items(path: &Path, keys: &[&str]) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let values: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Array(items)) => items,
         Ok(single) => vec![single],
@@ -135,7 +138,8 @@ fn read_items(path: &Path, keys: &[&str]) -> anyhow::Result<Vec<String>> {
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
-                serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
+                serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))
             })
             .collect::<anyhow::Result<_>>()?,
     };
@@ -148,8 +152,19 @@ fn read_items(path: &Path, keys: &[&str]) -> anyhow::Result<Vec<String>> {
                 .iter()
                 .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
                 .map(str::to_owned)
-                .with_context(|| format!("{} item {}: no string field {}", path.display(), i + 1, keys.join(" or "))),
-            _ => bail!("{} item {}: expected a string or an object", path.display(), i + 1),
+                .with_context(|| {
+                    format!(
+                        "{} item {}: no string field {}",
+                        path.display(),
+                        i + 1,
+                        keys.join(" or ")
+                    )
+                }),
+            _ => bail!(
+                "{} item {}: expected a string or an object",
+                path.display(),
+                i + 1
+            ),
         })
         .collect()
 }
@@ -176,9 +191,10 @@ mod tests {
 
     #[test]
     fn json_round_trip_uses_seconds() {
-        let config: EmulatorConfig =
-            serde_json::from_str(r#"{"job_duration_s":0.25,"custom_quality":"worse","faults":{"throttle_first":3}}"#)
-                .unwrap();
+        let config: EmulatorConfig = serde_json::from_str(
+            r#"{"job_duration_s":0.25,"custom_quality":"worse","faults":{"throttle_first":3}}"#,
+        )
+        .unwrap();
         assert_eq!(config.job_duration, Duration::from_millis(250));
         assert_eq!(config.pt_duration, Duration::from_secs(1));
         assert_eq!(config.custom_quality, Quality::Worse);
@@ -193,7 +209,10 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed");
         let mut config = EmulatorConfig::default();
         config
-            .load_answers(&root.join("validation-data.json"), &root.join("reference-inference.json"))
+            .load_answers(
+                &root.join("validation-data.json"),
+                &root.join("reference-inference.json"),
+            )
             .unwrap();
         assert_eq!(config.answers.len(), 11);
         let smith = config

@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => EmulatorConfig::default(),
@@ -74,8 +75,13 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}:{}", args.host, args.port))?;
     eprintln!("listening on {}", emulator.endpoint());
-    eprintln!("answer key: {answers} prompts; state at {}/_emulator/state", emulator.endpoint());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    eprintln!(
+        "answer key: {answers} prompts; state at {}/_emulator/state",
+        emulator.endpoint()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     eprintln!("shutting down");
     emulator.shutdown().await;
     Ok(())

@@ -44,7 +44,11 @@ impl Family {
         body.get(key)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| ApiError::validation(format!("Malformed input request: required key [{key}] not found")))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "Malformed input request: required key [{key}] not found"
+                ))
+            })
     }
 
     /// The InvokeModel response body of this family for `text`.
@@ -89,7 +93,9 @@ pub fn converse_prompt(body: &Value) -> Result<String, ApiError> {
         .get("messages")
         .and_then(Value::as_array)
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::validation("The messages field is required and must not be empty."))?;
+        .ok_or_else(|| {
+            ApiError::validation("The messages field is required and must not be empty.")
+        })?;
     let last_user = messages
         .iter()
         .rev()
@@ -103,14 +109,21 @@ pub fn converse_prompt(body: &Value) -> Result<String, ApiError> {
         .filter_map(|block| block.get("text").and_then(Value::as_str))
         .collect();
     if texts.is_empty() {
-        return Err(ApiError::validation("The last user message has no text content."));
+        return Err(ApiError::validation(
+            "The last user message has no text content.",
+        ));
     }
     Ok(texts.join("\n"))
 }
 
 /// The answer of a model to `prompt`. Prompts in the answer key get the reference answer
 /// from the "good" model and a weak answer from the other; everything else gets the weak one.
-pub fn answer(prompt: &str, custom: bool, quality: Quality, answers: &HashMap<String, String>) -> String {
+pub fn answer(
+    prompt: &str,
+    custom: bool,
+    quality: Quality,
+    answers: &HashMap<String, String>,
+) -> String {
     let reference = lookup(prompt, answers);
     let good = match quality {
         Quality::Better => custom,
@@ -144,13 +157,20 @@ fn lookup<'a>(prompt: &str, answers: &'a HashMap<String, String>) -> Option<&'a 
 /// dialogue turn, when the first line is an instruction), cut to 12 words.
 pub fn weak_answer(prompt: &str) -> String {
     let normalized = prompt.replace("\\n", "\n");
-    let lines: Vec<&str> = normalized.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = normalized
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let line = match lines.as_slice() {
         [] => return "I have nothing to say.".to_owned(),
         [only] => *only,
         [_instruction, first, ..] => *first,
     };
-    line.split_whitespace().take(12).collect::<Vec<_>>().join(" ")
+    line.split_whitespace()
+        .take(12)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -169,9 +189,20 @@ mod tests {
         assert_eq!(answer(p, false, Quality::Better, &k), "Summarize: A met B.");
         assert_eq!(answer(p, true, Quality::Worse, &k), "Summarize: A met B.");
         assert_eq!(answer(p, false, Quality::Worse, &k), "A and B meet.");
-        assert_eq!(answer(p, true, Quality::Same, &k), answer(p, false, Quality::Same, &k));
+        assert_eq!(
+            answer(p, true, Quality::Same, &k),
+            answer(p, false, Quality::Same, &k)
+        );
         // Templates around a known prompt still find the reference.
-        assert_eq!(answer("<s>[INST] Summarize: A met B. [/INST]", true, Quality::Better, &k), "A and B meet.");
+        assert_eq!(
+            answer(
+                "<s>[INST] Summarize: A met B. [/INST]",
+                true,
+                Quality::Better,
+                &k
+            ),
+            "A and B meet."
+        );
     }
 
     #[test]
@@ -181,15 +212,30 @@ mod tests {
             weak_answer(prompt),
             "#Person1#: Hello. My name is John Sandals, and I've got a reservation"
         );
-        assert_eq!(weak_answer("Summarize the following conversation.\\n\\n #Person1#: Hi.\\n"), "#Person1#: Hi.");
+        assert_eq!(
+            weak_answer("Summarize the following conversation.\\n\\n #Person1#: Hi.\\n"),
+            "#Person1#: Hi."
+        );
         assert_eq!(weak_answer("one two"), "one two");
     }
 
     #[test]
     fn families_by_prefix() {
-        assert_eq!(Family::of("cohere.command-text-v14").unwrap(), Family::CohereCommand);
-        assert_eq!(Family::of("amazon.titan-text-express-v1").unwrap(), Family::TitanText);
-        assert_eq!(Family::of("meta.llama3-8b-instruct-v1:0").unwrap(), Family::MetaLlama);
-        assert_eq!(Family::of("ai21.j2").unwrap_err().code, "ValidationException");
+        assert_eq!(
+            Family::of("cohere.command-text-v14").unwrap(),
+            Family::CohereCommand
+        );
+        assert_eq!(
+            Family::of("amazon.titan-text-express-v1").unwrap(),
+            Family::TitanText
+        );
+        assert_eq!(
+            Family::of("meta.llama3-8b-instruct-v1:0").unwrap(),
+            Family::MetaLlama
+        );
+        assert_eq!(
+            Family::of("ai21.j2").unwrap_err().code,
+            "ValidationException"
+        );
     }
 }

@@ -30,7 +30,9 @@ impl Shared {
     fn store(&self) -> MutexGuard<'_, Store> {
         // A handler that panicked mid-update leaves nothing half-written that matters for a
         // test double; keep serving.
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -42,15 +44,23 @@ pub fn router(config: EmulatorConfig) -> Router {
 }
 
 fn build(config: EmulatorConfig) -> (Router, AppState) {
-    let shared = Arc::new(Shared { store: Mutex::new(Store::new(config)) });
+    let shared = Arc::new(Shared {
+        store: Mutex::new(Store::new(config)),
+    });
     let router = Router::new()
         .route("/model-customization-jobs", post(create_job).get(list_jobs))
         .route("/model-customization-jobs/{id}", get(get_job))
         .route("/model-customization-jobs/{id}/stop", post(stop_job))
         .route("/custom-models", get(list_custom_models))
-        .route("/custom-models/{id}", get(get_custom_model).delete(delete_custom_model))
+        .route(
+            "/custom-models/{id}",
+            get(get_custom_model).delete(delete_custom_model),
+        )
         .route("/provisioned-model-throughput", post(create_pt))
-        .route("/provisioned-model-throughput/{id}", get(get_pt).delete(delete_pt))
+        .route(
+            "/provisioned-model-throughput/{id}",
+            get(get_pt).delete(delete_pt),
+        )
         .route("/provisioned-model-throughputs", get(list_pts))
         .route("/model/{id}/invoke", post(invoke_model))
         .route("/model/{id}/converse", post(converse))
@@ -92,7 +102,12 @@ impl Emulator {
                 tracing::error!("bedrock emulator server failed: {err}");
             }
         });
-        Ok(Emulator { addr, shared, stop: Some(stop), task: Some(task) })
+        Ok(Emulator {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// Base URL for both the `bedrock` and `bedrock-runtime` SDK clients: `http://127.0.0.1:PORT`.
@@ -130,7 +145,9 @@ impl Emulator {
             let _ = stop.send(());
         }
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
         {
             task.abort();
         }
@@ -143,11 +160,17 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Malformed request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(format!("Malformed request body: {e}")))
 }
 
 /// Counts the call, runs `op` on the store and renders the result.
-fn control(state: &AppState, operation: &str, status: StatusCode, op: impl FnOnce(&mut Store) -> Result<Value, ApiError>) -> Response {
+fn control(
+    state: &AppState,
+    operation: &str,
+    status: StatusCode,
+    op: impl FnOnce(&mut Store) -> Result<Value, ApiError>,
+) -> Response {
     let mut store = state.store();
     store.count_call(operation);
     let result = op(&mut store);
@@ -162,49 +185,90 @@ fn control(state: &AppState, operation: &str, status: StatusCode, op: impl FnOnc
 }
 
 async fn create_job(State(state): State<AppState>, body: Bytes) -> Response {
-    control(&state, "CreateModelCustomizationJob", StatusCode::CREATED, |s| s.create_job(&parse_body(&body)?))
+    control(
+        &state,
+        "CreateModelCustomizationJob",
+        StatusCode::CREATED,
+        |s| s.create_job(&parse_body(&body)?),
+    )
 }
 
-async fn list_jobs(State(state): State<AppState>, Query(query): Query<BTreeMap<String, String>>) -> Response {
-    control(&state, "ListModelCustomizationJobs", StatusCode::OK, |s| s.list_jobs(&query))
-}
-
-async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "GetModelCustomizationJob", StatusCode::OK, |s| s.get_job(&id))
-}
-
-async fn stop_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "StopModelCustomizationJob", StatusCode::OK, |s| s.stop_job(&id))
-}
-
-async fn list_custom_models(State(state): State<AppState>) -> Response {
-    control(&state, "ListCustomModels", StatusCode::OK, |s| s.list_custom_models())
-}
-
-async fn get_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "GetCustomModel", StatusCode::OK, |s| s.get_custom_model(&id))
-}
-
-async fn delete_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "DeleteCustomModel", StatusCode::OK, |s| s.delete_custom_model(&id))
-}
-
-async fn create_pt(State(state): State<AppState>, body: Bytes) -> Response {
-    control(&state, "CreateProvisionedModelThroughput", StatusCode::CREATED, |s| {
-        s.create_pt(&parse_body(&body)?)
+async fn list_jobs(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    control(&state, "ListModelCustomizationJobs", StatusCode::OK, |s| {
+        s.list_jobs(&query)
     })
 }
 
+async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetModelCustomizationJob", StatusCode::OK, |s| {
+        s.get_job(&id)
+    })
+}
+
+async fn stop_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "StopModelCustomizationJob", StatusCode::OK, |s| {
+        s.stop_job(&id)
+    })
+}
+
+async fn list_custom_models(State(state): State<AppState>) -> Response {
+    control(&state, "ListCustomModels", StatusCode::OK, |s| {
+        s.list_custom_models()
+    })
+}
+
+async fn get_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetCustomModel", StatusCode::OK, |s| {
+        s.get_custom_model(&id)
+    })
+}
+
+async fn delete_custom_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "DeleteCustomModel", StatusCode::OK, |s| {
+        s.delete_custom_model(&id)
+    })
+}
+
+async fn create_pt(State(state): State<AppState>, body: Bytes) -> Response {
+    control(
+        &state,
+        "CreateProvisionedModelThroughput",
+        StatusCode::CREATED,
+        |s| s.create_pt(&parse_body(&body)?),
+    )
+}
+
 async fn get_pt(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "GetProvisionedModelThroughput", StatusCode::OK, |s| s.get_pt(&id))
+    control(
+        &state,
+        "GetProvisionedModelThroughput",
+        StatusCode::OK,
+        |s| s.get_pt(&id),
+    )
 }
 
 async fn delete_pt(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "DeleteProvisionedModelThroughput", StatusCode::OK, |s| s.delete_pt(&id))
+    control(
+        &state,
+        "DeleteProvisionedModelThroughput",
+        StatusCode::OK,
+        |s| s.delete_pt(&id),
+    )
 }
 
-async fn list_pts(State(state): State<AppState>, Query(query): Query<BTreeMap<String, String>>) -> Response {
-    control(&state, "ListProvisionedModelThroughputs", StatusCode::OK, |s| s.list_pts(&query))
+async fn list_pts(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    control(
+        &state,
+        "ListProvisionedModelThroughputs",
+        StatusCode::OK,
+        |s| s.list_pts(&query),
+    )
 }
 
 // ---- runtime ----
@@ -231,17 +295,22 @@ fn run_inference(
     store.runtime_calls += 1;
     let faults = &store.config.faults;
     if n < faults.throttle_first {
-        return Err(ApiError::throttling("Too many requests, please wait before trying again (injected fault)."));
+        return Err(ApiError::throttling(
+            "Too many requests, please wait before trying again (injected fault).",
+        ));
     }
-    if let Some(k) = n.checked_sub(faults.throttle_first).filter(|k| *k < faults.server_error_first) {
+    if let Some(k) = n
+        .checked_sub(faults.throttle_first)
+        .filter(|k| *k < faults.server_error_first)
+    {
         return Err(if k % 2 == 0 {
             ApiError::internal("The server encountered an internal error (injected fault).")
         } else {
             ApiError::unavailable("The service is temporarily unavailable (injected fault).")
         });
     }
-    let request: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))?;
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))?;
     let model = store.resolve_runtime_model(model_id)?;
     let prompt = prompt_of(&model.base_model_id, &request)?;
     if let Some(needle) = store.config.faults.fail_prompts_containing.as_deref()
@@ -251,25 +320,46 @@ fn run_inference(
             "Input is not acceptable: it contains {needle:?} (injected fault)."
         )));
     }
-    let text = runtime::answer(&prompt, model.custom, store.config.custom_quality, &store.config.answers);
+    let text = runtime::answer(
+        &prompt,
+        model.custom,
+        store.config.custom_quality,
+        &store.config.answers,
+    );
     store.count_invocation(model_id);
     let request_number = store.invocation_total();
-    Ok(Invocation { prompt, text, base_model_id: model.base_model_id, request_number })
+    Ok(Invocation {
+        prompt,
+        text,
+        base_model_id: model.base_model_id,
+        request_number,
+    })
 }
 
-async fn invoke_model(State(state): State<AppState>, Path(model_id): Path<String>, body: Bytes) -> Response {
+async fn invoke_model(
+    State(state): State<AppState>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
     let result = run_inference(&state, "InvokeModel", &model_id, &body, |base, request| {
         Family::of(base)?.prompt(request)
     });
     match result {
         Ok(inv) => {
-            let family = Family::of(&inv.base_model_id).expect("family checked while reading the prompt");
+            let family =
+                Family::of(&inv.base_model_id).expect("family checked while reading the prompt");
             let body = family.response(&inv.prompt, &inv.text, inv.request_number);
             let mut response = wire::json(StatusCode::OK, body);
             let headers = response.headers_mut();
             for (name, count) in [
-                ("X-Amzn-Bedrock-Input-Token-Count", runtime::token_count(&inv.prompt)),
-                ("X-Amzn-Bedrock-Output-Token-Count", runtime::token_count(&inv.text)),
+                (
+                    "X-Amzn-Bedrock-Input-Token-Count",
+                    runtime::token_count(&inv.prompt),
+                ),
+                (
+                    "X-Amzn-Bedrock-Output-Token-Count",
+                    runtime::token_count(&inv.text),
+                ),
             ] {
                 headers.insert(name, HeaderValue::from(count));
             }
@@ -282,11 +372,20 @@ async fn invoke_model(State(state): State<AppState>, Path(model_id): Path<String
     }
 }
 
-async fn converse(State(state): State<AppState>, Path(model_id): Path<String>, body: Bytes) -> Response {
-    let result = run_inference(&state, "Converse", &model_id, &body, |_, request| runtime::converse_prompt(request));
+async fn converse(
+    State(state): State<AppState>,
+    Path(model_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = run_inference(&state, "Converse", &model_id, &body, |_, request| {
+        runtime::converse_prompt(request)
+    });
     match result {
         Ok(inv) => {
-            let (input, output) = (runtime::token_count(&inv.prompt), runtime::token_count(&inv.text));
+            let (input, output) = (
+                runtime::token_count(&inv.prompt),
+                runtime::token_count(&inv.text),
+            );
             wire::json(
                 StatusCode::OK,
                 json!({
@@ -308,12 +407,18 @@ async fn converse(State(state): State<AppState>, Path(model_id): Path<String>, b
 
 async fn get_state(State(state): State<AppState>) -> Response {
     let snapshot = state.store().state();
-    wire::json(StatusCode::OK, serde_json::to_value(snapshot).expect("state serializes"))
+    wire::json(
+        StatusCode::OK,
+        serde_json::to_value(snapshot).expect("state serializes"),
+    )
 }
 
 async fn get_config(State(state): State<AppState>) -> Response {
     let config = state.store().config.clone();
-    wire::json(StatusCode::OK, serde_json::to_value(config).expect("config serializes"))
+    wire::json(
+        StatusCode::OK,
+        serde_json::to_value(config).expect("config serializes"),
+    )
 }
 
 /// Replaces the config; missing keys take their defaults, except `answers`, which is kept
@@ -348,7 +453,10 @@ async fn unknown_operation(uri: axum::http::Uri, method: axum::http::Method) -> 
     ApiError::new(
         StatusCode::NOT_FOUND,
         "UnknownOperationException",
-        format!("The Bedrock emulator does not implement {method} {}", uri.path()),
+        format!(
+            "The Bedrock emulator does not implement {method} {}",
+            uri.path()
+        ),
     )
     .into_response()
 }

@@ -185,14 +185,18 @@ fn foundation_model_arn(id: &str) -> String {
 fn required_str<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
     match body.get(key).and_then(Value::as_str) {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(ApiError::validation(format!("1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"))),
+        _ => Err(ApiError::validation(format!(
+            "1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"
+        ))),
     }
 }
 
 fn required_value(body: &Value, key: &str) -> Result<(), ApiError> {
     match body.get(key) {
         Some(v) if !v.is_null() => Ok(()),
-        _ => Err(ApiError::validation(format!("1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"))),
+        _ => Err(ApiError::validation(format!(
+            "1 validation error detected: Value at '{key}' failed to satisfy constraint: Member must not be null"
+        ))),
     }
 }
 
@@ -248,7 +252,9 @@ impl Store {
         let now = Instant::now();
         let mut finished = Vec::new();
         for (index, job) in self.jobs.iter_mut().enumerate() {
-            if job.status == JobStatus::InProgress && now.duration_since(job.started) >= job.duration {
+            if job.status == JobStatus::InProgress
+                && now.duration_since(job.started) >= job.duration
+            {
                 job.end_time = Some(job.created + job.duration);
                 if job.fails {
                     job.status = JobStatus::Failed;
@@ -265,7 +271,10 @@ impl Store {
         for index in finished {
             let id = self.new_id();
             let job = &mut self.jobs[index];
-            let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{}/{id}", job.base_model_id);
+            let arn = format!(
+                "arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/{}/{id}",
+                job.base_model_id
+            );
             job.output_model_arn = Some(arn.clone());
             let model = CustomModel {
                 arn,
@@ -281,7 +290,11 @@ impl Store {
         }
         for pt in &mut self.pts {
             if pt.status == PtStatus::Creating && now.duration_since(pt.started) >= pt.duration {
-                pt.status = if pt.fails { PtStatus::Failed } else { PtStatus::InService };
+                pt.status = if pt.fails {
+                    PtStatus::Failed
+                } else {
+                    PtStatus::InService
+                };
             }
         }
     }
@@ -337,7 +350,10 @@ impl Store {
     /// CreateModelCustomizationJob → `{jobArn}`. A repeated `clientRequestToken` returns the
     /// job it created first.
     pub fn create_job(&mut self, body: &Value) -> Result<Value, ApiError> {
-        let token = body.get("clientRequestToken").and_then(Value::as_str).map(str::to_owned);
+        let token = body
+            .get("clientRequestToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(token) = &token
             && let Some(job) = self.jobs.iter().find(|j| j.token.as_ref() == Some(token))
         {
@@ -350,19 +366,27 @@ impl Store {
         required_value(body, "trainingDataConfig")?;
         required_value(body, "outputDataConfig")?;
         if self.jobs.iter().any(|j| j.name == name) {
-            return Err(ApiError::conflict(format!("A model customization job named {name} already exists.")));
+            return Err(ApiError::conflict(format!(
+                "A model customization job named {name} already exists."
+            )));
         }
-        let name_taken = self.models.iter().any(|m| !m.deleted && m.name == custom_model_name)
-            || self
-                .jobs
-                .iter()
-                .any(|j| j.status == JobStatus::InProgress && j.custom_model_name == custom_model_name);
+        let name_taken = self
+            .models
+            .iter()
+            .any(|m| !m.deleted && m.name == custom_model_name)
+            || self.jobs.iter().any(|j| {
+                j.status == JobStatus::InProgress && j.custom_model_name == custom_model_name
+            });
         if name_taken {
-            return Err(ApiError::conflict(format!("A custom model named {custom_model_name} already exists.")));
+            return Err(ApiError::conflict(format!(
+                "A custom model named {custom_model_name} already exists."
+            )));
         }
         let base_model_id = foundation_model_id(&base_model_identifier).to_owned();
         let id = self.new_id();
-        let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{base_model_id}/{id}");
+        let arn = format!(
+            "arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{base_model_id}/{id}"
+        );
         let fails = std::mem::take(&mut self.config.faults.fail_next_job);
         self.jobs.push(Job {
             arn: arn.clone(),
@@ -388,7 +412,11 @@ impl Store {
         self.jobs
             .iter()
             .find(|j| j.arn == identifier || j.name == identifier)
-            .ok_or_else(|| ApiError::not_found(format!("Could not find model customization job {identifier}.")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Could not find model customization job {identifier}."
+                ))
+            })
     }
 
     pub fn get_job(&mut self, identifier: &str) -> Result<Value, ApiError> {
@@ -437,8 +465,16 @@ impl Store {
             .jobs
             .iter()
             .rev()
-            .filter(|j| query.get("statusEquals").is_none_or(|s| s == j.status.as_str()))
-            .filter(|j| query.get("nameContains").is_none_or(|s| j.name.contains(s.as_str())))
+            .filter(|j| {
+                query
+                    .get("statusEquals")
+                    .is_none_or(|s| s == j.status.as_str())
+            })
+            .filter(|j| {
+                query
+                    .get("nameContains")
+                    .is_none_or(|s| j.name.contains(s.as_str()))
+            })
             .map(|j| {
                 let mut s = json!({
                     "jobArn": j.arn,
@@ -467,7 +503,11 @@ impl Store {
             .jobs
             .iter()
             .position(|j| j.arn == identifier || j.name == identifier)
-            .ok_or_else(|| ApiError::not_found(format!("Could not find model customization job {identifier}.")))?;
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Could not find model customization job {identifier}."
+                ))
+            })?;
         let job = &mut self.jobs[index];
         if job.status != JobStatus::InProgress {
             return Err(ApiError::conflict(format!(
@@ -487,7 +527,9 @@ impl Store {
         self.models
             .iter()
             .position(|m| !m.deleted && (m.arn == identifier || m.name == identifier))
-            .ok_or_else(|| ApiError::not_found(format!("Could not find custom model {identifier}.")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Could not find custom model {identifier}."))
+            })
     }
 
     pub fn get_custom_model(&mut self, identifier: &str) -> Result<Value, ApiError> {
@@ -503,7 +545,12 @@ impl Store {
             "modelStatus": "Active",
             "customizationType": model.request.get("customizationType").and_then(Value::as_str).unwrap_or("FINE_TUNING"),
         });
-        for key in ["hyperParameters", "trainingDataConfig", "validationDataConfig", "outputDataConfig"] {
+        for key in [
+            "hyperParameters",
+            "trainingDataConfig",
+            "validationDataConfig",
+            "outputDataConfig",
+        ] {
             if let Some(v) = model.request.get(key).filter(|v| !v.is_null()) {
                 out[key] = v.clone();
             }
@@ -554,7 +601,10 @@ impl Store {
     /// CreateProvisionedModelThroughput → `{provisionedModelArn}`; idempotent on
     /// `clientRequestToken`. `modelId` is a custom model (ARN or name) or a foundation model.
     pub fn create_pt(&mut self, body: &Value) -> Result<Value, ApiError> {
-        let token = body.get("clientRequestToken").and_then(Value::as_str).map(str::to_owned);
+        let token = body
+            .get("clientRequestToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(token) = &token
             && let Some(pt) = self.pts.iter().find(|p| p.token.as_ref() == Some(token))
         {
@@ -571,14 +621,26 @@ impl Store {
             .get("modelUnits")
             .and_then(Value::as_i64)
             .filter(|u| *u >= 1)
-            .ok_or_else(|| ApiError::validation("Value at 'modelUnits' failed to satisfy constraint: Member must be >= 1"))?;
-        let commitment = body.get("commitmentDuration").and_then(Value::as_str).map(str::to_owned);
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "Value at 'modelUnits' failed to satisfy constraint: Member must be >= 1",
+                )
+            })?;
+        let commitment = body
+            .get("commitmentDuration")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         self.advance();
         if self.pts.iter().any(|p| !p.deleted && p.name == name) {
-            return Err(ApiError::validation(format!("A provisioned throughput named {name} already exists.")));
+            return Err(ApiError::validation(format!(
+                "A provisioned throughput named {name} already exists."
+            )));
         }
         let (model_arn, base_model_id) = match self.find_model_index(&model_id) {
-            Ok(index) => (self.models[index].arn.clone(), self.models[index].base_model_id.clone()),
+            Ok(index) => (
+                self.models[index].arn.clone(),
+                self.models[index].base_model_id.clone(),
+            ),
             Err(not_found) if model_id.contains(":custom-model/") => return Err(not_found),
             Err(_) => {
                 let id = foundation_model_id(&model_id).to_owned();
@@ -609,7 +671,11 @@ impl Store {
         self.pts
             .iter()
             .position(|p| !p.deleted && (p.arn == identifier || p.name == identifier))
-            .ok_or_else(|| ApiError::not_found(format!("Could not find provisioned model throughput {identifier}.")))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Could not find provisioned model throughput {identifier}."
+                ))
+            })
     }
 
     fn pt_json(pt: &Pt) -> Value {
@@ -655,9 +721,21 @@ impl Store {
             .iter()
             .rev()
             .filter(|p| !p.deleted)
-            .filter(|p| query.get("statusEquals").is_none_or(|s| s == p.status.as_str()))
-            .filter(|p| query.get("nameContains").is_none_or(|s| p.name.contains(s.as_str())))
-            .filter(|p| query.get("modelArnEquals").is_none_or(|s| *s == p.model_arn))
+            .filter(|p| {
+                query
+                    .get("statusEquals")
+                    .is_none_or(|s| s == p.status.as_str())
+            })
+            .filter(|p| {
+                query
+                    .get("nameContains")
+                    .is_none_or(|s| p.name.contains(s.as_str()))
+            })
+            .filter(|p| {
+                query
+                    .get("modelArnEquals")
+                    .is_none_or(|s| *s == p.model_arn)
+            })
             .map(Self::pt_json)
             .map(|mut v| {
                 if let Some(summary) = v.as_object_mut() {
@@ -675,7 +753,9 @@ impl Store {
     /// InService, or a foundation model id/ARN. Custom models must be reached through a PT.
     pub fn resolve_runtime_model(&mut self, model_id: &str) -> Result<ResolvedModel, ApiError> {
         self.advance();
-        if model_id.contains(":provisioned-model/") || self.pts.iter().any(|p| !p.deleted && p.name == model_id) {
+        if model_id.contains(":provisioned-model/")
+            || self.pts.iter().any(|p| !p.deleted && p.name == model_id)
+        {
             let pt = &self.pts[self.find_pt_index(model_id)?];
             if pt.status != PtStatus::InService {
                 return Err(ApiError::validation(format!(
@@ -697,6 +777,9 @@ impl Store {
         if model_id.starts_with("arn:") && !model_id.contains(":foundation-model/") {
             return Err(ApiError::not_found(format!("Model {model_id} not found.")));
         }
-        Ok(ResolvedModel { base_model_id: foundation_model_id(model_id).to_owned(), custom: false })
+        Ok(ResolvedModel {
+            base_model_id: foundation_model_id(model_id).to_owned(),
+            custom: false,
+        })
     }
 }

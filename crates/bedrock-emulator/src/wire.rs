@@ -27,19 +27,39 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "ConflictException", message)
     }
     pub fn throttling(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", message)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            message,
+        )
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerException", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            message,
+        )
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailableException", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+            message,
+        )
     }
     pub fn quota(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "ServiceQuotaExceededException", message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ServiceQuotaExceededException",
+            message,
+        )
     }
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -5,15 +5,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_bedrock::error::ProvideErrorMetadata;
-use aws_sdk_bedrock::types::{CustomizationType, OutputDataConfig, ProvisionedModelStatus, TrainingDataConfig};
+use aws_sdk_bedrock::types::{
+    CustomizationType, OutputDataConfig, ProvisionedModelStatus, TrainingDataConfig,
+};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use bedrock_emulator::{Emulator, EmulatorConfig, EmulatorState, Faults, Quality};
 use serde_json::{Value, json};
 
 const PROMPT: &str = "Summarize the following conversation.\n\n#Person1#: Where are my keys? I left them on the table this morning.\n#Person2#: They are in the drawer.";
-const REFERENCE: &str = "#Person1# is looking for the keys and #Person2# knows they are in the drawer.";
-const WEAK: &str = "#Person1#: Where are my keys? I left them on the table this morning.";
+const REFERENCE: &str =
+    "#Person1# is looking for the keys and #Person2# knows they are in the drawer.";
+/// The first dialogue turn cut to 12 words: what a model without the answer gives.
+const WEAK: &str = "#Person1#: Where are my keys? I left them on the table this";
 const BASE_MODEL: &str = "cohere.command-light-text-v14";
 
 fn fast_config() -> EmulatorConfig {
@@ -41,7 +45,10 @@ fn control_client(emulator: &Emulator) -> aws_sdk_bedrock::Client {
     aws_sdk_bedrock::Client::from_conf(config)
 }
 
-fn runtime_client(emulator: &Emulator, retry: aws_sdk_bedrockruntime::config::retry::RetryConfig) -> aws_sdk_bedrockruntime::Client {
+fn runtime_client(
+    emulator: &Emulator,
+    retry: aws_sdk_bedrockruntime::config::retry::RetryConfig,
+) -> aws_sdk_bedrockruntime::Client {
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
         .endpoint_url(emulator.endpoint())
@@ -67,7 +74,11 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
     panic!("timed out waiting for {what}");
 }
 
-async fn create_job(client: &aws_sdk_bedrock::Client, name: &str, token: &str) -> Result<String, aws_sdk_bedrock::Error> {
+async fn create_job(
+    client: &aws_sdk_bedrock::Client,
+    name: &str,
+    token: &str,
+) -> Result<String, aws_sdk_bedrock::Error> {
     let out = client
         .create_model_customization_job()
         .job_name(name)
@@ -76,8 +87,17 @@ async fn create_job(client: &aws_sdk_bedrock::Client, name: &str, token: &str) -
         .base_model_identifier(BASE_MODEL)
         .customization_type(CustomizationType::FineTuning)
         .hyper_parameters("epochCount", "1")
-        .training_data_config(TrainingDataConfig::builder().s3_uri("s3://bucket/train.jsonl").build())
-        .output_data_config(OutputDataConfig::builder().s3_uri("s3://bucket/output/").build().unwrap())
+        .training_data_config(
+            TrainingDataConfig::builder()
+                .s3_uri("s3://bucket/train.jsonl")
+                .build(),
+        )
+        .output_data_config(
+            OutputDataConfig::builder()
+                .s3_uri("s3://bucket/output/")
+                .build()
+                .unwrap(),
+        )
         .client_request_token(token)
         .send()
         .await?;
@@ -86,9 +106,16 @@ async fn create_job(client: &aws_sdk_bedrock::Client, name: &str, token: &str) -
 
 /// Creates a job, waits for its custom model, and returns the model ARN.
 async fn trained_model(client: &aws_sdk_bedrock::Client, name: &str) -> String {
-    let job_arn = create_job(client, name, &format!("{name}-token")).await.unwrap();
+    let job_arn = create_job(client, name, &format!("{name}-token"))
+        .await
+        .unwrap();
     eventually("job completion", async || {
-        let job = client.get_model_customization_job().job_identifier(&job_arn).send().await.unwrap();
+        let job = client
+            .get_model_customization_job()
+            .job_identifier(&job_arn)
+            .send()
+            .await
+            .unwrap();
         job.output_model_arn().map(str::to_owned)
     })
     .await
@@ -107,14 +134,23 @@ async fn serving_pt(client: &aws_sdk_bedrock::Client, model: &str, name: &str) -
         .unwrap()
         .provisioned_model_arn;
     eventually("PT in service", async || {
-        let pt = client.get_provisioned_model_throughput().provisioned_model_id(&pt_arn).send().await.unwrap();
+        let pt = client
+            .get_provisioned_model_throughput()
+            .provisioned_model_id(&pt_arn)
+            .send()
+            .await
+            .unwrap();
         (pt.status == ProvisionedModelStatus::InService).then_some(())
     })
     .await;
     pt_arn
 }
 
-async fn invoke(runtime: &aws_sdk_bedrockruntime::Client, model: &str, body: Value) -> Result<Value, aws_sdk_bedrockruntime::Error> {
+async fn invoke(
+    runtime: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+    body: Value,
+) -> Result<Value, aws_sdk_bedrockruntime::Error> {
     let out = runtime
         .invoke_model()
         .model_id(model)
@@ -127,9 +163,21 @@ async fn invoke(runtime: &aws_sdk_bedrockruntime::Client, model: &str, body: Val
     Ok(serde_json::from_slice(out.body.as_ref()).unwrap())
 }
 
-async fn cohere_text(runtime: &aws_sdk_bedrockruntime::Client, model: &str, prompt: &str) -> Result<String, aws_sdk_bedrockruntime::Error> {
-    let body = invoke(runtime, model, json!({ "prompt": prompt, "max_tokens": 200 })).await?;
-    Ok(body["generations"][0]["text"].as_str().expect("cohere text").to_owned())
+async fn cohere_text(
+    runtime: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+    prompt: &str,
+) -> Result<String, aws_sdk_bedrockruntime::Error> {
+    let body = invoke(
+        runtime,
+        model,
+        json!({ "prompt": prompt, "max_tokens": 200 }),
+    )
+    .await?;
+    Ok(body["generations"][0]["text"]
+        .as_str()
+        .expect("cohere text")
+        .to_owned())
 }
 
 /// GET/POST on the emulator's test endpoints with a plain HTTP client.
@@ -137,7 +185,9 @@ async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, V
     tokio::task::spawn_blocking(move || {
         let request = ureq::request(method, &url);
         let result = match body {
-            Some(body) => request.set("content-type", "application/json").send_string(&body.to_string()),
+            Some(body) => request
+                .set("content-type", "application/json")
+                .send_string(&body.to_string()),
             None => request.call(),
         };
         let response = match result {
@@ -145,7 +195,10 @@ async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, V
             Err(e) => panic!("{method} {url}: {e}"),
         };
         let status = response.status();
-        (status, serde_json::from_str(&response.into_string().unwrap()).unwrap())
+        (
+            status,
+            serde_json::from_str(&response.into_string().unwrap()).unwrap(),
+        )
     })
     .await
     .unwrap()
@@ -159,37 +212,78 @@ async fn customization_job_completes_and_its_token_is_idempotent() {
     let client = control_client(&emulator);
 
     let arn = create_job(&client, "job-a", "token-a").await.unwrap();
-    assert!(arn.starts_with("arn:aws:bedrock:us-east-1:123456789012:model-customization-job/"), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws:bedrock:us-east-1:123456789012:model-customization-job/"),
+        "{arn}"
+    );
     let again = create_job(&client, "job-a", "token-a").await.unwrap();
-    assert_eq!(again, arn, "same clientRequestToken must return the same job");
+    assert_eq!(
+        again, arn,
+        "same clientRequestToken must return the same job"
+    );
     assert_eq!(emulator.state().jobs.len(), 1);
 
-    let job = client.get_model_customization_job().job_identifier(&arn).send().await.unwrap();
-    assert_eq!(job.status(), Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::InProgress));
+    let job = client
+        .get_model_customization_job()
+        .job_identifier(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        job.status(),
+        Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::InProgress)
+    );
     assert_eq!(job.job_name, "job-a");
     assert_eq!(job.output_model_name, "job-a-model");
-    assert_eq!(job.base_model_arn, format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}"));
+    assert_eq!(
+        job.base_model_arn,
+        format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}")
+    );
     assert_eq!(job.client_request_token(), Some("token-a"));
-    assert_eq!(job.training_data_config().and_then(|c| c.s3_uri()), Some("s3://bucket/train.jsonl"));
+    assert_eq!(
+        job.training_data_config().and_then(|c| c.s3_uri()),
+        Some("s3://bucket/train.jsonl")
+    );
     assert!(job.output_model_arn().is_none());
-    assert!(job.creation_time.secs() > 1_700_000_000, "creationTime is now, not the epoch");
+    assert!(
+        job.creation_time.secs() > 1_700_000_000,
+        "creationTime is now, not the epoch"
+    );
 
     // A second job with the same name but another token is a conflict, not a duplicate.
     let err = create_job(&client, "job-a", "token-b").await.unwrap_err();
-    assert!(matches!(err, aws_sdk_bedrock::Error::ConflictException(_)), "{err:?}");
+    assert!(
+        matches!(err, aws_sdk_bedrock::Error::ConflictException(_)),
+        "{err:?}"
+    );
 
     let model_arn = eventually("job completion", async || {
-        let job = client.get_model_customization_job().job_identifier("job-a").send().await.unwrap();
+        let job = client
+            .get_model_customization_job()
+            .job_identifier("job-a")
+            .send()
+            .await
+            .unwrap();
         (job.status() == Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::Completed))
             .then(|| job.output_model_arn().unwrap().to_owned())
     })
     .await;
     assert!(model_arn.contains(":custom-model/"), "{model_arn}");
 
-    let model = client.get_custom_model().model_identifier(&model_arn).send().await.unwrap();
+    let model = client
+        .get_custom_model()
+        .model_identifier(&model_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(model.model_name, "job-a-model");
     assert_eq!(model.job_arn(), Some(arn.as_str()));
-    let by_name = client.get_custom_model().model_identifier("job-a-model").send().await.unwrap();
+    let by_name = client
+        .get_custom_model()
+        .model_identifier("job-a-model")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_name.model_arn, model_arn);
 
     let listed = client.list_model_customization_jobs().send().await.unwrap();
@@ -199,8 +293,14 @@ async fn customization_job_completes_and_its_token_is_idempotent() {
 
     let state = emulator.state();
     assert_eq!(state.jobs[0].status, "Completed");
-    assert_eq!(state.jobs[0].client_request_token.as_deref(), Some("token-a"));
-    assert_eq!(state.jobs[0].output_model_arn.as_deref(), Some(model_arn.as_str()));
+    assert_eq!(
+        state.jobs[0].client_request_token.as_deref(),
+        Some("token-a")
+    );
+    assert_eq!(
+        state.jobs[0].output_model_arn.as_deref(),
+        Some(model_arn.as_str())
+    );
     assert_eq!(state.jobs[0].base_model_identifier, BASE_MODEL);
     assert_eq!(state.custom_models.len(), 1);
     assert_eq!(state.calls["CreateModelCustomizationJob"], 3);
@@ -232,21 +332,38 @@ async fn fail_next_job_fails_exactly_one_job() {
     let failing = create_job(&client, "doomed", "t1").await.unwrap();
     let healthy = create_job(&client, "fine", "t2").await.unwrap();
     let failed = eventually("job failure", async || {
-        let job = client.get_model_customization_job().job_identifier(&failing).send().await.unwrap();
-        (job.status() != Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::InProgress)).then_some(job)
+        let job = client
+            .get_model_customization_job()
+            .job_identifier(&failing)
+            .send()
+            .await
+            .unwrap();
+        (job.status() != Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::InProgress))
+            .then_some(job)
     })
     .await;
-    assert_eq!(failed.status(), Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::Failed));
+    assert_eq!(
+        failed.status(),
+        Some(&aws_sdk_bedrock::types::ModelCustomizationJobStatus::Failed)
+    );
     assert!(failed.failure_message().is_some_and(|m| !m.is_empty()));
     assert!(failed.output_model_arn().is_none());
 
     let model = eventually("second job", async || {
-        let job = client.get_model_customization_job().job_identifier(&healthy).send().await.unwrap();
+        let job = client
+            .get_model_customization_job()
+            .job_identifier(&healthy)
+            .send()
+            .await
+            .unwrap();
         job.output_model_arn().map(str::to_owned)
     })
     .await;
     assert!(!model.is_empty());
-    assert!(!emulator.config().faults.fail_next_job, "the fault is one-shot");
+    assert!(
+        !emulator.config().faults.fail_next_job,
+        "the fault is one-shot"
+    );
     assert_eq!(emulator.state().custom_models.len(), 1);
 }
 
@@ -266,23 +383,44 @@ async fn provisioned_throughput_lifecycle_list_and_delete() {
             .send()
     };
     let pt_arn = create().await.unwrap().provisioned_model_arn;
-    assert_eq!(create().await.unwrap().provisioned_model_arn, pt_arn, "idempotent token");
+    assert_eq!(
+        create().await.unwrap().provisioned_model_arn,
+        pt_arn,
+        "idempotent token"
+    );
     assert_eq!(emulator.state().provisioned_throughputs.len(), 1);
 
-    let pt = client.get_provisioned_model_throughput().provisioned_model_id(&pt_arn).send().await.unwrap();
+    let pt = client
+        .get_provisioned_model_throughput()
+        .provisioned_model_id(&pt_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pt.status, ProvisionedModelStatus::Creating);
     assert_eq!(pt.model_arn, model_arn);
     assert_eq!(pt.provisioned_model_name, "pt-1");
     assert_eq!(pt.model_units, 1);
-    assert_eq!(pt.foundation_model_arn, format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}"));
+    assert_eq!(
+        pt.foundation_model_arn,
+        format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}")
+    );
 
     eventually("PT in service", async || {
-        let pt = client.get_provisioned_model_throughput().provisioned_model_id("pt-1").send().await.unwrap();
+        let pt = client
+            .get_provisioned_model_throughput()
+            .provisioned_model_id("pt-1")
+            .send()
+            .await
+            .unwrap();
         (pt.status == ProvisionedModelStatus::InService).then_some(())
     })
     .await;
 
-    let listed = client.list_provisioned_model_throughputs().send().await.unwrap();
+    let listed = client
+        .list_provisioned_model_throughputs()
+        .send()
+        .await
+        .unwrap();
     let summaries = listed.provisioned_model_summaries();
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].provisioned_model_arn, pt_arn);
@@ -296,10 +434,21 @@ async fn provisioned_throughput_lifecycle_list_and_delete() {
     assert!(filtered.provisioned_model_summaries().is_empty());
 
     // The custom model cannot go while a throughput serves it.
-    let err = client.delete_custom_model().model_identifier(&model_arn).send().await.unwrap_err().into_service_error();
+    let err = client
+        .delete_custom_model()
+        .model_identifier(&model_arn)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert!(err.is_conflict_exception(), "{err:?}");
 
-    client.delete_provisioned_model_throughput().provisioned_model_id(&pt_arn).send().await.unwrap();
+    client
+        .delete_provisioned_model_throughput()
+        .provisioned_model_id(&pt_arn)
+        .send()
+        .await
+        .unwrap();
     let err = client
         .get_provisioned_model_throughput()
         .provisioned_model_id(&pt_arn)
@@ -316,10 +465,29 @@ async fn provisioned_throughput_lifecycle_list_and_delete() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
-    assert!(client.list_provisioned_model_throughputs().send().await.unwrap().provisioned_model_summaries().is_empty());
+    assert!(
+        client
+            .list_provisioned_model_throughputs()
+            .send()
+            .await
+            .unwrap()
+            .provisioned_model_summaries()
+            .is_empty()
+    );
 
-    client.delete_custom_model().model_identifier(&model_arn).send().await.unwrap();
-    let err = client.get_custom_model().model_identifier(&model_arn).send().await.unwrap_err().into_service_error();
+    client
+        .delete_custom_model()
+        .model_identifier(&model_arn)
+        .send()
+        .await
+        .unwrap();
+    let err = client
+        .get_custom_model()
+        .model_identifier(&model_arn)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert!(err.is_resource_not_found_exception(), "{err:?}");
 
     let state = emulator.state();
@@ -363,7 +531,12 @@ async fn provisioned_throughput_faults() {
         .unwrap()
         .provisioned_model_arn;
     let pt = eventually("PT failure", async || {
-        let pt = client.get_provisioned_model_throughput().provisioned_model_id(&pt_arn).send().await.unwrap();
+        let pt = client
+            .get_provisioned_model_throughput()
+            .provisioned_model_id(&pt_arn)
+            .send()
+            .await
+            .unwrap();
         (pt.status != ProvisionedModelStatus::Creating).then_some(pt)
     })
     .await;
@@ -401,7 +574,13 @@ async fn invoke_model_speaks_each_family() {
     let emulator = Emulator::start(fast_config()).await.unwrap();
     let runtime = runtime_client(&emulator, no_retries());
 
-    let cohere = invoke(&runtime, "cohere.command-text-v14", json!({ "prompt": PROMPT })).await.unwrap();
+    let cohere = invoke(
+        &runtime,
+        "cohere.command-text-v14",
+        json!({ "prompt": PROMPT }),
+    )
+    .await
+    .unwrap();
     assert_eq!(cohere["generations"][0]["text"], WEAK);
 
     let titan = invoke(
@@ -413,9 +592,13 @@ async fn invoke_model_speaks_each_family() {
     .unwrap();
     assert_eq!(titan["results"][0]["outputText"], WEAK);
 
-    let llama = invoke(&runtime, "meta.llama3-8b-instruct-v1:0", json!({ "prompt": PROMPT, "max_gen_len": 100 }))
-        .await
-        .unwrap();
+    let llama = invoke(
+        &runtime,
+        "meta.llama3-8b-instruct-v1:0",
+        json!({ "prompt": PROMPT, "max_gen_len": 100 }),
+    )
+    .await
+    .unwrap();
     assert_eq!(llama["generation"], WEAK);
 
     // A foundation-model ARN works like its id.
@@ -429,8 +612,17 @@ async fn invoke_model_speaks_each_family() {
     assert_eq!(by_arn["generation"], "Say hello");
 
     // A body of the wrong family is a validation error, as on Bedrock.
-    let err = invoke(&runtime, "amazon.titan-text-express-v1", json!({ "prompt": PROMPT })).await.unwrap_err();
-    assert!(matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)), "{err:?}");
+    let err = invoke(
+        &runtime,
+        "amazon.titan-text-express-v1",
+        json!({ "prompt": PROMPT }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)),
+        "{err:?}"
+    );
 
     let state = emulator.state();
     assert_eq!(state.calls["InvokeModel"], 5);
@@ -457,7 +649,10 @@ async fn converse_returns_an_assistant_message() {
     let message = out.output().unwrap().as_message().unwrap();
     assert_eq!(message.role, ConversationRole::Assistant);
     assert_eq!(message.content[0].as_text().unwrap(), WEAK);
-    assert_eq!(out.stop_reason, aws_sdk_bedrockruntime::types::StopReason::EndTurn);
+    assert_eq!(
+        out.stop_reason,
+        aws_sdk_bedrockruntime::types::StopReason::EndTurn
+    );
     let usage = out.usage().unwrap();
     assert_eq!(usage.output_tokens, WEAK.split_whitespace().count() as i32);
     assert_eq!(usage.total_tokens, usage.input_tokens + usage.output_tokens);
@@ -478,24 +673,36 @@ async fn custom_and_base_answers(quality: Quality) -> (String, String) {
     let base = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap();
     // Invoking the custom model without its throughput is refused, as on Bedrock.
     let err = cohere_text(&runtime, &model_arn, PROMPT).await.unwrap_err();
-    assert!(matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)), "{err:?}");
+    assert!(
+        matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)),
+        "{err:?}"
+    );
     assert_eq!(emulator.state().invocations[&pt_arn], 1);
     (custom, base)
 }
 
 #[tokio::test]
 async fn better_custom_model_returns_the_reference() {
-    assert_eq!(custom_and_base_answers(Quality::Better).await, (REFERENCE.to_owned(), WEAK.to_owned()));
+    assert_eq!(
+        custom_and_base_answers(Quality::Better).await,
+        (REFERENCE.to_owned(), WEAK.to_owned())
+    );
 }
 
 #[tokio::test]
 async fn worse_custom_model_returns_the_weak_answer() {
-    assert_eq!(custom_and_base_answers(Quality::Worse).await, (WEAK.to_owned(), REFERENCE.to_owned()));
+    assert_eq!(
+        custom_and_base_answers(Quality::Worse).await,
+        (WEAK.to_owned(), REFERENCE.to_owned())
+    );
 }
 
 #[tokio::test]
 async fn same_quality_gives_identical_answers() {
-    assert_eq!(custom_and_base_answers(Quality::Same).await, (WEAK.to_owned(), WEAK.to_owned()));
+    assert_eq!(
+        custom_and_base_answers(Quality::Same).await,
+        (WEAK.to_owned(), WEAK.to_owned())
+    );
 }
 
 #[tokio::test]
@@ -507,7 +714,10 @@ async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retri
     let plain = runtime_client(&emulator, no_retries());
     for _ in 0..2 {
         let err = cohere_text(&plain, BASE_MODEL, PROMPT).await.unwrap_err();
-        assert!(matches!(err, aws_sdk_bedrockruntime::Error::ThrottlingException(_)), "{err:?}");
+        assert!(
+            matches!(err, aws_sdk_bedrockruntime::Error::ThrottlingException(_)),
+            "{err:?}"
+        );
     }
     assert_eq!(cohere_text(&plain, BASE_MODEL, PROMPT).await.unwrap(), WEAK);
 
@@ -518,9 +728,16 @@ async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retri
             .with_max_attempts(4)
             .with_initial_backoff(Duration::from_millis(5)),
     );
-    assert_eq!(cohere_text(&retrying, BASE_MODEL, PROMPT).await.unwrap(), WEAK);
+    assert_eq!(
+        cohere_text(&retrying, BASE_MODEL, PROMPT).await.unwrap(),
+        WEAK
+    );
     let state = emulator.state();
-    assert_eq!(state.calls["InvokeModel"], 3 + 3, "2 throttled + 1 ok, twice");
+    assert_eq!(
+        state.calls["InvokeModel"],
+        3 + 3,
+        "2 throttled + 1 ok, twice"
+    );
     assert_eq!(state.invocations[BASE_MODEL], 2);
 }
 
@@ -531,17 +748,32 @@ async fn server_errors_map_to_internal_and_unavailable() {
     let emulator = Emulator::start(config).await.unwrap();
     let runtime = runtime_client(&emulator, no_retries());
     let first = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
-    assert!(matches!(first, aws_sdk_bedrockruntime::Error::InternalServerException(_)), "{first:?}");
+    assert!(
+        matches!(
+            first,
+            aws_sdk_bedrockruntime::Error::InternalServerException(_)
+        ),
+        "{first:?}"
+    );
     let second = runtime
         .converse()
         .model_id(BASE_MODEL)
-        .messages(Message::builder().role(ConversationRole::User).content(ContentBlock::Text("hi".into())).build().unwrap())
+        .messages(
+            Message::builder()
+                .role(ConversationRole::User)
+                .content(ContentBlock::Text("hi".into()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap_err()
         .into_service_error();
     assert!(second.is_service_unavailable_exception(), "{second:?}");
-    assert_eq!(cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap(), WEAK);
+    assert_eq!(
+        cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap(),
+        WEAK
+    );
 }
 
 #[tokio::test]
@@ -551,12 +783,25 @@ async fn poisoned_prompts_fail_permanently() {
     let emulator = Emulator::start(config).await.unwrap();
     let runtime = runtime_client(
         &emulator,
-        aws_sdk_bedrockruntime::config::retry::RetryConfig::standard().with_initial_backoff(Duration::from_millis(5)),
+        aws_sdk_bedrockruntime::config::retry::RetryConfig::standard()
+            .with_initial_backoff(Duration::from_millis(5)),
     );
     let err = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
-    assert!(matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)), "{err:?}");
-    assert_eq!(emulator.state().calls["InvokeModel"], 1, "validation errors are not retried");
-    assert_eq!(cohere_text(&runtime, BASE_MODEL, "Say hello").await.unwrap(), "Say hello");
+    assert!(
+        matches!(err, aws_sdk_bedrockruntime::Error::ValidationException(_)),
+        "{err:?}"
+    );
+    assert_eq!(
+        emulator.state().calls["InvokeModel"],
+        1,
+        "validation errors are not retried"
+    );
+    assert_eq!(
+        cohere_text(&runtime, BASE_MODEL, "Say hello")
+            .await
+            .unwrap(),
+        "Say hello"
+    );
 }
 
 // ---- test endpoints ----
@@ -567,7 +812,12 @@ async fn state_and_config_endpoints() {
     let client = control_client(&emulator);
     let job_arn = create_job(&client, "http-job", "http-token").await.unwrap();
 
-    let (status, body) = http("GET", format!("{}/_emulator/state", emulator.endpoint()), None).await;
+    let (status, body) = http(
+        "GET",
+        format!("{}/_emulator/state", emulator.endpoint()),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["jobs"][0]["jobArn"], job_arn.as_str());
     assert_eq!(body["jobs"][0]["jobName"], "http-job");
@@ -589,18 +839,37 @@ async fn state_and_config_endpoints() {
     assert_eq!(current.job_duration, Duration::from_millis(50));
     assert_eq!(current.custom_quality, Quality::Worse);
     assert_eq!(current.faults.throttle_first, 1);
-    assert_eq!(current.answers.get(PROMPT).map(String::as_str), Some(REFERENCE));
+    assert_eq!(
+        current.answers.get(PROMPT).map(String::as_str),
+        Some(REFERENCE)
+    );
     let runtime = runtime_client(&emulator, no_retries());
     let err = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
-    assert!(matches!(err, aws_sdk_bedrockruntime::Error::ThrottlingException(_)), "{err:?}");
+    assert!(
+        matches!(err, aws_sdk_bedrockruntime::Error::ThrottlingException(_)),
+        "{err:?}"
+    );
     // Worse: the base model now knows the reference.
-    assert_eq!(cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap(), REFERENCE);
+    assert_eq!(
+        cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap(),
+        REFERENCE
+    );
 
-    let (status, error) = http("POST", format!("{}/_emulator/config", emulator.endpoint()), Some(json!({ "custom_quality": "great" }))).await;
+    let (status, error) = http(
+        "POST",
+        format!("{}/_emulator/config", emulator.endpoint()),
+        Some(json!({ "custom_quality": "great" })),
+    )
+    .await;
     assert_eq!(status, 400);
     assert!(error["message"].as_str().unwrap().contains("great"));
 
-    let (status, _) = http("POST", format!("{}/_emulator/reset", emulator.endpoint()), Some(json!({}))).await;
+    let (status, _) = http(
+        "POST",
+        format!("{}/_emulator/reset", emulator.endpoint()),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(emulator.state().jobs.is_empty());
 }

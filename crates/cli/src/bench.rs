@@ -23,7 +23,13 @@ const DEFAULT_REFS: &str = "datasets/bert-score-example/refs_long.txt";
 #[derive(Args)]
 pub struct BenchArgs {
     /// Candidates, one per line [default: datasets/bert-score-example/hyps_long.txt]
-    #[arg(short = 'c', long = "cands", value_name = "FILE", requires = "refs", conflicts_with = "input")]
+    #[arg(
+        short = 'c',
+        long = "cands",
+        value_name = "FILE",
+        requires = "refs",
+        conflicts_with = "input"
+    )]
     pub cands: Option<PathBuf>,
 
     /// References, one per line, aligned with the candidates [default: datasets/bert-score-example/refs_long.txt]
@@ -104,13 +110,18 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     bar.finish_and_clear();
 
     let t: Timings = report.timings;
-    let staged = (t.tokenize + t.encode + t.matching).as_secs_f64().max(f64::EPSILON);
+    let staged = (t.tokenize + t.encode + t.matching)
+        .as_secs_f64()
+        .max(f64::EPSILON);
     let result = BenchReport {
         model: scorer.model_name().to_string(),
         num_layers: scorer.num_layers(),
         dtype: format!("{:?}", args.model.dtype).to_lowercase(),
         device: format!("{:?}", args.model.device).to_lowercase(),
-        threads: args.model.threads.unwrap_or_else(rayon::current_num_threads),
+        threads: args
+            .model
+            .threads
+            .unwrap_or_else(rayon::current_num_threads),
         batch_size: args.model.batch_size,
         pairs: cands.len(),
         seconds,
@@ -121,7 +132,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         tokenize_share: t.tokenize.as_secs_f64() / staged,
         encode_share: t.encode.as_secs_f64() / staged,
         matching_share: t.matching.as_secs_f64() / staged,
-        mean_f1: report.scores.iter().map(|s| s.f1).sum::<f64>() / report.scores.len().max(1) as f64,
+        mean_f1: report.scores.iter().map(|s| s.f1).sum::<f64>()
+            / report.scores.len().max(1) as f64,
         peak_rss_mib: peak_rss_mib(),
     };
     let rendered = if args.json {
@@ -137,7 +149,10 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 fn read_data(args: &BenchArgs) -> Result<(Vec<String>, Vec<Vec<String>>), CliError> {
     if let Some(path) = &args.input {
         let records = text_input::read_pairs_jsonl(path)?;
-        return Ok(records.into_iter().map(|r| (r.candidate, r.references)).unzip());
+        return Ok(records
+            .into_iter()
+            .map(|r| (r.candidate, r.references))
+            .unzip());
     }
     let (cands, refs) = match (&args.cands, &args.refs) {
         (Some(c), Some(r)) => (c.clone(), r.clone()),

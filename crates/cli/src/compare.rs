@@ -94,11 +94,12 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
         .load_scorer_with_idf_references(Some(bertscore_compare::idf_corpus(&items)))?;
 
     let bar = progress_bar("scoring");
-    let comparison = bertscore_compare::compare_with_progress(&scorer, &items, &options, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .map_err(classify)?;
+    let comparison =
+        bertscore_compare::compare_with_progress(&scorer, &items, &options, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .map_err(classify)?;
     bar.finish_and_clear();
     for warning in &comparison.warnings {
         tracing::warn!("{warning}");
@@ -107,7 +108,8 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     // Everything is computed before anything is written: a failure leaves no partial output.
     let html = match &args.html {
         Some(_) => {
-            let heatmaps = bertscore_compare::heatmaps(&scorer, &comparison, &args.heatmaps).map_err(classify)?;
+            let heatmaps = bertscore_compare::heatmaps(&scorer, &comparison, &args.heatmaps)
+                .map_err(classify)?;
             Some(bertscore_compare::render_html(&comparison, &heatmaps))
         }
         None => None,

@@ -27,7 +27,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> Self {
-        Self { exit, error: error.into() }
+        Self {
+            exit,
+            error: error.into(),
+        }
     }
     pub fn bad_input(error: impl Into<anyhow::Error>) -> Self {
         Self::new(Exit::BadInput, error)

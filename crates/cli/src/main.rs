@@ -15,7 +15,11 @@ mod text_input;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bertscore", version, about = "BERTScore evaluation, fast and exact (bert_score 0.3.13 parity)")]
+#[command(
+    name = "bertscore",
+    version,
+    about = "BERTScore evaluation, fast and exact (bert_score 0.3.13 parity)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

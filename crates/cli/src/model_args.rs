@@ -39,7 +39,12 @@ pub struct ModelArgs {
     pub lang: Option<String>,
 
     /// Use the hidden states of layer N (0 = embeddings) [default: the registry's recommended layer]
-    #[arg(short = 'l', long = "num-layers", alias = "num_layers", value_name = "N")]
+    #[arg(
+        short = 'l',
+        long = "num-layers",
+        alias = "num_layers",
+        value_name = "N"
+    )]
     pub num_layers: Option<usize>,
 
     /// Weight tokens by inverse document frequency computed over the references
@@ -55,11 +60,21 @@ pub struct ModelArgs {
     pub rescale_with_baseline: bool,
 
     /// Rescale with this baseline file (bert_score format: LAYER,P,R,F); implies --rescale-with-baseline
-    #[arg(long, alias = "baseline_path", alias = "baseline-path", value_name = "FILE")]
+    #[arg(
+        long,
+        alias = "baseline_path",
+        alias = "baseline-path",
+        value_name = "FILE"
+    )]
     pub baseline: Option<PathBuf>,
 
     /// Texts per encoder batch (scores do not depend on it)
-    #[arg(short = 'b', long = "batch-size", alias = "batch_size", default_value_t = 64)]
+    #[arg(
+        short = 'b',
+        long = "batch-size",
+        alias = "batch_size",
+        default_value_t = 64
+    )]
     pub batch_size: usize,
 
     /// Worker threads [default: all cores] (scores do not depend on it)

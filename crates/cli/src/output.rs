@@ -38,7 +38,11 @@ pub fn emit(path: Option<&Path>, contents: &str) -> Result<(), CliError> {
                 .and_then(|()| stdout.flush())
                 .or_else(|e| {
                     // A closed pipe (`| head`) is the reader's choice, not our failure.
-                    if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) }
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
                 })
                 .context("cannot write to stdout")
                 .map_err(CliError::runtime)
@@ -54,9 +58,11 @@ pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(message);
     bar

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use bertscore_pipeline::{
-    Clients, Pipeline, PipelineConfig, PipelineError, Report, RunState, StepFunctionsInput, StepStatus,
+    Clients, Pipeline, PipelineConfig, PipelineError, Report, RunState, StepFunctionsInput,
+    StepStatus,
 };
 use clap::{Args, Subcommand};
 
@@ -18,7 +19,13 @@ use crate::exit::CliError;
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
     /// Where run directories (journal, state, outputs, report) are kept
-    #[arg(long, global = true, value_name = "DIR", env = "BERTSCORE_STATE_DIR", default_value = ".bertscore/runs")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "BERTSCORE_STATE_DIR",
+        default_value = ".bertscore/runs"
+    )]
     pub state_dir: PathBuf,
 
     #[command(subcommand)]
@@ -134,9 +141,13 @@ async fn dispatch(args: PipelineArgs) -> Result<(), CliError> {
         PipelineCommand::Run(run) => {
             let config = load_config(&run.config)?;
             let clients = Clients::connect(&config.aws).await;
-            let mut pipeline =
-                Pipeline::create(config, clients, &state_dir, run.run_id.as_deref()).map_err(cli_error)?;
-            eprintln!("run {} ({})", pipeline.run_id(), pipeline.run_dir().display());
+            let mut pipeline = Pipeline::create(config, clients, &state_dir, run.run_id.as_deref())
+                .map_err(cli_error)?;
+            eprintln!(
+                "run {} ({})",
+                pipeline.run_id(),
+                pipeline.run_dir().display()
+            );
             let result = pipeline.execute().await;
             finish(&pipeline, result, run.json)
         }
@@ -150,9 +161,11 @@ async fn dispatch(args: PipelineArgs) -> Result<(), CliError> {
             Ok(())
         }
         PipelineCommand::Status(status) => {
-            let run = bertscore_pipeline::journal::RunDir::open(&state_dir, &status.run).map_err(cli_error)?;
+            let run = bertscore_pipeline::journal::RunDir::open(&state_dir, &status.run)
+                .map_err(cli_error)?;
             if status.json {
-                let text = serde_json::to_string_pretty(&run.state).map_err(|e| CliError::runtime(anyhow!(e)))?;
+                let text = serde_json::to_string_pretty(&run.state)
+                    .map_err(|e| CliError::runtime(anyhow!(e)))?;
                 println!("{text}");
             } else {
                 print!("{}", describe_state(&run.state, run.dir()));
@@ -164,8 +177,13 @@ async fn dispatch(args: PipelineArgs) -> Result<(), CliError> {
                 .and_then(|run| run.config())
                 .map_err(cli_error)?;
             let clients = Clients::connect(&config.aws).await;
-            let mut pipeline = Pipeline::open(&state_dir, &resume.run, clients).map_err(cli_error)?;
-            eprintln!("resuming run {} ({})", pipeline.run_id(), pipeline.run_dir().display());
+            let mut pipeline =
+                Pipeline::open(&state_dir, &resume.run, clients).map_err(cli_error)?;
+            eprintln!(
+                "resuming run {} ({})",
+                pipeline.run_id(),
+                pipeline.run_dir().display()
+            );
             let result = pipeline.execute().await;
             finish(&pipeline, result, resume.json)
         }
@@ -174,8 +192,12 @@ async fn dispatch(args: PipelineArgs) -> Result<(), CliError> {
                 .and_then(|run| run.config())
                 .map_err(cli_error)?;
             let clients = Clients::connect(&config.aws).await;
-            let mut pipeline = Pipeline::open(&state_dir, &cleanup.run, clients).map_err(cli_error)?;
-            let actions = pipeline.cleanup(cleanup.delete_custom_model).await.map_err(cli_error)?;
+            let mut pipeline =
+                Pipeline::open(&state_dir, &cleanup.run, clients).map_err(cli_error)?;
+            let actions = pipeline
+                .cleanup(cleanup.delete_custom_model)
+                .await
+                .map_err(cli_error)?;
             for action in actions {
                 println!("{action}");
             }
@@ -185,13 +207,18 @@ async fn dispatch(args: PipelineArgs) -> Result<(), CliError> {
 }
 
 /// Prints the outcome of `run`/`resume` and maps a failure to its exit code.
-fn finish(pipeline: &Pipeline, result: bertscore_pipeline::Result<Report>, json: bool) -> Result<(), CliError> {
+fn finish(
+    pipeline: &Pipeline,
+    result: bertscore_pipeline::Result<Report>,
+    json: bool,
+) -> Result<(), CliError> {
     let report = match &result {
         Ok(report) => report.clone(),
         Err(_) => pipeline.report().map_err(cli_error)?,
     };
     if json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::runtime(anyhow!(e)))?;
+        let text =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::runtime(anyhow!(e)))?;
         println!("{text}");
     } else {
         print!("{}", report.email("").text);
@@ -226,7 +253,9 @@ fn load_config(args: &ConfigArgs) -> Result<PipelineConfig, CliError> {
     }
     if args.email_from.is_some() || !args.email_to.is_empty() {
         let (Some(from), false) = (&args.email_from, args.email_to.is_empty()) else {
-            return Err(CliError::bad_input(anyhow!("--email-from and --email-to go together")));
+            return Err(CliError::bad_input(anyhow!(
+                "--email-from and --email-to go together"
+            )));
         };
         let previous = config.notify.take();
         config.notify = Some(bertscore_pipeline::config::NotifyConfig {
@@ -239,7 +268,11 @@ fn load_config(args: &ConfigArgs) -> Result<PipelineConfig, CliError> {
             create_sender_identity: previous.is_some_and(|n| n.create_sender_identity),
         });
     }
-    let origin = args.config.as_deref().or(args.input.as_deref()).unwrap_or(Path::new("<flags>"));
+    let origin = args
+        .config
+        .as_deref()
+        .or(args.input.as_deref())
+        .unwrap_or(Path::new("<flags>"));
     config.validate(origin).map_err(cli_error)?;
     Ok(config)
 }
@@ -247,7 +280,9 @@ fn load_config(args: &ConfigArgs) -> Result<PipelineConfig, CliError> {
 /// Without --config: `--input` is required and the flags supply bucket, role and data directory.
 fn config_from_flags(args: &ConfigArgs) -> Result<PipelineConfig, CliError> {
     if args.input.is_none() {
-        return Err(CliError::bad_input(anyhow!("give --config FILE, or --input JSON with --bucket and --role-arn")));
+        return Err(CliError::bad_input(anyhow!(
+            "give --config FILE, or --input JSON with --bucket and --role-arn"
+        )));
     }
     let (Some(bucket), Some(role_arn)) = (&args.bucket, &args.role_arn) else {
         return Err(CliError::bad_input(anyhow!(
@@ -260,7 +295,8 @@ fn config_from_flags(args: &ConfigArgs) -> Result<PipelineConfig, CliError> {
         toml_string(bucket),
         toml_string(role_arn)
     );
-    let mut config = PipelineConfig::from_toml_str(&text, Path::new("<flags>")).map_err(cli_error)?;
+    let mut config =
+        PipelineConfig::from_toml_str(&text, Path::new("<flags>")).map_err(cli_error)?;
     config.resolve_paths(&args.data_dir);
     Ok(config)
 }
@@ -274,7 +310,11 @@ fn describe_state(state: &RunState, dir: &Path) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "run      {} ({})", state.run_id, dir.display());
-    let _ = writeln!(out, "status   {:?}, created {}, updated {}", state.status, state.created_at, state.updated_at);
+    let _ = writeln!(
+        out,
+        "status   {:?}, created {}, updated {}",
+        state.status, state.created_at, state.updated_at
+    );
     if let Some(error) = &state.error {
         let _ = writeln!(out, "error    {error}");
     }
@@ -307,13 +347,22 @@ fn describe_state(state: &RunState, dir: &Path) -> String {
     let _ = writeln!(
         out,
         "model    {}{}",
-        r.custom_model_arn.as_deref().unwrap_or(&r.custom_model_name),
-        if r.custom_model_deleted { " (deleted)" } else { "" }
+        r.custom_model_arn
+            .as_deref()
+            .unwrap_or(&r.custom_model_name),
+        if r.custom_model_deleted {
+            " (deleted)"
+        } else {
+            ""
+        }
     );
     let pt_state = if r.throughput_deleted {
         " (deleted)".to_string()
     } else if state.throughput_live() {
-        format!(" [{}] BILLED HOURLY until deleted", r.throughput_status.as_deref().unwrap_or("?"))
+        format!(
+            " [{}] BILLED HOURLY until deleted",
+            r.throughput_status.as_deref().unwrap_or("?")
+        )
     } else {
         String::new()
     };

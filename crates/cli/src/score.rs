@@ -33,7 +33,13 @@ pub struct ScoreArgs {
     pub input: Option<PathBuf>,
 
     /// Candidates: a file with one text per line, or a literal text
-    #[arg(short = 'c', long = "cands", alias = "cand", value_name = "FILE", requires = "refs")]
+    #[arg(
+        short = 'c',
+        long = "cands",
+        alias = "cand",
+        value_name = "FILE",
+        requires = "refs"
+    )]
     pub cands: Option<String>,
 
     /// References: file(s) aligned with the candidates (several files = several references per candidate), or
@@ -71,7 +77,13 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
         let records = text_input::read_pairs_jsonl(path)?;
         let (ids, pairs): (Vec<_>, Vec<_>) = records
             .into_iter()
-            .map(|PairRecord { id, candidate, references }| (id, (candidate, references)))
+            .map(
+                |PairRecord {
+                     id,
+                     candidate,
+                     references,
+                 }| (id, (candidate, references)),
+            )
             .unzip();
         let (cands, refs) = pairs.into_iter().unzip();
         return Ok(Inputs {
@@ -205,7 +217,12 @@ fn render(args: &ScoreArgs, scorer: &Scorer, inputs: &Inputs, scores: &[PairScor
                 .enumerate()
                 .map(|(index, id)| id.clone().unwrap_or_else(|| (index + 1).to_string()))
                 .collect();
-            let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(2).max(4);
+            let width = labels
+                .iter()
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap_or(2)
+                .max(4);
             let _ = writeln!(out, "{:<width$}  {:>9}  {:>9}  {:>9}", "id", "P", "R", "F1");
             for (label, s) in labels.iter().zip(scores) {
                 let _ = writeln!(

@@ -77,15 +77,29 @@ pub fn read_pairs_jsonl(path: &Path) -> Result<Vec<PairRecord>, CliError> {
                 .iter()
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad(path, Some(line_no), "`references` must be a list of strings"))?,
+                .ok_or_else(|| {
+                    bad(
+                        path,
+                        Some(line_no),
+                        "`references` must be a list of strings",
+                    )
+                })?,
             (None, Some(Value::Array(_))) => {
                 return Err(bad(path, Some(line_no), "`references` is empty"));
             }
             (Some(_), Some(_)) => {
-                return Err(bad(path, Some(line_no), "give `reference` or `references`, not both"));
+                return Err(bad(
+                    path,
+                    Some(line_no),
+                    "give `reference` or `references`, not both",
+                ));
             }
             (None, None) => {
-                return Err(bad(path, Some(line_no), "missing field `reference` (or `references`)"));
+                return Err(bad(
+                    path,
+                    Some(line_no),
+                    "missing field `reference` (or `references`)",
+                ));
             }
             _ => {
                 return Err(bad(
@@ -99,7 +113,13 @@ pub fn read_pairs_jsonl(path: &Path) -> Result<Vec<PairRecord>, CliError> {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
-            Some(_) => return Err(bad(path, Some(line_no), "`id` must be a string or a number")),
+            Some(_) => {
+                return Err(bad(
+                    path,
+                    Some(line_no),
+                    "`id` must be a string or a number",
+                ));
+            }
         };
         records.push(PairRecord {
             id,
@@ -178,7 +198,13 @@ mod tests {
     fn invalid_utf8_names_the_line() {
         let f = file(b"ok\nbad \xff\n");
         let err = read_lines(f.path()).unwrap_err();
-        assert!(err.error.to_string().ends_with(":2: invalid UTF-8 at byte 4 of the line"), "{:#}", err.error);
+        assert!(
+            err.error
+                .to_string()
+                .ends_with(":2: invalid UTF-8 at byte 4 of the line"),
+            "{:#}",
+            err.error
+        );
     }
 
     #[test]
@@ -186,7 +212,10 @@ mod tests {
         let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\":\"a\"}\n");
         let err = read_pairs_jsonl(f.path()).unwrap_err();
         let message = err.error.to_string();
-        assert!(message.contains(":2: missing field `reference`"), "{message}");
+        assert!(
+            message.contains(":2: missing field `reference`"),
+            "{message}"
+        );
 
         let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{not json\n");
         let message = read_pairs_jsonl(f.path()).unwrap_err().error.to_string();
@@ -207,7 +236,15 @@ mod tests {
     fn mismatched_line_counts_are_rejected() {
         let c = file(b"a\nb\n");
         let r = file(b"a\n");
-        let err = read_cands_refs(c.path().to_str().unwrap(), &[r.path().to_str().unwrap().to_string()]).unwrap_err();
-        assert!(err.error.to_string().contains("1 references but"), "{:#}", err.error);
+        let err = read_cands_refs(
+            c.path().to_str().unwrap(),
+            &[r.path().to_str().unwrap().to_string()],
+        )
+        .unwrap_err();
+        assert!(
+            err.error.to_string().contains("1 references but"),
+            "{:#}",
+            err.error
+        );
     }
 }

@@ -45,7 +45,10 @@ fn clearly_better_custom_model_wins_and_swapping_the_files_flips_the_verdict() {
         forward["ci95"][0].as_f64().unwrap(),
         forward["ci95"][1].as_f64().unwrap(),
     );
-    assert!(low > 0.0 && low < delta && delta < high, "{low} < {delta} < {high}");
+    assert!(
+        low > 0.0 && low < delta && delta < high,
+        "{low} < {delta} < {high}"
+    );
     // 11 wins out of 11: the exact permutation test gives 2 / 2^11.
     assert!((forward["p_value"].as_f64().unwrap() - 2.0 / 2048.0).abs() < 1e-12);
     let mean = |side: &str| forward[side]["f1"].as_f64().unwrap();
@@ -54,7 +57,8 @@ fn clearly_better_custom_model_wins_and_swapping_the_files_flips_the_verdict() {
     let first = &forward["items"][0];
     assert_eq!(first["id"], "dialogsum-01");
     assert!(
-        (first["custom"]["f1"].as_f64().unwrap() - first["base"]["f1"].as_f64().unwrap()
+        (first["custom"]["f1"].as_f64().unwrap()
+            - first["base"]["f1"].as_f64().unwrap()
             - first["delta_f1"].as_f64().unwrap())
         .abs()
             < 1e-12
@@ -86,13 +90,23 @@ fn identical_files_are_inconclusive_with_zero_delta() {
 
 #[test]
 fn the_seed_makes_the_bootstrap_reproducible() {
-    let args = ["--seed", "7", "--bootstrap", "2000", "--permutations", "500"];
+    let args = [
+        "--seed",
+        "7",
+        "--bootstrap",
+        "2000",
+        "--permutations",
+        "500",
+    ];
     let once = compare_json(BASE, CUSTOM, &args);
     let again = compare_json(BASE, CUSTOM, &args);
     assert_eq!(once["ci95"], again["ci95"]);
     assert_eq!(once["deltas"], again["deltas"]);
     let other = compare_json(BASE, CUSTOM, &["--seed", "8", "--bootstrap", "2000"]);
-    assert_ne!(once["ci95"], other["ci95"], "another seed draws other resamples");
+    assert_ne!(
+        once["ci95"], other["ci95"],
+        "another seed draws other resamples"
+    );
 }
 
 #[test]
@@ -102,7 +116,8 @@ fn misaligned_ids_are_named_and_exit_2() {
     let text = std::fs::read_to_string(repo_root().join(CUSTOM)).unwrap();
     std::fs::write(
         &custom,
-        text.replace("dialogsum-03", "dialogsum-99").replace("dialogsum-07", "extra-7"),
+        text.replace("dialogsum-03", "dialogsum-99")
+            .replace("dialogsum-07", "extra-7"),
     )
     .unwrap();
     let output = bertscore(&["compare", BASE, custom.to_str().unwrap()]);
@@ -124,7 +139,8 @@ fn the_aws_samples_json_arrays_work() {
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
     };
-    let completions = |rows: &[Value]| -> Value { rows.iter().map(|r| r["completion"].clone()).collect() };
+    let completions =
+        |rows: &[Value]| -> Value { rows.iter().map(|r| r["completion"].clone()).collect() };
     let (base, custom) = (read(BASE), read(CUSTOM));
     let write = |name: &str, value: &Value| {
         let path = dir.path().join(name);
@@ -143,11 +159,16 @@ fn the_aws_samples_json_arrays_work() {
     assert_eq!(arrays["n"], 11);
     assert_eq!(arrays["verdict"], jsonl["verdict"]);
     // Same pairs, same scores: only the ids differ (positions instead of the files' ids).
-    assert!((arrays["delta_f1"].as_f64().unwrap() - jsonl["delta_f1"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(
+        (arrays["delta_f1"].as_f64().unwrap() - jsonl["delta_f1"].as_f64().unwrap()).abs() < 1e-9
+    );
     assert_eq!(arrays["base"], jsonl["base"]);
 
     // Several references per item: arrays of arrays.
-    let multi: Value = base.iter().map(|r| serde_json::json!([r["reference"], "An unrelated sentence."])).collect();
+    let multi: Value = base
+        .iter()
+        .map(|r| serde_json::json!([r["reference"], "An unrelated sentence."]))
+        .collect();
     let multi_path = write("references-multi.json", &multi);
     let with_two = compare_json(&base_path, &custom_path, &["--references", &multi_path]);
     let f1 = |doc: &Value, side: &str| doc["base"][side].as_f64().unwrap();
@@ -181,9 +202,20 @@ fn the_html_report_is_self_contained_and_has_every_part() {
     ] {
         assert!(page.contains(part), "missing {part}");
     }
-    assert!(!page.contains("http://") && !page.contains("https://"), "nothing fetched");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing fetched"
+    );
 
-    let unknown = bertscore(&["compare", BASE, CUSTOM, "--html", html.to_str().unwrap(), "--heatmap", "nope"]);
+    let unknown = bertscore(&[
+        "compare",
+        BASE,
+        CUSTOM,
+        "--html",
+        html.to_str().unwrap(),
+        "--heatmap",
+        "nope",
+    ]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("nope"));
 }

@@ -10,7 +10,9 @@ use bertscore_local_stack::LocalStack;
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 fn bertscore() -> Command {
@@ -75,7 +77,10 @@ fn emulator_config(pt_duration: Duration) -> EmulatorConfig {
     };
     let seed = repo("datasets/dialogsum-seed");
     config
-        .load_answers(&seed.join("validation-data.json"), &seed.join("reference-inference.json"))
+        .load_answers(
+            &seed.join("validation-data.json"),
+            &seed.join("reference-inference.json"),
+        )
         .unwrap();
     config
 }
@@ -83,7 +88,9 @@ fn emulator_config(pt_duration: Duration) -> EmulatorConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_throughput_is_created_then_resumed() {
     // The throughput takes 3 s to come into service: the window in which the process is killed.
-    let stack = LocalStack::start(emulator_config(Duration::from_secs(3))).await.unwrap();
+    let stack = LocalStack::start(emulator_config(Duration::from_secs(3)))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 3.0);
     let state_dir = dir.path().join("runs");
@@ -148,11 +155,23 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     assert_eq!(emulator.provisioned_throughputs[0].status, "InService");
     // The create call may have been sent again only if the kill came before its journal entry; the client
     // token makes that harmless, and the emulator still holds one throughput.
-    assert!(emulator.calls.get("CreateProvisionedModelThroughput").copied().unwrap_or(0) <= 2);
+    assert!(
+        emulator
+            .calls
+            .get("CreateProvisionedModelThroughput")
+            .copied()
+            .unwrap_or(0)
+            <= 2
+    );
 
     let emails = tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap());
     assert_eq!(emails.len(), 1, "{emails:?}");
-    assert!(emails[0]["subject"].as_str().unwrap().contains("verdict: custom"));
+    assert!(
+        emails[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("verdict: custom")
+    );
 }
 
 #[test]
@@ -185,14 +204,25 @@ fn plan_lists_the_calls_and_makes_none() {
     ];
     let mut from = 0;
     for operation in order {
-        let at = stdout[from..].find(operation).unwrap_or_else(|| panic!("{operation} missing or out of order:\n{stdout}"));
+        let at = stdout[from..]
+            .find(operation)
+            .unwrap_or_else(|| panic!("{operation} missing or out of order:\n{stdout}"));
         from += at;
     }
     // The Step Functions input's names and hyper-parameters reach the job.
-    assert!(stdout.contains("jobName=dialogsum-command-light-job-1"), "{stdout}");
-    assert!(stdout.contains("customModelName=dialogsum-command-light-1"), "{stdout}");
+    assert!(
+        stdout.contains("jobName=dialogsum-command-light-job-1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("customModelName=dialogsum-command-light-1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("earlyStoppingPatience=6"), "{stdout}");
-    assert!(stdout.contains("11 x modelId=cohere.command-light-text-v14 (adapter cohere)"), "{stdout}");
+    assert!(
+        stdout.contains("11 x modelId=cohere.command-light-text-v14 (adapter cohere)"),
+        "{stdout}"
+    );
     assert!(!state_dir.exists(), "plan must not create a run");
 }
 
@@ -202,9 +232,12 @@ fn invalid_training_data_exits_2_without_calling_aws() {
     let config = write_config(dir.path(), 1.0);
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"prompt\": \"p\", \"completion\": \"\"}\n").unwrap();
-    let text_config = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(&repo("datasets/dialogsum-seed/training-data.jsonl").display().to_string(), &bad.display().to_string());
+    let text_config = std::fs::read_to_string(&config).unwrap().replace(
+        &repo("datasets/dialogsum-seed/training-data.jsonl")
+            .display()
+            .to_string(),
+        &bad.display().to_string(),
+    );
     std::fs::write(&config, text_config).unwrap();
     let output = bertscore()
         .args(["pipeline", "--state-dir"])
@@ -219,7 +252,10 @@ fn invalid_training_data_exits_2_without_calling_aws() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("bad.jsonl:1: completion is empty"), "{stderr}");
+    assert!(
+        stderr.contains("bad.jsonl:1: completion is empty"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -41,7 +41,11 @@ fn case_as_jsonl(case: &Value, dir: &Path) -> PathBuf {
         .zip(case["refs"].as_array().unwrap())
         .enumerate()
     {
-        let key = if reference.is_array() { "references" } else { "reference" };
+        let key = if reference.is_array() {
+            "references"
+        } else {
+            "reference"
+        };
         let line = serde_json::json!({"id": format!("p{i}"), "candidate": cand, key: reference});
         lines.push_str(&line.to_string());
         lines.push('\n');
@@ -61,7 +65,11 @@ fn assert_matches_expected(case: &Value, rows: &[Value]) {
             max_delta = max_delta.max((got - want).abs());
         }
     }
-    assert!(max_delta <= 1e-4, "{}: max |Δ| = {max_delta:e}", case["name"]);
+    assert!(
+        max_delta <= 1e-4,
+        "{}: max |Δ| = {max_delta:e}",
+        case["name"]
+    );
 }
 
 #[test]
@@ -117,14 +125,23 @@ fn bert_score_cli_form_with_two_reference_files() {
     let mut lines = text.lines();
     let summary = lines.next().unwrap();
     // bert_score 0.3.13 still calls itself 0.3.12 in its hashes (see registry::BERT_SCORE_VERSION).
-    assert!(summary.contains("_L2_no-idf_version=0.3.12(hug_trans=4.46.3)"), "{summary}");
+    assert!(
+        summary.contains("_L2_no-idf_version=0.3.12(hug_trans=4.46.3)"),
+        "{summary}"
+    );
     let per_pair: Vec<Vec<f64>> = lines
         .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
         .collect();
     assert_eq!(per_pair.len(), 10);
     // The summary's F1 is the mean of the per-pair F1 values.
     let mean_f1 = per_pair.iter().map(|r| r[2]).sum::<f64>() / 10.0;
-    let reported: f64 = summary.rsplit("F1: ").next().unwrap().trim().parse().unwrap();
+    let reported: f64 = summary
+        .rsplit("F1: ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!((mean_f1 - reported).abs() < 2e-6, "{mean_f1} vs {reported}");
     for row in &per_pair {
         assert!(row.iter().all(|v| (0.0..=1.0).contains(v)), "{row:?}");
@@ -151,9 +168,16 @@ fn json_document_has_settings_means_and_pairs() {
         out_file.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).is_empty(), "results went to the file, not stdout");
+    assert!(
+        stdout(&output).is_empty(),
+        "results went to the file, not stdout"
+    );
     // The edge case has empty texts: bert_score's warning is repeated.
-    assert!(stderr(&output).contains("Empty candidate"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("Empty candidate"),
+        "{}",
+        stderr(&output)
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
     assert_eq!(doc["num_layers"], 3);
     assert_eq!(doc["idf"], false);
@@ -183,30 +207,66 @@ fn mismatched_counts_are_exit_2_with_nothing_on_stdout() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stdout(&output).is_empty());
-    assert!(stderr(&output).contains("2 references but"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("2 references but"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn malformed_jsonl_line_and_invalid_utf8_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let pairs = dir.path().join("pairs.jsonl");
-    std::fs::write(&pairs, "{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\": \"a\", \"reference\": \n").unwrap();
-    let output = bertscore(&["score", "--input", pairs.to_str().unwrap(), "-m", "tests/fixtures/parity/models/tiny-bert"]);
+    std::fs::write(
+        &pairs,
+        "{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\": \"a\", \"reference\": \n",
+    )
+    .unwrap();
+    let output = bertscore(&[
+        "score",
+        "--input",
+        pairs.to_str().unwrap(),
+        "-m",
+        "tests/fixtures/parity/models/tiny-bert",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("pairs.jsonl:2: malformed JSON"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pairs.jsonl:2: malformed JSON"),
+        "{}",
+        stderr(&output)
+    );
     assert!(stdout(&output).is_empty());
 
     std::fs::write(&pairs, b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\":\"\xc3\x28\",\"reference\":\"b\"}\n").unwrap();
-    let output = bertscore(&["score", "--input", pairs.to_str().unwrap(), "-m", "tests/fixtures/parity/models/tiny-bert"]);
+    let output = bertscore(&[
+        "score",
+        "--input",
+        pairs.to_str().unwrap(),
+        "-m",
+        "tests/fixtures/parity/models/tiny-bert",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("pairs.jsonl:2: invalid UTF-8"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("pairs.jsonl:2: invalid UTF-8"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn model_problems_are_reported_with_their_own_exit_codes() {
     // Layer out of range: the valid range is named (bad input, exit 2).
     let output = bertscore(&[
-        "score", "-c", "a cat", "-r", "a dog", "-m", "tests/fixtures/parity/models/tiny-bert", "-l", "9",
+        "score",
+        "-c",
+        "a cat",
+        "-r",
+        "a dog",
+        "-m",
+        "tests/fixtures/parity/models/tiny-bert",
+        "-l",
+        "9",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("0..=3"), "{}", stderr(&output));
@@ -214,11 +274,29 @@ fn model_problems_are_reported_with_their_own_exit_codes() {
     // A model directory lacking a file: the file is named (exit 3).
     let dir = tempfile::tempdir().unwrap();
     for file in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(repo_root().join("tests/fixtures/parity/models/tiny-bert").join(file), dir.path().join(file)).unwrap();
+        std::fs::copy(
+            repo_root()
+                .join("tests/fixtures/parity/models/tiny-bert")
+                .join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
     }
-    let output = bertscore(&["score", "-c", "a cat", "-r", "a dog", "-m", dir.path().to_str().unwrap()]);
+    let output = bertscore(&[
+        "score",
+        "-c",
+        "a cat",
+        "-r",
+        "a dog",
+        "-m",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert!(stderr(&output).contains("model.safetensors"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("model.safetensors"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -229,11 +307,21 @@ fn output_file_is_left_untouched_on_failure() {
     let pairs = dir.path().join("pairs.jsonl");
     std::fs::write(&pairs, "{\"candidate\":\"a\"}\n").unwrap();
     let output = bertscore(&[
-        "score", "--input", pairs.to_str().unwrap(), "-m", "tests/fixtures/parity/models/tiny-bert",
-        "--format", "jsonl", "-o", out_file.to_str().unwrap(),
+        "score",
+        "--input",
+        pairs.to_str().unwrap(),
+        "-m",
+        "tests/fixtures/parity/models/tiny-bert",
+        "--format",
+        "jsonl",
+        "-o",
+        out_file.to_str().unwrap(),
     ]);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "previous results\n");
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "previous results\n"
+    );
 }
 
 #[test]
@@ -256,7 +344,11 @@ fn default_model_reproduces_bert_score_on_its_example_files() {
     assert_eq!(lines.next(), Some("id,precision,recall,f1"));
     let rows: Vec<Value> = lines
         .map(|line| {
-            let v: Vec<f64> = line.split(',').skip(1).map(|x| x.parse().unwrap()).collect();
+            let v: Vec<f64> = line
+                .split(',')
+                .skip(1)
+                .map(|x| x.parse().unwrap())
+                .collect();
             serde_json::json!({"precision": v[0], "recall": v[1], "f1": v[2]})
         })
         .collect();

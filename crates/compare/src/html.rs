@@ -46,7 +46,11 @@ pub fn render_html(comparison: &Comparison, heatmaps: &[ItemHeatmap]) -> String 
         verdict = s.verdict
     );
     let _ = writeln!(page, "<h1>BERTScore comparison: base vs custom</h1>");
-    let _ = writeln!(page, "<p class=\"settings\">{}</p>", escape(&comparison.settings));
+    let _ = writeln!(
+        page,
+        "<p class=\"settings\">{}</p>",
+        escape(&comparison.settings)
+    );
     summary(&mut page, comparison);
     let _ = writeln!(page, "<h2>F1 of every item</h2>");
     page.push_str(&distribution_plot(comparison));
@@ -84,7 +88,12 @@ fn summary(page: &mut String, comparison: &Comparison) {
          <th>95% CI of delta</th><th>p</th></tr></thead><tbody>"
     );
     for (name, base, custom, delta) in [
-        ("precision", s.base.precision, s.custom.precision, &s.deltas.precision),
+        (
+            "precision",
+            s.base.precision,
+            s.custom.precision,
+            &s.deltas.precision,
+        ),
         ("recall", s.base.recall, s.custom.recall, &s.deltas.recall),
         ("F1", s.base.f1, s.custom.f1, &s.deltas.f1),
     ] {
@@ -148,7 +157,10 @@ fn distribution_plot(comparison: &Comparison) -> String {
         );
     }
     let s = &comparison.statistics;
-    for (mean, y, class) in [(s.base.f1, base_y, "base"), (s.custom.f1, custom_y, "custom")] {
+    for (mean, y, class) in [
+        (s.base.f1, base_y, "base"),
+        (s.custom.f1, custom_y, "custom"),
+    ] {
         let _ = writeln!(
             svg,
             "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" class=\"mean {class}\"><title>mean {3:.4}</title></line>",
@@ -272,7 +284,12 @@ fn changed_items(page: &mut String, comparison: &Comparison) {
             let prompt = item
                 .prompt
                 .as_deref()
-                .map(|p| format!("<details><summary>prompt</summary><pre>{}</pre></details>", escape(p)))
+                .map(|p| {
+                    format!(
+                        "<details><summary>prompt</summary><pre>{}</pre></details>",
+                        escape(p)
+                    )
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 page,
@@ -349,12 +366,27 @@ fn heatmap_svg(similarity: &TokenSimilarity) -> String {
     let rows = &similarity.candidate_tokens;
     let columns = &similarity.reference_tokens;
     let cell = 34.0;
-    let label_width = 10.0 + 7.0 * rows.iter().map(|t| t.chars().count()).max().unwrap_or(1).min(18) as f64;
-    let label_height = 10.0 + 7.0 * columns.iter().map(|t| t.chars().count()).max().unwrap_or(1).min(18) as f64;
+    // Room for the longest label (shortened to 18 characters), about 7 px per character.
+    let label_room = |tokens: &[String]| {
+        10.0 + 7.0
+            * tokens
+                .iter()
+                .map(|t| t.chars().count())
+                .max()
+                .unwrap_or(1)
+                .min(18) as f64
+    };
+    let (label_width, label_height) = (label_room(rows), label_room(columns));
     let width = label_width + cell * columns.len() as f64 + 10.0;
     let height = label_height + cell * rows.len() as f64 + 10.0;
-    let values = similarity.similarity.iter().flatten().map(|&v| f64::from(v));
-    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let values = similarity
+        .similarity
+        .iter()
+        .flatten()
+        .map(|&v| f64::from(v));
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     let span = if high > low { high - low } else { 1.0 };
     let mut svg = String::new();
     let _ = writeln!(
@@ -429,7 +461,9 @@ fn axis(svg: &mut String, low: f64, high: f64, x: &dyn Fn(f64) -> f64, baseline_
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (low, high) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !low.is_finite() {
         return (0.0, 1.0);
     }
@@ -563,7 +597,14 @@ mod tests {
         let t = ticks(0.12, 0.97);
         let expected = [0.2, 0.4, 0.6, 0.8];
         assert_eq!(t.len(), expected.len());
-        assert!(t.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12), "{t:?}");
-        assert!(ticks(-0.05, 0.05).iter().all(|v| (-0.05..=0.05).contains(v)));
+        assert!(
+            t.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{t:?}"
+        );
+        assert!(
+            ticks(-0.05, 0.05)
+                .iter()
+                .all(|v| (-0.05..=0.05).contains(v))
+        );
     }
 }

@@ -22,7 +22,8 @@ use serde_json::value::RawValue;
 use crate::{CompareError, Item};
 
 /// The field names a candidate text may have, in order of preference.
-pub const COMPLETION_FIELDS: [&str; 5] = ["completion", "output", "generation", "text", "candidate"];
+pub const COMPLETION_FIELDS: [&str; 5] =
+    ["completion", "output", "generation", "text", "candidate"];
 
 /// At most this many mismatches are listed in an alignment error.
 const LISTED_MISMATCHES: usize = 5;
@@ -61,7 +62,11 @@ pub struct ReferenceRecord {
 
 /// Reads the files and pairs their records into items (references from `references` when given, else from the
 /// records' own fields).
-pub fn load_items(base: &Path, custom: &Path, references: Option<&Path>) -> Result<Vec<Item>, CompareError> {
+pub fn load_items(
+    base: &Path,
+    custom: &Path,
+    references: Option<&Path>,
+) -> Result<Vec<Item>, CompareError> {
     let non_empty = |path: &Path, len: usize| match len {
         0 => Err(CompareError::EmptyFile {
             path: path.to_path_buf(),
@@ -200,7 +205,10 @@ fn candidate_from_value(value: Value, location: Location) -> Result<CandidateRec
         .ok_or_else(|| {
             record_error(
                 &location,
-                format!("no candidate text: expected one of the fields {}", COMPLETION_FIELDS.join(", ")),
+                format!(
+                    "no candidate text: expected one of the fields {}",
+                    COMPLETION_FIELDS.join(", ")
+                ),
             )
         })?;
     let completion = match completion {
@@ -245,7 +253,10 @@ fn reference_from_value(value: Value, location: Location) -> Result<ReferenceRec
         other => {
             return Err(record_error(
                 &location,
-                format!("expected a string, an array of strings or an object, found {}", kind(&other)),
+                format!(
+                    "expected a string, an array of strings or an object, found {}",
+                    kind(&other)
+                ),
             ));
         }
     };
@@ -259,7 +270,10 @@ fn reference_from_value(value: Value, location: Location) -> Result<ReferenceRec
     })
 }
 
-fn id_field(object: &serde_json::Map<String, Value>, location: &Location) -> Result<Option<String>, CompareError> {
+fn id_field(
+    object: &serde_json::Map<String, Value>,
+    location: &Location,
+) -> Result<Option<String>, CompareError> {
     match object.get("id") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(id)) => Ok(Some(id.clone())),
@@ -272,7 +286,10 @@ fn id_field(object: &serde_json::Map<String, Value>, location: &Location) -> Res
 }
 
 /// `reference` and/or `references`, each a string or an array of strings, concatenated.
-fn reference_fields(object: &serde_json::Map<String, Value>, location: &Location) -> Result<Vec<String>, CompareError> {
+fn reference_fields(
+    object: &serde_json::Map<String, Value>,
+    location: &Location,
+) -> Result<Vec<String>, CompareError> {
     let mut references = Vec::new();
     for field in ["reference", "references"] {
         match object.get(field) {
@@ -283,7 +300,11 @@ fn reference_fields(object: &serde_json::Map<String, Value>, location: &Location
     Ok(references)
 }
 
-fn string_list(value: &Value, what: &str, location: &Location) -> Result<Vec<String>, CompareError> {
+fn string_list(
+    value: &Value,
+    what: &str,
+    location: &Location,
+) -> Result<Vec<String>, CompareError> {
     match value {
         Value::String(text) => Ok(vec![text.clone()]),
         Value::Array(values) => values
@@ -298,7 +319,10 @@ fn string_list(value: &Value, what: &str, location: &Location) -> Result<Vec<Str
             .collect(),
         other => Err(record_error(
             location,
-            format!("{what} must be a string or an array of strings, found {}", kind(other)),
+            format!(
+                "{what} must be a string or an array of strings, found {}",
+                kind(other)
+            ),
         )),
     }
 }
@@ -325,7 +349,10 @@ fn ids_of<'a>(
         (None, _) => Ok(None),
         (Some((_, first_with)), Some((_, missing))) => Err(record_error(
             missing,
-            format!("record has no id, but others in this file do (e.g. line {}): give every record an id or none", first_with.line),
+            format!(
+                "record has no id, but others in this file do (e.g. line {}): give every record an id or none",
+                first_with.line
+            ),
         )),
         (Some(_), None) => {
             let mut seen: HashMap<&str, &Location> = HashMap::new();
@@ -338,14 +365,22 @@ fn ids_of<'a>(
                     ));
                 }
             }
-            Ok(Some(records.map(|(id, _)| id.clone().expect("checked")).collect()))
+            Ok(Some(
+                records
+                    .map(|(id, _)| id.clone().expect("checked"))
+                    .collect(),
+            ))
         }
     }
 }
 
 /// `a, b, c and 4 more`.
 fn listing<T: fmt::Display>(things: &[T]) -> String {
-    let shown: Vec<String> = things.iter().take(LISTED_MISMATCHES).map(|t| t.to_string()).collect();
+    let shown: Vec<String> = things
+        .iter()
+        .take(LISTED_MISMATCHES)
+        .map(|t| t.to_string())
+        .collect();
     let mut text = shown.join(", ");
     if things.len() > LISTED_MISMATCHES {
         text.push_str(&format!(" and {} more", things.len() - LISTED_MISMATCHES));
@@ -362,7 +397,12 @@ fn missing_ids(left: &[String], right: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn id_mismatch(left_name: &Path, left: &[String], right_name: &Path, right: &[String]) -> Option<CompareError> {
+fn id_mismatch(
+    left_name: &Path,
+    left: &[String],
+    right_name: &Path,
+    right: &[String],
+) -> Option<CompareError> {
     let only_left = missing_ids(left, right);
     let only_right = missing_ids(right, left);
     if only_left.is_empty() && only_right.is_empty() {
@@ -393,7 +433,13 @@ fn id_mismatch(left_name: &Path, left: &[String], right_name: &Path, right: &[St
     )))
 }
 
-fn count_mismatch(left_name: &Path, left: usize, right_name: &Path, right: usize, unmatched: &[Location]) -> CompareError {
+fn count_mismatch(
+    left_name: &Path,
+    left: usize,
+    right_name: &Path,
+    right: usize,
+    unmatched: &[Location],
+) -> CompareError {
     CompareError::Misaligned(format!(
         "{} has {left} item(s) but {} has {right}, and without ids on every record items are paired by position; \
          unpaired: {}",
@@ -425,8 +471,11 @@ pub fn align(
             if let Some(error) = id_mismatch(base_path, base_ids, custom_path, custom_ids) {
                 return Err(error);
             }
-            let custom_index: HashMap<&str, usize> =
-                custom_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            let custom_index: HashMap<&str, usize> = custom_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
             base_ids
                 .iter()
                 .enumerate()
@@ -435,12 +484,22 @@ pub fn align(
         }
         _ => {
             if base.len() != custom.len() {
-                let longer = if base.len() > custom.len() { base } else { custom };
+                let longer = if base.len() > custom.len() {
+                    base
+                } else {
+                    custom
+                };
                 let unmatched: Vec<Location> = longer[base.len().min(custom.len())..]
                     .iter()
                     .map(|r| r.location.clone())
                     .collect();
-                return Err(count_mismatch(base_path, base.len(), custom_path, custom.len(), &unmatched));
+                return Err(count_mismatch(
+                    base_path,
+                    base.len(),
+                    custom_path,
+                    custom.len(),
+                    &unmatched,
+                ));
             }
             let ids = base_ids.or(custom_ids);
             (0..base.len())
@@ -502,7 +561,10 @@ fn external_references(
             .zip(references)
             .map(|(id, record)| (id.as_str(), record))
             .collect();
-        return Ok(item_ids.iter().map(|id| by_id[id.as_str()].references.clone()).collect());
+        return Ok(item_ids
+            .iter()
+            .map(|id| by_id[id.as_str()].references.clone())
+            .collect());
     }
     if references.len() != pairs.len() {
         let unmatched: Vec<Location> = references
@@ -511,7 +573,11 @@ fn external_references(
             .map(|r| r.location.clone())
             .collect();
         let unmatched = if unmatched.is_empty() {
-            vec![format!("items {}..={} have no reference", references.len() + 1, pairs.len())]
+            vec![format!(
+                "items {}..={} have no reference",
+                references.len() + 1,
+                pairs.len()
+            )]
         } else {
             unmatched.iter().map(ToString::to_string).collect()
         };
@@ -529,7 +595,11 @@ fn external_references(
 }
 
 /// The references the records carry themselves: either file's, and the same in both when both have them.
-fn own_references(id: &str, base: &CandidateRecord, custom: &CandidateRecord) -> Result<Vec<String>, CompareError> {
+fn own_references(
+    id: &str,
+    base: &CandidateRecord,
+    custom: &CandidateRecord,
+) -> Result<Vec<String>, CompareError> {
     match (base.references.is_empty(), custom.references.is_empty()) {
         (true, true) => Err(CompareError::Misaligned(format!(
             "item {id:?} ({} and {}) has no reference: add a reference field or pass --references FILE",
@@ -592,29 +662,45 @@ mod tests {
 
     #[test]
     fn errors_name_file_and_line() {
-        let error = parse_candidates("{\"completion\": \"a\"}\n{\"prompt\": \"p\"}\n", Path::new("b.jsonl"))
-            .unwrap_err()
-            .to_string();
+        let error = parse_candidates(
+            "{\"completion\": \"a\"}\n{\"prompt\": \"p\"}\n",
+            Path::new("b.jsonl"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.starts_with("b.jsonl:2: no candidate text"), "{error}");
 
-        let error = parse_candidates("[\"a\",\n 3]", Path::new("b.json")).unwrap_err().to_string();
-        assert!(error.starts_with("b.json:2: expected a string or an object, found a number"), "{error}");
+        let error = parse_candidates("[\"a\",\n 3]", Path::new("b.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("b.json:2: expected a string or an object, found a number"),
+            "{error}"
+        );
 
         let error = parse_candidates("{\"completion\": \"a\"}\n{oops\n", Path::new("c.jsonl"))
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("c.jsonl:2: not valid JSON"), "{error}");
 
-        let error = parse_candidates("[\"a\",\n\n \"b\" oops]", Path::new("d.json")).unwrap_err().to_string();
-        assert!(error.starts_with("d.json:3: not a valid JSON array"), "{error}");
+        let error = parse_candidates("[\"a\",\n\n \"b\" oops]", Path::new("d.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("d.json:3: not a valid JSON array"),
+            "{error}"
+        );
     }
 
     #[test]
     fn references_as_strings_or_lists() {
-        let records = parse_references("[\"r1\", [\"r2a\", \"r2b\"]]", Path::new("refs.json")).unwrap();
+        let records =
+            parse_references("[\"r1\", [\"r2a\", \"r2b\"]]", Path::new("refs.json")).unwrap();
         assert_eq!(records[0].references, vec!["r1"]);
         assert_eq!(records[1].references, vec!["r2a", "r2b"]);
-        let error = parse_references("[\"r1\", []]", Path::new("refs.json")).unwrap_err().to_string();
+        let error = parse_references("[\"r1\", []]", Path::new("refs.json"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "refs.json:1: empty reference list");
     }
 
@@ -649,8 +735,14 @@ mod tests {
             "custom.jsonl",
         );
         let error = error_text(align(&base, &custom, None));
-        assert!(error.contains("1 id(s) only in base.jsonl: \"b\""), "{error}");
-        assert!(error.contains("1 id(s) only in custom.jsonl: \"c\""), "{error}");
+        assert!(
+            error.contains("1 id(s) only in base.jsonl: \"b\""),
+            "{error}"
+        );
+        assert!(
+            error.contains("1 id(s) only in custom.jsonl: \"c\""),
+            "{error}"
+        );
     }
 
     #[test]
@@ -665,7 +757,9 @@ mod tests {
             None,
         ));
         assert!(
-            error.contains("9 id(s) only in base.jsonl: \"b0\", \"b1\", \"b2\", \"b3\", \"b4\" and 4 more"),
+            error.contains(
+                "9 id(s) only in base.jsonl: \"b0\", \"b1\", \"b2\", \"b3\", \"b4\" and 4 more"
+            ),
             "{error}"
         );
     }
@@ -676,8 +770,14 @@ mod tests {
         let custom = candidates("[\"a\"]", "custom.json");
         let refs = parse_references("[\"r\", \"r\", \"r\"]", Path::new("refs.json")).unwrap();
         let error = error_text(align(&base, &custom, Some(&refs)));
-        assert!(error.contains("base.json has 3 item(s) but custom.json has 1"), "{error}");
-        assert!(error.contains("unpaired: base.json:1, base.json:2"), "{error}");
+        assert!(
+            error.contains("base.json has 3 item(s) but custom.json has 1"),
+            "{error}"
+        );
+        assert!(
+            error.contains("unpaired: base.json:1, base.json:2"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -698,7 +798,10 @@ mod tests {
         let custom = candidates("[\"c\", \"d\"]", "custom.json");
         let refs = parse_references("[\"r1\"]", Path::new("refs.json")).unwrap();
         let error = error_text(align(&base, &custom, Some(&refs)));
-        assert!(error.contains("base.json has 2 item(s) but refs.json has 1 reference entries"), "{error}");
+        assert!(
+            error.contains("base.json has 2 item(s) but refs.json has 1 reference entries"),
+            "{error}"
+        );
         assert!(error.contains("items 2..=2 have no reference"), "{error}");
     }
 
@@ -721,7 +824,11 @@ mod tests {
         assert_eq!(items[0].references, vec!["r1"]);
         assert_eq!(items[1].references, vec!["r2"]);
 
-        let refs = parse_references("{\"id\": 3, \"reference\": \"r\"}\n{\"id\": 1, \"reference\": \"r\"}", Path::new("refs.jsonl")).unwrap();
+        let refs = parse_references(
+            "{\"id\": 3, \"reference\": \"r\"}\n{\"id\": 1, \"reference\": \"r\"}",
+            Path::new("refs.jsonl"),
+        )
+        .unwrap();
         let error = error_text(align(&base, &custom, Some(&refs)));
         assert!(error.contains("only in base.jsonl: \"2\""), "{error}");
         assert!(error.contains("only in refs.jsonl: \"3\""), "{error}");
@@ -732,34 +839,58 @@ mod tests {
         let base = candidates("{\"completion\": \"a\"}", "base.jsonl");
         let custom = candidates("{\"completion\": \"b\"}", "custom.jsonl");
         let error = error_text(align(&base, &custom, None));
-        assert!(error.contains("item \"1\" (base.jsonl:1 and custom.jsonl:1) has no reference"), "{error}");
+        assert!(
+            error.contains("item \"1\" (base.jsonl:1 and custom.jsonl:1) has no reference"),
+            "{error}"
+        );
 
-        let base = candidates("{\"completion\": \"a\", \"reference\": \"r1\"}", "base.jsonl");
-        let custom = candidates("{\"completion\": \"b\", \"reference\": \"r2\"}", "custom.jsonl");
+        let base = candidates(
+            "{\"completion\": \"a\", \"reference\": \"r1\"}",
+            "base.jsonl",
+        );
+        let custom = candidates(
+            "{\"completion\": \"b\", \"reference\": \"r2\"}",
+            "custom.jsonl",
+        );
         let error = error_text(align(&base, &custom, None));
-        assert!(error.contains("the references at base.jsonl:1 and custom.jsonl:1 differ"), "{error}");
+        assert!(
+            error.contains("the references at base.jsonl:1 and custom.jsonl:1 differ"),
+            "{error}"
+        );
     }
 
     #[test]
     fn ids_all_or_none_and_unique() {
-        let error = parse_candidates("{\"id\": 1, \"completion\": \"a\"}\n{\"completion\": \"b\"}", Path::new("b.jsonl"))
-            .map(|records| align(&records, &records, None))
-            .unwrap();
+        let error = parse_candidates(
+            "{\"id\": 1, \"completion\": \"a\"}\n{\"completion\": \"b\"}",
+            Path::new("b.jsonl"),
+        )
+        .map(|records| align(&records, &records, None))
+        .unwrap();
         let error = error_text(error);
-        assert!(error.starts_with("b.jsonl:2: record has no id, but others in this file do"), "{error}");
+        assert!(
+            error.starts_with("b.jsonl:2: record has no id, but others in this file do"),
+            "{error}"
+        );
 
         let records = candidates(
             "{\"id\": 1, \"completion\": \"a\"}\n{\"id\": \"1\", \"completion\": \"b\"}",
             "b.jsonl",
         );
         let error = error_text(align(&records, &records, None));
-        assert!(error.starts_with("b.jsonl:2: duplicate id \"1\" (first at line 1)"), "{error}");
+        assert!(
+            error.starts_with("b.jsonl:2: duplicate id \"1\" (first at line 1)"),
+            "{error}"
+        );
     }
 
     #[test]
     fn empty_files_are_rejected() {
         let base = candidates("", "base.jsonl");
         let custom = candidates("[\"a\"]", "custom.json");
-        assert!(matches!(align(&base, &custom, None), Err(CompareError::Empty)));
+        assert!(matches!(
+            align(&base, &custom, None),
+            Err(CompareError::Empty)
+        ));
     }
 }

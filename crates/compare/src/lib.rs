@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 pub use html::{HeatmapSide, ItemHeatmap, render_html};
 pub use input::{Location, align, load_items, read_candidates, read_references};
 pub use report::render_table;
-pub use stats::{DeltaStatistics, MeanScores, PairedStatistics, PermutationTest, TIE_TOLERANCE, paired_statistics};
+pub use stats::{
+    DeltaStatistics, MeanScores, PairedStatistics, PermutationTest, TIE_TOLERANCE,
+    paired_statistics,
+};
 
 /// One prompt's two outputs and the references they are scored against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +132,11 @@ impl Comparison {
     /// The items sorted by F1 delta, worst regression first.
     pub fn items_by_delta(&self) -> Vec<&ItemComparison> {
         let mut items: Vec<&ItemComparison> = self.items.iter().collect();
-        items.sort_by(|a, b| a.delta_f1.total_cmp(&b.delta_f1).then_with(|| a.id.cmp(&b.id)));
+        items.sort_by(|a, b| {
+            a.delta_f1
+                .total_cmp(&b.delta_f1)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         items
     }
 
@@ -175,7 +182,10 @@ pub enum CompareError {
 impl CompareError {
     /// Whether the user's files or options are at fault (exit code 2) rather than the model or the machine.
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, CompareError::Engine(_) | CompareError::ScoreCount { .. })
+        !matches!(
+            self,
+            CompareError::Engine(_) | CompareError::ScoreCount { .. }
+        )
     }
 }
 
@@ -185,11 +195,18 @@ impl CompareError {
 /// item twice (base and custom), which would double every document frequency; scorers used with `compare` should
 /// take `IdfMode::Corpus(idf_corpus(items))` instead, so the scores equal `bertscore score` on either file.
 pub fn idf_corpus(items: &[Item]) -> Vec<String> {
-    items.iter().flat_map(|item| item.references.iter().cloned()).collect()
+    items
+        .iter()
+        .flat_map(|item| item.references.iter().cloned())
+        .collect()
 }
 
 /// Scores both models' candidates in one engine call and computes the paired statistics.
-pub fn compare(scorer: &Scorer, items: &[Item], options: &CompareOptions) -> Result<Comparison, CompareError> {
+pub fn compare(
+    scorer: &Scorer,
+    items: &[Item],
+    options: &CompareOptions,
+) -> Result<Comparison, CompareError> {
     compare_with_progress(scorer, items, options, &|_, _| {})
 }
 
@@ -211,7 +228,11 @@ pub fn compare_with_progress(
         .map(|item| item.base.clone())
         .chain(items.iter().map(|item| item.custom.clone()))
         .collect();
-    let references: Vec<Vec<String>> = items.iter().chain(items).map(|item| item.references.clone()).collect();
+    let references: Vec<Vec<String>> = items
+        .iter()
+        .chain(items)
+        .map(|item| item.references.clone())
+        .collect();
     let report = scorer.score_with_progress(&candidates, &references, progress)?;
     if report.scores.len() != candidates.len() {
         return Err(CompareError::ScoreCount {
@@ -272,11 +293,20 @@ pub fn default_heatmap_items(comparison: &Comparison) -> Vec<(String, String)> {
 
 /// Token similarity heatmaps for the default items plus `chosen` ids (in that order, each item once). Each side
 /// is drawn against the reference that gives it its best F1, as multi-reference scores take the maximum.
-pub fn heatmaps(scorer: &Scorer, comparison: &Comparison, chosen: &[String]) -> Result<Vec<ItemHeatmap>, CompareError> {
+pub fn heatmaps(
+    scorer: &Scorer,
+    comparison: &Comparison,
+    chosen: &[String],
+) -> Result<Vec<ItemHeatmap>, CompareError> {
     let mut wanted = default_heatmap_items(comparison);
     for id in chosen {
         if comparison.item(id).is_none() {
-            let known: Vec<&str> = comparison.items.iter().take(5).map(|item| item.id.as_str()).collect();
+            let known: Vec<&str> = comparison
+                .items
+                .iter()
+                .take(5)
+                .map(|item| item.id.as_str())
+                .collect();
             return Err(CompareError::UnknownItem {
                 id: id.clone(),
                 known: known.join(", "),
@@ -300,11 +330,18 @@ pub fn heatmaps(scorer: &Scorer, comparison: &Comparison, chosen: &[String]) -> 
         .collect()
 }
 
-fn best_reference_heatmap(scorer: &Scorer, candidate: &str, references: &[String]) -> Result<HeatmapSide, CompareError> {
+fn best_reference_heatmap(
+    scorer: &Scorer,
+    candidate: &str,
+    references: &[String],
+) -> Result<HeatmapSide, CompareError> {
     let mut best: Option<HeatmapSide> = None;
     for (reference_index, reference) in references.iter().enumerate() {
         let similarity = scorer.token_similarity(candidate, reference)?;
-        if best.as_ref().is_none_or(|b| similarity.score.f1 > b.similarity.score.f1) {
+        if best
+            .as_ref()
+            .is_none_or(|b| similarity.score.f1 > b.similarity.score.f1)
+        {
             best = Some(HeatmapSide {
                 reference_index,
                 similarity,
@@ -356,9 +393,15 @@ mod tests {
             ]
         );
         let c = comparison_from(&[("a", 0.5, 0.6), ("b", 0.5, 0.7)]);
-        assert_eq!(default_heatmap_items(&c)[0], ("a".to_string(), "smallest gain".to_string()));
+        assert_eq!(
+            default_heatmap_items(&c)[0],
+            ("a".to_string(), "smallest gain".to_string())
+        );
         let c = comparison_from(&[("only", 0.5, 0.5)]);
-        assert_eq!(default_heatmap_items(&c), vec![("only".to_string(), "no change".to_string())]);
+        assert_eq!(
+            default_heatmap_items(&c),
+            vec![("only".to_string(), "no change".to_string())]
+        );
     }
 
     #[test]
@@ -366,7 +409,8 @@ mod tests {
         let c = comparison_from(&[("a", 0.5, 0.6), ("b", 0.4, 0.45)]);
         let json = serde_json::to_value(&c).unwrap();
         for field in [
-            "n", "base", "custom", "delta_f1", "ci95", "p_value", "wins", "losses", "ties", "verdict", "items",
+            "n", "base", "custom", "delta_f1", "ci95", "p_value", "wins", "losses", "ties",
+            "verdict", "items",
         ] {
             assert!(json.get(field).is_some(), "missing {field}: {json}");
         }

@@ -12,7 +12,11 @@ const LISTED_ITEMS: usize = 3;
 pub fn render_table(comparison: &Comparison) -> String {
     let s = &comparison.statistics;
     let mut out = String::new();
-    let _ = writeln!(out, "BERTScore comparison of {} items ({})", s.n, comparison.settings);
+    let _ = writeln!(
+        out,
+        "BERTScore comparison of {} items ({})",
+        s.n, comparison.settings
+    );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -20,7 +24,12 @@ pub fn render_table(comparison: &Comparison) -> String {
         "metric", "base", "custom", "delta", "95% CI of delta", "p"
     );
     let rows = [
-        ("precision", s.base.precision, s.custom.precision, &s.deltas.precision),
+        (
+            "precision",
+            s.base.precision,
+            s.custom.precision,
+            &s.deltas.precision,
+        ),
         ("recall", s.base.recall, s.custom.recall, &s.deltas.recall),
         ("F1", s.base.f1, s.custom.f1, &s.deltas.f1),
     ];
@@ -45,7 +54,9 @@ pub fn render_table(comparison: &Comparison) -> String {
     );
     let test = match s.permutation_test {
         PermutationTest::Exact { patterns } => format!("exact over all {patterns} sign patterns"),
-        PermutationTest::MonteCarlo { permutations } => format!("{permutations} random sign patterns"),
+        PermutationTest::MonteCarlo { permutations } => {
+            format!("{permutations} random sign patterns")
+        }
     };
     let _ = writeln!(
         out,
@@ -73,7 +84,10 @@ pub fn render_table(comparison: &Comparison) -> String {
         .filter(|item| item.delta_f1 > TIE_TOLERANCE)
         .take(LISTED_ITEMS)
         .collect();
-    for (title, items) in [("largest regressions", regressions), ("largest gains", gains)] {
+    for (title, items) in [
+        ("largest regressions", regressions),
+        ("largest gains", gains),
+    ] {
         if items.is_empty() {
             continue;
         }
@@ -107,28 +121,36 @@ pub fn verdict_reason(comparison: &Comparison) -> String {
     match s.verdict {
         Verdict::Custom => format!(
             "F1 delta {:+.4} > margin {} and p {} < alpha {}",
-            s.delta_f1, s.margin, format_p(s.p_value), s.alpha
+            s.delta_f1,
+            s.margin,
+            format_p(s.p_value),
+            s.alpha
         ),
         Verdict::Base => format!(
             "F1 delta {:+.4} < -margin {} and p {} < alpha {}",
-            s.delta_f1, s.margin, format_p(s.p_value), s.alpha
+            s.delta_f1,
+            s.margin,
+            format_p(s.p_value),
+            s.alpha
         ),
         Verdict::Inconclusive if !significant => format!(
             "p {} >= alpha {}: the difference could be chance",
             format_p(s.p_value),
             s.alpha
         ),
-        Verdict::Inconclusive => format!(
-            "|F1 delta| {:.4} <= margin {}",
-            s.delta_f1.abs(),
-            s.margin
-        ),
+        Verdict::Inconclusive => {
+            format!("|F1 delta| {:.4} <= margin {}", s.delta_f1.abs(), s.margin)
+        }
     }
 }
 
 /// p-values in 4 significant digits, small ones in scientific notation.
 pub fn format_p(p: f64) -> String {
-    if p < 1e-3 { format!("{p:.3e}") } else { format!("{p:.4}") }
+    if p < 1e-3 {
+        format!("{p:.3e}")
+    } else {
+        format!("{p:.4}")
+    }
 }
 
 /// The text on one line, cut to `max` characters.
@@ -151,13 +173,25 @@ mod tests {
     fn table_shows_means_deltas_and_verdict() {
         let c = comparison_from(&[("a", 0.5, 0.7), ("b", 0.4, 0.3), ("c", 0.6, 0.6)]);
         let table = render_table(&c);
-        assert!(table.contains("BERTScore comparison of 3 items (test)"), "{table}");
+        assert!(
+            table.contains("BERTScore comparison of 3 items (test)"),
+            "{table}"
+        );
         let f1_row = table.lines().find(|l| l.starts_with("F1")).unwrap();
-        assert!(f1_row.contains("0.5000") && f1_row.contains("0.5333") && f1_row.contains("+0.0333"), "{f1_row}");
+        assert!(
+            f1_row.contains("0.5000") && f1_row.contains("0.5333") && f1_row.contains("+0.0333"),
+            "{f1_row}"
+        );
         assert!(table.contains("1 wins, 1 losses, 1 ties"), "{table}");
         assert!(table.contains("verdict: inconclusive (p "), "{table}");
-        assert!(table.contains("largest regressions (F1 base -> custom):\n  b "), "{table}");
-        assert!(table.contains("largest gains (F1 base -> custom):\n  a "), "{table}");
+        assert!(
+            table.contains("largest regressions (F1 base -> custom):\n  b "),
+            "{table}"
+        );
+        assert!(
+            table.contains("largest gains (F1 base -> custom):\n  a "),
+            "{table}"
+        );
         assert!(table.contains("exact over all 8 sign patterns"), "{table}");
     }
 

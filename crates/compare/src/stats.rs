@@ -155,7 +155,10 @@ pub fn paired_statistics(
     }
     let n = base.len();
     let metric = |pick: fn(&PairScore) -> f64| -> Vec<f64> {
-        base.iter().zip(custom).map(|(b, c)| pick(c) - pick(b)).collect()
+        base.iter()
+            .zip(custom)
+            .map(|(b, c)| pick(c) - pick(b))
+            .collect()
     };
     let differences = [
         metric(|s| s.precision),
@@ -163,7 +166,8 @@ pub fn paired_statistics(
         metric(|s| s.f1),
     ];
     let intervals = bootstrap_intervals(&differences, options.bootstrap, options.seed);
-    let (p_values, permutation_test) = permutation_p_values(&differences, options.permutations, options.seed);
+    let (p_values, permutation_test) =
+        permutation_p_values(&differences, options.permutations, options.seed);
 
     let delta = |m: usize| DeltaStatistics {
         mean: mean(&differences[m]),
@@ -244,10 +248,16 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Two-sided sign-flip p-values of the three metrics, from the same sign patterns.
-fn permutation_p_values(differences: &[Vec<f64>; 3], permutations: usize, seed: u64) -> ([f64; 3], PermutationTest) {
+fn permutation_p_values(
+    differences: &[Vec<f64>; 3],
+    permutations: usize,
+    seed: u64,
+) -> ([f64; 3], PermutationTest) {
     let n = differences[0].len();
     // A pattern's |mean| reaches the observed one when it is within rounding of it (or above).
-    let thresholds = differences.clone().map(|d| d.iter().sum::<f64>().abs() - 1e-12);
+    let thresholds = differences
+        .clone()
+        .map(|d| d.iter().sum::<f64>().abs() - 1e-12);
     let mut counts = [0u64; 3];
     let mut count_pattern = |signs: &dyn Fn(usize) -> bool| {
         let mut sums = [0.0; 3];
@@ -311,7 +321,9 @@ mod tests {
 
     #[test]
     fn clearly_better_custom_wins() {
-        let base = scores(&[0.50, 0.55, 0.60, 0.52, 0.58, 0.61, 0.49, 0.57, 0.54, 0.53, 0.56, 0.59]);
+        let base = scores(&[
+            0.50, 0.55, 0.60, 0.52, 0.58, 0.61, 0.49, 0.57, 0.54, 0.53, 0.56, 0.59,
+        ]);
         let custom: Vec<PairScore> = base
             .iter()
             .enumerate()
@@ -328,10 +340,17 @@ mod tests {
         assert_eq!(stats.verdict, Verdict::Custom);
         assert_eq!((stats.wins, stats.losses, stats.ties), (12, 0, 0));
         assert!((stats.delta_f1 - 0.09).abs() < 1e-12, "{}", stats.delta_f1);
-        assert!(stats.ci95[0] > 0.08 && stats.ci95[1] < 0.10, "{:?}", stats.ci95);
+        assert!(
+            stats.ci95[0] > 0.08 && stats.ci95[1] < 0.10,
+            "{:?}",
+            stats.ci95
+        );
         assert!(stats.ci95[0] <= stats.delta_f1 && stats.delta_f1 <= stats.ci95[1]);
         // 12 items: 4096 patterns <= 10000, so exact; only all-plus and all-minus reach the observed |mean|.
-        assert_eq!(stats.permutation_test, PermutationTest::Exact { patterns: 4096 });
+        assert_eq!(
+            stats.permutation_test,
+            PermutationTest::Exact { patterns: 4096 }
+        );
         assert_eq!(stats.p_value, 2.0 / 4096.0);
 
         let swapped = paired_statistics(&custom, &base, &options()).unwrap();
@@ -354,15 +373,26 @@ mod tests {
 
     #[test]
     fn seeded_bootstrap_is_reproducible_and_seed_dependent() {
-        let base = scores(&[0.1, 0.4, 0.35, 0.8, 0.2, 0.6, 0.45, 0.3, 0.9, 0.55, 0.25, 0.65, 0.5, 0.7, 0.15, 0.85, 0.05, 0.75, 0.95, 0.33, 0.44, 0.66]);
-        let custom = scores(&[0.2, 0.3, 0.5, 0.7, 0.3, 0.65, 0.4, 0.45, 0.85, 0.6, 0.2, 0.7, 0.55, 0.6, 0.3, 0.9, 0.1, 0.7, 0.9, 0.4, 0.5, 0.6]);
+        let base = scores(&[
+            0.1, 0.4, 0.35, 0.8, 0.2, 0.6, 0.45, 0.3, 0.9, 0.55, 0.25, 0.65, 0.5, 0.7, 0.15, 0.85,
+            0.05, 0.75, 0.95, 0.33, 0.44, 0.66,
+        ]);
+        let custom = scores(&[
+            0.2, 0.3, 0.5, 0.7, 0.3, 0.65, 0.4, 0.45, 0.85, 0.6, 0.2, 0.7, 0.55, 0.6, 0.3, 0.9,
+            0.1, 0.7, 0.9, 0.4, 0.5, 0.6,
+        ]);
         let mut o = options();
         o.seed = 7;
         let first = paired_statistics(&base, &custom, &o).unwrap();
         let second = paired_statistics(&base, &custom, &o).unwrap();
         assert_eq!(first, second);
         // 22 items: too many to enumerate, so the permutation test is random too.
-        assert_eq!(first.permutation_test, PermutationTest::MonteCarlo { permutations: 10_000 });
+        assert_eq!(
+            first.permutation_test,
+            PermutationTest::MonteCarlo {
+                permutations: 10_000
+            }
+        );
         o.seed = 8;
         let other = paired_statistics(&base, &custom, &o).unwrap();
         assert_ne!(first.ci95, other.ci95);
@@ -377,7 +407,8 @@ mod tests {
         assert!((stats.ci95[0] - 0.3).abs() < 1e-12 && (stats.ci95[1] - 0.3).abs() < 1e-12);
         // Two items with differences 0 and 1: resample means are 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4,
         // so the 2.5th percentile is 0 and the 97.5th is 1.
-        let stats = paired_statistics(&scores(&[0.0, 0.0]), &scores(&[0.0, 1.0]), &options()).unwrap();
+        let stats =
+            paired_statistics(&scores(&[0.0, 0.0]), &scores(&[0.0, 1.0]), &options()).unwrap();
         assert_eq!(stats.ci95, [0.0, 1.0]);
         assert_eq!(percentile(&[0.0, 1.0, 2.0, 3.0, 4.0], 25.0), 1.0);
         assert_eq!(percentile(&[0.0, 10.0], 2.5), 0.25);
@@ -388,8 +419,16 @@ mod tests {
         // Differences +0.1, +0.1, -0.05: observed sum 0.15. Sign patterns of the sums:
         // +++ 0.15, ++- 0.25, +-+ -0.05, +-- 0.05, -++ -0.05, -+- 0.05, --+ -0.25, --- -0.15
         // |sum| >= 0.15: 4 of 8.
-        let stats = paired_statistics(&scores(&[0.5, 0.5, 0.5]), &scores(&[0.6, 0.6, 0.45]), &options()).unwrap();
-        assert_eq!(stats.permutation_test, PermutationTest::Exact { patterns: 8 });
+        let stats = paired_statistics(
+            &scores(&[0.5, 0.5, 0.5]),
+            &scores(&[0.6, 0.6, 0.45]),
+            &options(),
+        )
+        .unwrap();
+        assert_eq!(
+            stats.permutation_test,
+            PermutationTest::Exact { patterns: 8 }
+        );
         assert_eq!(stats.p_value, 0.5);
         assert_eq!(stats.verdict, Verdict::Inconclusive);
         assert_eq!((stats.wins, stats.losses, stats.ties), (2, 1, 0));
@@ -400,13 +439,24 @@ mod tests {
         let base = scores(&[0.5, 0.4, 0.6, 0.55, 0.45, 0.5, 0.52, 0.48]);
         let custom = scores(&[0.55, 0.38, 0.66, 0.57, 0.5, 0.49, 0.58, 0.47]);
         let exact = paired_statistics(&base, &custom, &options()).unwrap();
-        assert_eq!(exact.permutation_test, PermutationTest::Exact { patterns: 256 });
+        assert_eq!(
+            exact.permutation_test,
+            PermutationTest::Exact { patterns: 256 }
+        );
         let mut o = options();
         o.permutations = 200; // fewer than 256 patterns: sampled
         let sampled = paired_statistics(&base, &custom, &o).unwrap();
-        assert_eq!(sampled.permutation_test, PermutationTest::MonteCarlo { permutations: 200 });
+        assert_eq!(
+            sampled.permutation_test,
+            PermutationTest::MonteCarlo { permutations: 200 }
+        );
         // Standard error of a proportion near 0.1 from 200 draws is about 0.02.
-        assert!((sampled.p_value - exact.p_value).abs() < 0.08, "{} vs {}", sampled.p_value, exact.p_value);
+        assert!(
+            (sampled.p_value - exact.p_value).abs() < 0.08,
+            "{} vs {}",
+            sampled.p_value,
+            exact.p_value
+        );
     }
 
     #[test]
@@ -425,7 +475,12 @@ mod tests {
 
     #[test]
     fn ties_use_the_tolerance() {
-        let stats = paired_statistics(&scores(&[0.5, 0.5, 0.5]), &scores(&[0.5 + 5e-10, 0.5 - 5e-10, 0.5 + 2e-9]), &options()).unwrap();
+        let stats = paired_statistics(
+            &scores(&[0.5, 0.5, 0.5]),
+            &scores(&[0.5 + 5e-10, 0.5 - 5e-10, 0.5 + 2e-9]),
+            &options(),
+        )
+        .unwrap();
         assert_eq!((stats.wins, stats.losses, stats.ties), (1, 0, 2));
     }
 
@@ -433,16 +488,40 @@ mod tests {
     fn bad_options_and_inputs_are_rejected() {
         let s = scores(&[0.5]);
         for o in [
-            CompareOptions { bootstrap: 0, ..options() },
-            CompareOptions { permutations: 0, ..options() },
-            CompareOptions { alpha: 0.0, ..options() },
-            CompareOptions { margin: -0.1, ..options() },
-            CompareOptions { margin: f64::NAN, ..options() },
+            CompareOptions {
+                bootstrap: 0,
+                ..options()
+            },
+            CompareOptions {
+                permutations: 0,
+                ..options()
+            },
+            CompareOptions {
+                alpha: 0.0,
+                ..options()
+            },
+            CompareOptions {
+                margin: -0.1,
+                ..options()
+            },
+            CompareOptions {
+                margin: f64::NAN,
+                ..options()
+            },
         ] {
-            assert!(matches!(paired_statistics(&s, &s, &o), Err(CompareError::InvalidOption(_))), "{o:?}");
+            assert!(
+                matches!(
+                    paired_statistics(&s, &s, &o),
+                    Err(CompareError::InvalidOption(_))
+                ),
+                "{o:?}"
+            );
         }
         assert!(paired_statistics(&s, &scores(&[0.5, 0.6]), &options()).is_err());
-        assert!(matches!(paired_statistics(&[], &[], &options()), Err(CompareError::Empty)));
+        assert!(matches!(
+            paired_statistics(&[], &[], &options()),
+            Err(CompareError::Empty)
+        ));
         assert!(paired_statistics(&s, &scores(&[f64::NAN]), &options()).is_err());
     }
 }

@@ -31,9 +31,19 @@ pub enum LocalStackError {
         source: std::io::Error,
     },
     #[error("moto server ({command}) exited with {status} before answering:\n{log}")]
-    MotoExited { command: String, status: std::process::ExitStatus, log: String },
-    #[error("moto server ({command}) did not answer on {endpoint} within {STARTUP_TIMEOUT:?}:\n{log}")]
-    MotoTimeout { command: String, endpoint: String, log: String },
+    MotoExited {
+        command: String,
+        status: std::process::ExitStatus,
+        log: String,
+    },
+    #[error(
+        "moto server ({command}) did not answer on {endpoint} within {STARTUP_TIMEOUT:?}:\n{log}"
+    )]
+    MotoTimeout {
+        command: String,
+        endpoint: String,
+        log: String,
+    },
     #[error("no free loopback port: {0}")]
     Port(#[source] std::io::Error),
     #[error("request to moto failed: {0}")]
@@ -59,16 +69,21 @@ impl Moto {
 
     /// Starts moto on `port` of 127.0.0.1 and waits until it answers HTTP.
     pub fn start_on_port(port: u16) -> Result<Moto, LocalStackError> {
-        let command_line = std::env::var(MOTO_CMD_ENV).unwrap_or_else(|_| DEFAULT_MOTO_CMD.to_owned());
+        let command_line =
+            std::env::var(MOTO_CMD_ENV).unwrap_or_else(|_| DEFAULT_MOTO_CMD.to_owned());
         let mut words = command_line.split_whitespace();
         let program = words.next().unwrap_or("python3");
-        let log_path = std::env::temp_dir().join(format!("bertscore-moto-{}-{port}.log", std::process::id()));
+        let log_path =
+            std::env::temp_dir().join(format!("bertscore-moto-{}-{port}.log", std::process::id()));
         // moto logs every request; a pipe nobody reads would fill and stall it, so use a file.
         let log = std::fs::File::create(&log_path).map_err(|source| LocalStackError::Spawn {
             command: command_line.clone(),
             source,
         })?;
-        let stderr = log.try_clone().map_err(|source| LocalStackError::Spawn { command: command_line.clone(), source })?;
+        let stderr = log.try_clone().map_err(|source| LocalStackError::Spawn {
+            command: command_line.clone(),
+            source,
+        })?;
         let child = Command::new(program)
             .args(words)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -76,8 +91,15 @@ impl Moto {
             .stdout(log)
             .stderr(stderr)
             .spawn()
-            .map_err(|source| LocalStackError::Spawn { command: command_line.clone(), source })?;
-        let mut moto = Moto { child, port, log_path };
+            .map_err(|source| LocalStackError::Spawn {
+                command: command_line.clone(),
+                source,
+            })?;
+        let mut moto = Moto {
+            child,
+            port,
+            log_path,
+        };
         moto.wait_until_ready(&command_line)?;
         Ok(moto)
     }
@@ -90,9 +112,16 @@ impl Moto {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = self.log();
                 return Err(if log.contains("No module named") {
-                    LocalStackError::MotoNotInstalled { command: command.to_owned(), log }
+                    LocalStackError::MotoNotInstalled {
+                        command: command.to_owned(),
+                        log,
+                    }
                 } else {
-                    LocalStackError::MotoExited { command: command.to_owned(), status, log }
+                    LocalStackError::MotoExited {
+                        command: command.to_owned(),
+                        status,
+                        log,
+                    }
                 });
             }
             match agent.get(&probe).call() {
@@ -198,7 +227,8 @@ impl Moto {
         let text = response
             .into_string()
             .map_err(|e| LocalStackError::Http(format!("GET {url}: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| LocalStackError::BadResponse(format!("GET {url}: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| LocalStackError::BadResponse(format!("GET {url}: {e}")))
     }
 }
 
@@ -216,7 +246,8 @@ fn agent(timeout: Duration) -> ureq::Agent {
 
 /// A loopback port nobody listens on right now.
 fn free_port() -> Result<u16, LocalStackError> {
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).map_err(LocalStackError::Port)?;
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .map_err(LocalStackError::Port)?;
     Ok(listener.local_addr().map_err(LocalStackError::Port)?.port())
 }
 
@@ -240,10 +271,15 @@ fn unique_addresses<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<String> 
 /// The `Subject` header and the body of a MIME message (headers end at the first blank line).
 fn parse_mime(raw: &str) -> (Option<String>, String) {
     let normalized = raw.replace("\r\n", "\n");
-    let (headers, body) = normalized.split_once("\n\n").unwrap_or((normalized.as_str(), ""));
+    let (headers, body) = normalized
+        .split_once("\n\n")
+        .unwrap_or((normalized.as_str(), ""));
     let subject = headers
         .lines()
-        .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("subject")))
+        .find_map(|line| {
+            line.split_once(':')
+                .filter(|(name, _)| name.eq_ignore_ascii_case("subject"))
+        })
         .map(|(_, value)| value.trim().to_owned());
     (subject, body.to_owned())
 }
@@ -260,8 +296,13 @@ impl LocalStack {
     pub async fn start(config: EmulatorConfig) -> Result<LocalStack, LocalStackError> {
         let moto = tokio::task::spawn_blocking(Moto::start)
             .await
-            .map_err(|e| LocalStackError::Spawn { command: "moto".into(), source: std::io::Error::other(e) })??;
-        let bedrock = Emulator::start(config).await.map_err(LocalStackError::Emulator)?;
+            .map_err(|e| LocalStackError::Spawn {
+                command: "moto".into(),
+                source: std::io::Error::other(e),
+            })??;
+        let bedrock = Emulator::start(config)
+            .await
+            .map_err(LocalStackError::Emulator)?;
         Ok(LocalStack { moto, bedrock })
     }
 
@@ -292,7 +333,9 @@ mod tests {
 
     #[test]
     fn parses_subject_and_body_of_raw_mime() {
-        let (subject, body) = parse_mime("From: a@x.com\r\nSubject: Hello there\r\nTo: b@x.com\r\n\r\nLine 1\r\nLine 2\r\n");
+        let (subject, body) = parse_mime(
+            "From: a@x.com\r\nSubject: Hello there\r\nTo: b@x.com\r\n\r\nLine 1\r\nLine 2\r\n",
+        );
         assert_eq!(subject.as_deref(), Some("Hello there"));
         assert_eq!(body, "Line 1\nLine 2\n");
     }

@@ -45,14 +45,20 @@ fn seed_file(name: &str) -> PathBuf {
     if relative.exists() {
         return relative;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let prompts = args.prompts.unwrap_or_else(|| seed_file("validation-data.json"));
-    let references = args.references.unwrap_or_else(|| seed_file("reference-inference.json"));
+    let prompts = args
+        .prompts
+        .unwrap_or_else(|| seed_file("validation-data.json"));
+    let references = args
+        .references
+        .unwrap_or_else(|| seed_file("reference-inference.json"));
     if !prompts.exists() || !references.exists() {
         bail!(
             "answer key not found ({} / {}); run from the repository root or pass --prompts and --references",
@@ -70,21 +76,34 @@ async fn main() -> anyhow::Result<()> {
 
     let moto_port = args.moto_port;
     let moto = tokio::task::spawn_blocking(move || {
-        if moto_port == 0 { Moto::start() } else { Moto::start_on_port(moto_port) }
+        if moto_port == 0 {
+            Moto::start()
+        } else {
+            Moto::start_on_port(moto_port)
+        }
     })
     .await??;
-    let bedrock = Emulator::start_on(SocketAddr::from(([127, 0, 0, 1], args.bedrock_port)), config)
-        .await
-        .context("starting the Bedrock emulator")?;
+    let bedrock = Emulator::start_on(
+        SocketAddr::from(([127, 0, 0, 1], args.bedrock_port)),
+        config,
+    )
+    .await
+    .context("starting the Bedrock emulator")?;
     let stack = LocalStack { moto, bedrock };
 
     eprintln!("moto (S3, SESv2) on {}", stack.moto.endpoint());
-    eprintln!("Bedrock emulator on {} (state: {}/_emulator/state)", stack.bedrock.endpoint(), stack.bedrock.endpoint());
+    eprintln!(
+        "Bedrock emulator on {} (state: {}/_emulator/state)",
+        stack.bedrock.endpoint(),
+        stack.bedrock.endpoint()
+    );
     eprintln!("Paste these into the shell that runs the pipeline; Ctrl-C stops everything:");
     for (key, value) in stack.env() {
         println!("export {key}={value}");
     }
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     eprintln!("shutting down");
     let LocalStack { moto, bedrock } = stack;
     bedrock.shutdown().await;

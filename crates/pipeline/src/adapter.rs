@@ -93,12 +93,15 @@ impl AdapterKind {
 
     /// The generated text of an InvokeModel response body.
     pub fn response_text(self, body: &[u8]) -> Result<String, String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
         let text = match self {
             AdapterKind::Cohere => value.pointer("/generations/0/text"),
             AdapterKind::Titan => value.pointer("/results/0/outputText"),
             AdapterKind::Llama => value.get("generation"),
-            AdapterKind::Converse => return Err("Converse responses are not InvokeModel bodies".into()),
+            AdapterKind::Converse => {
+                return Err("Converse responses are not InvokeModel bodies".into());
+            }
         };
         text.and_then(Value::as_str)
             .map(|s| s.trim().to_string())
@@ -122,14 +125,28 @@ mod tests {
 
     #[test]
     fn families_by_model_id() {
-        assert_eq!(AdapterKind::for_model("cohere.command-light-text-v14"), AdapterKind::Cohere);
-        assert_eq!(AdapterKind::for_model("cohere.command-r-v1:0"), AdapterKind::Converse);
         assert_eq!(
-            AdapterKind::for_model("arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"),
+            AdapterKind::for_model("cohere.command-light-text-v14"),
+            AdapterKind::Cohere
+        );
+        assert_eq!(
+            AdapterKind::for_model("cohere.command-r-v1:0"),
+            AdapterKind::Converse
+        );
+        assert_eq!(
+            AdapterKind::for_model(
+                "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-text-express-v1"
+            ),
             AdapterKind::Titan
         );
-        assert_eq!(AdapterKind::for_model("meta.llama3-8b-instruct-v1:0"), AdapterKind::Llama);
-        assert_eq!(AdapterKind::for_model("anthropic.claude-3-haiku-20240307-v1:0"), AdapterKind::Converse);
+        assert_eq!(
+            AdapterKind::for_model("meta.llama3-8b-instruct-v1:0"),
+            AdapterKind::Llama
+        );
+        assert_eq!(
+            AdapterKind::for_model("anthropic.claude-3-haiku-20240307-v1:0"),
+            AdapterKind::Converse
+        );
     }
 
     #[test]
@@ -145,9 +162,18 @@ mod tests {
         assert!(AdapterKind::Converse.request_body("hi", &PARAMS).is_none());
 
         let text = |kind: AdapterKind, body: &str| kind.response_text(body.as_bytes());
-        assert_eq!(text(AdapterKind::Cohere, r#"{"generations":[{"text":" a "}]}"#).unwrap(), "a");
-        assert_eq!(text(AdapterKind::Titan, r#"{"results":[{"outputText":"b"}]}"#).unwrap(), "b");
-        assert_eq!(text(AdapterKind::Llama, r#"{"generation":"c"}"#).unwrap(), "c");
+        assert_eq!(
+            text(AdapterKind::Cohere, r#"{"generations":[{"text":" a "}]}"#).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            text(AdapterKind::Titan, r#"{"results":[{"outputText":"b"}]}"#).unwrap(),
+            "b"
+        );
+        assert_eq!(
+            text(AdapterKind::Llama, r#"{"generation":"c"}"#).unwrap(),
+            "c"
+        );
         assert!(text(AdapterKind::Llama, r#"{"generations":[]}"#).is_err());
         assert!(text(AdapterKind::Cohere, "not json").is_err());
     }

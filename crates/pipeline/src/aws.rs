@@ -86,7 +86,12 @@ impl Clients {
         let sdk = if settings.ignore_environment {
             let mut builder = aws_config::SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(settings.region.clone().unwrap_or_else(|| "us-east-1".into())))
+                .region(Region::new(
+                    settings
+                        .region
+                        .clone()
+                        .unwrap_or_else(|| "us-east-1".into()),
+                ))
                 .retry_config(RetryConfig::standard())
                 .timeout_config(timeouts());
             if let Some(credentials) = &settings.credentials {
@@ -94,7 +99,8 @@ impl Clients {
             }
             builder.build()
         } else {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+            let mut loader =
+                aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
             if let Some(region) = &settings.region {
                 loader = loader.region(Region::new(region.clone()));
             }
@@ -106,9 +112,13 @@ impl Clients {
             }
             loader.load().await
         };
-        let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
 
-        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
         if let Some(url) = &settings.endpoints.s3 {
             s3 = s3.endpoint_url(url);
         }
@@ -116,7 +126,8 @@ impl Clients {
         if let Some(url) = &settings.endpoints.bedrock {
             bedrock = bedrock.endpoint_url(url);
         }
-        let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&sdk).retry_config(RetryConfig::disabled());
+        let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
+            .retry_config(RetryConfig::disabled());
         if let Some(url) = &settings.endpoints.bedrock_runtime {
             runtime = runtime.endpoint_url(url);
         }

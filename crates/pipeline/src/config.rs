@@ -377,7 +377,9 @@ fn default_subject_prefix() -> String {
 }
 
 /// Accepts `epochCount = 1` as well as `epochCount = "1"`.
-fn string_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+fn string_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Scalar {
@@ -408,7 +410,8 @@ pub(crate) fn seconds(value: f64) -> Duration {
 impl PipelineConfig {
     /// Reads a TOML config; relative data paths become relative to the file's directory.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::config(path, e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PipelineError::config(path, e.to_string()))?;
         let mut config = Self::from_toml_str(&text, path)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         config.validate(path)?;
@@ -441,9 +444,18 @@ impl PipelineConfig {
         let fail = |message: String| Err(PipelineError::config(origin, message));
         let nonempty = [
             ("s3.bucket", self.s3.bucket.as_str()),
-            ("customization.base_model_id", self.customization.base_model_id.as_str()),
-            ("customization.role_arn", self.customization.role_arn.as_str()),
-            ("customization.customization_type", self.customization.customization_type.as_str()),
+            (
+                "customization.base_model_id",
+                self.customization.base_model_id.as_str(),
+            ),
+            (
+                "customization.role_arn",
+                self.customization.role_arn.as_str(),
+            ),
+            (
+                "customization.customization_type",
+                self.customization.customization_type.as_str(),
+            ),
             ("scoring.model", self.scoring.model.as_str()),
         ];
         for (field, value) in nonempty {
@@ -467,7 +479,10 @@ impl PipelineConfig {
             ("polling.initial_s", self.polling.initial_s),
             ("polling.max_s", self.polling.max_s),
             ("polling.job_timeout_s", self.polling.job_timeout_s),
-            ("polling.throughput_timeout_s", self.polling.throughput_timeout_s),
+            (
+                "polling.throughput_timeout_s",
+                self.polling.throughput_timeout_s,
+            ),
         ];
         for (field, value) in positive {
             if !(value.is_finite() && value > 0.0) {
@@ -477,10 +492,10 @@ impl PipelineConfig {
         if !(self.inference.retry_base_s.is_finite() && self.inference.retry_base_s >= 0.0) {
             return fail("inference.retry_base_s must be >= 0".into());
         }
-        if let Some(notify) = &self.notify {
-            if notify.from.trim().is_empty() || notify.to.is_empty() {
-                return fail("notify needs a `from` address and at least one `to` address".into());
-            }
+        if let Some(notify) = &self.notify
+            && (notify.from.trim().is_empty() || notify.to.is_empty())
+        {
+            return fail("notify needs a `from` address and at least one `to` address".into());
         }
         if let Some(name) = &self.customization.job_name {
             check_resource_name("customization.job_name", name, origin)?;
@@ -523,7 +538,10 @@ impl PipelineConfig {
 fn check_resource_name(field: &str, name: &str, origin: &Path) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.' | '_'));
@@ -532,7 +550,9 @@ fn check_resource_name(field: &str, name: &str, origin: &Path) -> Result<()> {
     } else {
         Err(PipelineError::config(
             origin,
-            format!("{field} {name:?}: use 1-63 letters, digits, '-', '+', '.', starting with a letter or digit"),
+            format!(
+                "{field} {name:?}: use 1-63 letters, digits, '-', '+', '.', starting with a letter or digit"
+            ),
         ))
     }
 }
@@ -554,7 +574,8 @@ pub struct StepFunctionsInput {
 
 impl StepFunctionsInput {
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::config(path, e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PipelineError::config(path, e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| PipelineError::config(path, e.to_string()))
     }
 }
@@ -583,18 +604,27 @@ mod tests {
         config.validate(Path::new("x.toml")).unwrap();
         assert_eq!(config.data.training, PathBuf::from("/data/train.jsonl"));
         assert_eq!(config.customization.hyper_parameters["epochCount"], "1");
-        assert_eq!(config.customization.inference_model_id(), "cohere.command-light-text-v14");
+        assert_eq!(
+            config.customization.inference_model_id(),
+            "cohere.command-light-text-v14"
+        );
         assert_eq!(config.customization.adapter(), AdapterKind::Cohere);
         assert_eq!(config.throughput.model_units, 1);
         assert_eq!(config.s3.buckets(), vec!["b"]);
-        assert_eq!(config.s3.key("r1", "training/x.jsonl"), "bertscore-pipeline/r1/training/x.jsonl");
+        assert_eq!(
+            config.s3.key("r1", "training/x.jsonl"),
+            "bertscore-pipeline/r1/training/x.jsonl"
+        );
         assert!(config.notify.is_none());
     }
 
     #[test]
     fn unknown_fields_and_bad_values_are_rejected() {
-        let err = PipelineConfig::from_toml_str(&MINIMAL.replace("[s3]", "[s3]\nbukket = 1"), Path::new("x.toml"))
-            .unwrap_err();
+        let err = PipelineConfig::from_toml_str(
+            &MINIMAL.replace("[s3]", "[s3]\nbukket = 1"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("bukket"), "{err}");
         assert!(err.is_bad_input());
         let text = format!("{MINIMAL}\n[throughput]\nmodel_units = 0\n");
@@ -613,7 +643,10 @@ mod tests {
         )
         .unwrap();
         config.apply_step_functions_input(&input);
-        assert_eq!(config.customization.inference_model_id(), "amazon.titan-text-express-v1");
+        assert_eq!(
+            config.customization.inference_model_id(),
+            "amazon.titan-text-express-v1"
+        );
         assert_eq!(config.customization.adapter(), AdapterKind::Titan);
         assert_eq!(config.customization.job_name.as_deref(), Some("j1"));
         assert_eq!(config.customization.hyper_parameters.len(), 1);

@@ -29,8 +29,14 @@ pub fn validate_training_data(path: &Path) -> Result<TrainingSummary> {
     let text = match std::str::from_utf8(&bytes) {
         Ok(text) => text,
         Err(e) => {
-            let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-            return Err(invalid(path, vec![format!("{}:{line}: invalid UTF-8", path.display())]));
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            return Err(invalid(
+                path,
+                vec![format!("{}:{line}: invalid UTF-8", path.display())],
+            ));
         }
     };
     let mut problems = Vec::new();
@@ -55,7 +61,9 @@ pub fn validate_training_data(path: &Path) -> Result<TrainingSummary> {
             }
         };
         let Value::Object(object) = value else {
-            problems.push(problem("expected a JSON object with prompt and completion".into()));
+            problems.push(problem(
+                "expected a JSON object with prompt and completion".into(),
+            ));
             continue;
         };
         for field in ["prompt", "completion"] {
@@ -118,17 +126,26 @@ pub fn load_eval_items(prompts_path: &Path, references_path: &Path) -> Result<Ve
         }
     })?;
     if prompts.is_empty() {
-        return Err(invalid(prompts_path, vec![format!("{}: no prompts", prompts_path.display())]));
+        return Err(invalid(
+            prompts_path,
+            vec![format!("{}: no prompts", prompts_path.display())],
+        ));
     }
     let by_id = prompts.iter().all(|p| p.id.is_some()) && references.iter().all(|r| r.id.is_some());
     let mut items = Vec::with_capacity(prompts.len());
     if by_id {
         for prompt in &prompts {
             let id = prompt.id.clone().expect("checked above");
-            let Some(reference) = references.iter().find(|r| r.id.as_deref() == Some(id.as_str())) else {
+            let Some(reference) = references
+                .iter()
+                .find(|r| r.id.as_deref() == Some(id.as_str()))
+            else {
                 return Err(invalid(
                     references_path,
-                    vec![format!("{}: no reference with id {id:?}", references_path.display())],
+                    vec![format!(
+                        "{}: no reference with id {id:?}",
+                        references_path.display()
+                    )],
                 ));
             };
             items.push(EvalItem {
@@ -163,7 +180,11 @@ pub fn load_eval_items(prompts_path: &Path, references_path: &Path) -> Result<Ve
         if !seen.insert(item.id.as_str()) {
             return Err(invalid(
                 prompts_path,
-                vec![format!("{}: duplicate id {:?}", prompts_path.display(), item.id)],
+                vec![format!(
+                    "{}: duplicate id {:?}",
+                    prompts_path.display(),
+                    item.id
+                )],
             ));
         }
     }
@@ -182,12 +203,22 @@ fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
     let mut problems = Vec::new();
     if text.trim_start().starts_with('[') {
         let raws: Vec<&RawValue> = serde_json::from_str(&text).map_err(|e| {
-            invalid(path, vec![format!("{}:{}: not a valid JSON array: {e}", path.display(), e.line())])
+            invalid(
+                path,
+                vec![format!(
+                    "{}:{}: not a valid JSON array: {e}",
+                    path.display(),
+                    e.line()
+                )],
+            )
         })?;
         for raw in raws {
             let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
             let line = 1 + text[..offset].matches('\n').count();
-            values.push((serde_json::from_str(raw.get()).expect("a RawValue is valid JSON"), line));
+            values.push((
+                serde_json::from_str(raw.get()).expect("a RawValue is valid JSON"),
+                line,
+            ));
         }
     } else {
         for (index, line) in text.lines().enumerate() {
@@ -196,7 +227,11 @@ fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
             }
             match serde_json::from_str(line) {
                 Ok(value) => values.push((value, index + 1)),
-                Err(e) => problems.push(format!("{}:{}: not valid JSON: {e}", path.display(), index + 1)),
+                Err(e) => problems.push(format!(
+                    "{}:{}: not valid JSON: {e}",
+                    path.display(),
+                    index + 1
+                )),
             }
         }
     }
@@ -204,7 +239,9 @@ fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
     for (value, line) in values {
         let problem = |message: &str| format!("{}:{line}: {message}", path.display());
         match value {
-            Value::String(prompt) if !prompt.trim().is_empty() => prompts.push(PromptRecord { id: None, prompt }),
+            Value::String(prompt) if !prompt.trim().is_empty() => {
+                prompts.push(PromptRecord { id: None, prompt })
+            }
             Value::Object(object) => {
                 let id = match object.get("id") {
                     None | Some(Value::Null) => None,
@@ -216,14 +253,18 @@ fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
                     }
                 };
                 match object.get("prompt") {
-                    Some(Value::String(prompt)) if !prompt.trim().is_empty() => prompts.push(PromptRecord {
-                        id,
-                        prompt: prompt.clone(),
-                    }),
+                    Some(Value::String(prompt)) if !prompt.trim().is_empty() => {
+                        prompts.push(PromptRecord {
+                            id,
+                            prompt: prompt.clone(),
+                        })
+                    }
                     _ => problems.push(problem("missing or empty prompt")),
                 }
             }
-            _ => problems.push(problem("expected a non-empty string or an object with prompt")),
+            _ => problems.push(problem(
+                "expected a non-empty string or an object with prompt",
+            )),
         }
     }
     if !problems.is_empty() {
@@ -237,13 +278,16 @@ mod tests {
     use super::*;
 
     fn seed(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../datasets/dialogsum-seed")
+            .join(name)
     }
 
     #[test]
     fn the_seed_training_data_is_valid() {
         let summary = validate_training_data(&seed("training-data.jsonl")).unwrap();
-        assert_eq!(summary.records, 999);
+        // 1000 records; the last line has no trailing newline.
+        assert_eq!(summary.records, 1000);
         assert_eq!(summary.sha256.len(), 64);
     }
 
@@ -270,13 +314,20 @@ mod tests {
         assert_eq!(shown[2], "4: empty line");
         assert_eq!(shown[3], "5: prompt is empty");
         assert_eq!(shown[4], "5: completion must be a string");
-        assert!(shown[5].starts_with("6: expected a JSON object"), "{shown:?}");
+        assert!(
+            shown[5].starts_with("6: expected a JSON object"),
+            "{shown:?}"
+        );
         assert!(err.is_bad_input());
     }
 
     #[test]
     fn seed_prompts_pair_with_references_by_position() {
-        let items = load_eval_items(&seed("validation-data.json"), &seed("reference-inference.json")).unwrap();
+        let items = load_eval_items(
+            &seed("validation-data.json"),
+            &seed("reference-inference.json"),
+        )
+        .unwrap();
         assert_eq!(items.len(), 11);
         assert_eq!(items[0].id, "1");
         assert!(items[0].prompt.contains("John Sandals"));
@@ -289,8 +340,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prompts = dir.path().join("p.jsonl");
         let refs = dir.path().join("r.jsonl");
-        std::fs::write(&prompts, "{\"id\":\"a\",\"prompt\":\"pa\"}\n{\"id\":\"b\",\"prompt\":\"pb\"}\n").unwrap();
-        std::fs::write(&refs, "{\"id\":\"b\",\"reference\":\"rb\"}\n{\"id\":\"a\",\"reference\":\"ra\"}\n").unwrap();
+        std::fs::write(
+            &prompts,
+            "{\"id\":\"a\",\"prompt\":\"pa\"}\n{\"id\":\"b\",\"prompt\":\"pb\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &refs,
+            "{\"id\":\"b\",\"reference\":\"rb\"}\n{\"id\":\"a\",\"reference\":\"ra\"}\n",
+        )
+        .unwrap();
         let items = load_eval_items(&prompts, &refs).unwrap();
         assert_eq!(items[0].references, vec!["ra".to_string()]);
         std::fs::write(&refs, "[\"only one\"]").unwrap();

@@ -12,7 +12,10 @@ pub enum PipelineError {
 
     /// A data file is invalid; `problems` lists every bad line found (file:line: what).
     #[error("{path}: invalid data:\n{}", problems.join("\n"))]
-    InvalidData { path: PathBuf, problems: Vec<String> },
+    InvalidData {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 
     /// A run directory or run id that cannot be used as asked.
     #[error("{0}")]
@@ -46,7 +49,9 @@ impl PipelineError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            PipelineError::Config { .. } | PipelineError::InvalidData { .. } | PipelineError::Run(_)
+            PipelineError::Config { .. }
+                | PipelineError::InvalidData { .. }
+                | PipelineError::Run(_)
         )
     }
 

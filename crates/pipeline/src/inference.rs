@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, InferenceConfiguration, Message};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
@@ -58,8 +60,14 @@ pub async fn run_all(
         let item = item.clone();
         let config = config.clone();
         tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
-            (index, run_one(&client, &target, &item, &params, &config).await)
+            let _permit = semaphore
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            (
+                index,
+                run_one(&client, &target, &item, &params, &config).await,
+            )
         });
     }
     let mut outputs: Vec<Option<ItemOutput>> = vec![None; items.len()];
@@ -119,7 +127,12 @@ async fn run_one(
                 tokio::time::sleep(delay).await;
             }
             Err(error) => {
-                tracing::warn!("{} item {} failed: {}", target.label, item.id, error.message);
+                tracing::warn!(
+                    "{} item {} failed: {}",
+                    target.label,
+                    item.id,
+                    error.message
+                );
                 return ItemOutput {
                     id: item.id.clone(),
                     completion: None,
@@ -154,10 +167,13 @@ async fn call(
                 .send()
                 .await
                 .map_err(classify)?;
-            target.adapter.response_text(response.body().as_ref()).map_err(|message| CallError {
-                retryable: false,
-                message,
-            })
+            target
+                .adapter
+                .response_text(response.body().as_ref())
+                .map_err(|message| CallError {
+                    retryable: false,
+                    message,
+                })
         }
         None => {
             let message = Message::builder()
@@ -210,7 +226,9 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
 ) -> CallError {
     let message = aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string();
     let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             let code = service.err().code().unwrap_or_default();

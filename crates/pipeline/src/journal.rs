@@ -175,7 +175,10 @@ impl RunState {
     }
 
     pub fn finished(&self, step: Step) -> bool {
-        matches!(self.step_status(step), Some(StepStatus::Finished | StepStatus::Skipped))
+        matches!(
+            self.step_status(step),
+            Some(StepStatus::Finished | StepStatus::Skipped)
+        )
     }
 
     /// Whether a provisioned throughput may exist and has not been deleted (billed by the hour).
@@ -205,7 +208,12 @@ pub struct RunDir {
 
 impl RunDir {
     /// Creates `<state_dir>/<run_id>/` (which must not exist) with its config and initial state.
-    pub fn create(state_dir: &Path, run_id: &str, config: &PipelineConfig, resources: Resources) -> Result<RunDir> {
+    pub fn create(
+        state_dir: &Path,
+        run_id: &str,
+        config: &PipelineConfig,
+        resources: Resources,
+    ) -> Result<RunDir> {
         check_run_id(run_id)?;
         let dir = state_dir.join(run_id);
         if dir.exists() {
@@ -246,10 +254,14 @@ impl RunDir {
         };
         let state_path = dir.join("state.json");
         let text = fs::read_to_string(&state_path).map_err(|e| {
-            PipelineError::Run(format!("no run {run:?} (reading {}: {e})", state_path.display()))
+            PipelineError::Run(format!(
+                "no run {run:?} (reading {}: {e})",
+                state_path.display()
+            ))
         })?;
-        let state: RunState = serde_json::from_str(&text)
-            .map_err(|e| PipelineError::Run(format!("{}: corrupt run state: {e}", state_path.display())))?;
+        let state: RunState = serde_json::from_str(&text).map_err(|e| {
+            PipelineError::Run(format!("{}: corrupt run state: {e}", state_path.display()))
+        })?;
         Ok(RunDir { dir, state })
     }
 
@@ -257,7 +269,8 @@ impl RunDir {
     pub fn config(&self) -> Result<PipelineConfig> {
         let path = self.path("config.json");
         let text = fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| PipelineError::Run(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| PipelineError::Run(format!("{}: {e}", path.display())))
     }
 
     pub fn dir(&self) -> &Path {
@@ -282,14 +295,16 @@ impl RunDir {
             detail,
         };
         let path = self.path("journal.jsonl");
-        let mut line = serde_json::to_string(&entry).map_err(|e| PipelineError::Run(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(&entry).map_err(|e| PipelineError::Run(e.to_string()))?;
         line.push('\n');
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| PipelineError::io(&path, e))?;
-        file.write_all(line.as_bytes()).map_err(|e| PipelineError::io(&path, e))?;
+        file.write_all(line.as_bytes())
+            .map_err(|e| PipelineError::io(&path, e))?;
         file.sync_data().map_err(|e| PipelineError::io(&path, e))
     }
 
@@ -311,7 +326,13 @@ impl RunDir {
     }
 
     /// Records how `step` ended.
-    pub fn end(&mut self, step: Step, status: StepStatus, detail: Value, error: Option<String>) -> Result<()> {
+    pub fn end(
+        &mut self,
+        step: Step,
+        status: StepStatus,
+        detail: Value,
+        error: Option<String>,
+    ) -> Result<()> {
         let event = match status {
             StepStatus::Started => "started",
             StepStatus::Finished => "finished",
@@ -358,7 +379,9 @@ impl RunDir {
 
 /// A new run id: UTC time plus random hex, e.g. `20260101-120000-3fa2c1` (valid in Bedrock names and tokens).
 pub fn new_run_id() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let (date, time) = civil(now.as_secs());
     let suffix: u32 = rand::random::<u32>() & 0xff_ffff;
     format!("{date}-{time}-{suffix:06x}")
@@ -368,7 +391,9 @@ pub fn new_run_id() -> String {
 pub fn check_run_id(run_id: &str) -> Result<()> {
     let valid = !run_id.is_empty()
         && run_id.len() <= 40
-        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && run_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !run_id.starts_with('-')
         && !run_id.ends_with('-');
     if valid {
@@ -381,7 +406,8 @@ pub fn check_run_id(run_id: &str) -> Result<()> {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| PipelineError::Run(e.to_string()))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| PipelineError::Run(e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -394,7 +420,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ));
     {
         let mut file = File::create(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| PipelineError::io(&tmp, e))?;
+        file.write_all(bytes)
+            .map_err(|e| PipelineError::io(&tmp, e))?;
         file.sync_all().map_err(|e| PipelineError::io(&tmp, e))?;
     }
     fs::rename(&tmp, path).map_err(|e| PipelineError::io(path, e))
@@ -402,7 +429,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Current UTC time as RFC 3339 (`2026-01-01T12:00:00Z`).
 pub fn now_rfc3339() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -448,7 +477,10 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil(1_700_000_000), ("20231114".to_string(), "221320".to_string()));
+        assert_eq!(
+            civil(1_700_000_000),
+            ("20231114".to_string(), "221320".to_string())
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ pub struct PlannedCall {
 
 impl fmt::Display for PlannedCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<16} {:<36} {}", self.service, self.operation, self.detail)?;
+        write!(
+            f,
+            "{:<16} {:<36} {}",
+            self.service, self.operation, self.detail
+        )?;
         if let Some(condition) = &self.condition {
             write!(f, "  [{condition}]")?;
         }
@@ -62,25 +66,46 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
     if s3.create_buckets {
         for bucket in s3.buckets() {
             add("s3", "HeadBucket", format!("bucket={bucket}"), None);
-            add("s3", "CreateBucket", format!("bucket={bucket}"), Some("if the bucket is missing"));
+            add(
+                "s3",
+                "CreateBucket",
+                format!("bucket={bucket}"),
+                Some("if the bucket is missing"),
+            );
         }
     }
-    let training_uri = format!("s3://{}/{}", s3.training_bucket(), s3.key(run_id, "data/training-data.jsonl"));
+    let training_uri = format!(
+        "s3://{}/{}",
+        s3.training_bucket(),
+        s3.key(run_id, "data/training-data.jsonl")
+    );
     add("s3", "PutObject", training_uri.clone(), None);
     if config.data.job_validation.is_some() {
         add(
             "s3",
             "PutObject",
-            format!("s3://{}/{}", s3.training_bucket(), s3.key(run_id, "data/job-validation.jsonl")),
+            format!(
+                "s3://{}/{}",
+                s3.training_bucket(),
+                s3.key(run_id, "data/job-validation.jsonl")
+            ),
             None,
         );
     }
     for name in ["data/validation-data.json", "data/reference-inference.json"] {
-        add("s3", "PutObject", format!("s3://{}/{}", s3.validation_bucket(), s3.key(run_id, name)), None);
+        add(
+            "s3",
+            "PutObject",
+            format!("s3://{}/{}", s3.validation_bucket(), s3.key(run_id, name)),
+            None,
+        );
     }
     let customization = &config.customization;
     let default_name = format!("bertscore-{run_id}");
-    let model_name = customization.custom_model_name.clone().unwrap_or_else(|| default_name.clone());
+    let model_name = customization
+        .custom_model_name
+        .clone()
+        .unwrap_or_else(|| default_name.clone());
     let job_name = customization.job_name.clone().unwrap_or(default_name);
     let hyper: Vec<String> = customization
         .hyper_parameters
@@ -113,7 +138,11 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    let throughput_name = config.throughput.name.clone().unwrap_or_else(|| format!("{model_name}-pt"));
+    let throughput_name = config
+        .throughput
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{model_name}-pt"));
     add(
         "bedrock",
         "CreateProvisionedModelThroughput",
@@ -134,7 +163,11 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         None,
     );
     let adapter = customization.adapter();
-    let operation = if adapter == crate::adapter::AdapterKind::Converse { "Converse" } else { "InvokeModel" };
+    let operation = if adapter == crate::adapter::AdapterKind::Converse {
+        "Converse"
+    } else {
+        "InvokeModel"
+    };
     let inference = &config.inference;
     add(
         "bedrock-runtime",
@@ -161,8 +194,17 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    for name in ["outputs/base.jsonl", "outputs/custom.jsonl", "outputs/failures.jsonl", "comparison.json"] {
-        add("s3", "PutObject", format!("s3://{}/{}", s3.inference_bucket(), s3.key(run_id, name)), None);
+    for name in [
+        "outputs/base.jsonl",
+        "outputs/custom.jsonl",
+        "outputs/failures.jsonl",
+    ] {
+        add(
+            "s3",
+            "PutObject",
+            format!("s3://{}/{}", s3.inference_bucket(), s3.key(run_id, name)),
+            None,
+        );
     }
     add(
         "local",
@@ -174,6 +216,16 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
             config.scoring.permutations,
             config.scoring.margin,
             config.scoring.alpha
+        ),
+        None,
+    );
+    add(
+        "s3",
+        "PutObject",
+        format!(
+            "s3://{}/{}",
+            s3.inference_bucket(),
+            s3.key(run_id, "comparison.json")
         ),
         None,
     );
@@ -197,6 +249,20 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         );
     }
     if let Some(notify) = &config.notify {
+        if notify.create_sender_identity {
+            add(
+                "sesv2",
+                "GetEmailIdentity",
+                format!("emailIdentity={}", notify.from),
+                None,
+            );
+            add(
+                "sesv2",
+                "CreateEmailIdentity",
+                format!("emailIdentity={}", notify.from),
+                Some("if the sender identity is missing"),
+            );
+        }
         add(
             "sesv2",
             "SendEmail",
@@ -207,7 +273,11 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
     add(
         "s3",
         "PutObject",
-        format!("s3://{}/{}", s3.inference_bucket(), s3.key(run_id, "report.json")),
+        format!(
+            "s3://{}/{}",
+            s3.inference_bucket(),
+            s3.key(run_id, "report.json")
+        ),
         None,
     );
     Ok(calls)

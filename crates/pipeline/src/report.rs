@@ -33,7 +33,9 @@ impl Disposition {
             Disposition::None => "not created",
             Disposition::Kept => "kept",
             Disposition::Deleted => "deleted",
-            Disposition::NeedsCleanup => "STILL EXISTS: run `bertscore pipeline cleanup` to delete it",
+            Disposition::NeedsCleanup => {
+                "STILL EXISTS: run `bertscore pipeline cleanup` to delete it"
+            }
         }
     }
 }
@@ -110,14 +112,16 @@ impl Report {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let mut html = String::from(
-            "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\n<h2>",
-        );
+        let mut html =
+            String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\n<h2>");
         html.push_str(&escape(&subject));
         html.push_str("</h2>\n<table cellpadding=\"4\" style=\"border-collapse:collapse\">\n");
         for (label, value) in &lines {
             if label.is_empty() {
-                html.push_str(&format!("<tr><td colspan=\"2\">{}</td></tr>\n", escape(value)));
+                html.push_str(&format!(
+                    "<tr><td colspan=\"2\">{}</td></tr>\n",
+                    escape(value)
+                ));
             } else {
                 html.push_str(&format!(
                     "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
@@ -127,7 +131,11 @@ impl Report {
             }
         }
         html.push_str("</table>\n</body></html>\n");
-        Email { subject, text, html }
+        Email {
+            subject,
+            text,
+            html,
+        }
     }
 
     /// The email's content as (label, value) rows; an empty label is a free-standing line.
@@ -152,7 +160,10 @@ impl Report {
                 },
             );
         }
-        add("Base model", format!("{} (adapter {})", self.inference_model_id, self.adapter));
+        add(
+            "Base model",
+            format!("{} (adapter {})", self.inference_model_id, self.adapter),
+        );
         add(
             "Customization job",
             format!(
@@ -214,7 +225,9 @@ impl Report {
             "Custom model",
             format!(
                 "{} {}",
-                self.custom_model_arn.as_deref().unwrap_or(&self.custom_model_name),
+                self.custom_model_arn
+                    .as_deref()
+                    .unwrap_or(&self.custom_model_name),
                 self.custom_model.describe()
             ),
         );
@@ -303,9 +316,23 @@ mod tests {
             email.subject,
             "[p] verdict: custom (custom model is better): provisioned throughput kept"
         );
-        assert!(email.text.contains("Mean F1 base: 0.5000"), "{}", email.text);
-        assert!(email.text.contains("95% CI [+0.1000, +0.4000], p-value 0.0020"), "{}", email.text);
-        assert!(email.text.contains("item 3 (base, 1 attempts): <ValidationException>"));
+        assert!(
+            email.text.contains("Mean F1 base: 0.5000"),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .text
+                .contains("95% CI [+0.1000, +0.4000], p-value 0.0020"),
+            "{}",
+            email.text
+        );
+        assert!(
+            email
+                .text
+                .contains("item 3 (base, 1 attempts): <ValidationException>")
+        );
         assert!(email.html.contains("&lt;ValidationException&gt;"));
         assert!(!email.html.contains("<ValidationException>"));
     }
@@ -319,7 +346,10 @@ mod tests {
         report.error = Some("too many failures".into());
         report.throughput = Disposition::NeedsCleanup;
         let email = report.email("[p]");
-        assert_eq!(email.subject, "[p] run r1 FAILED at inference: provisioned throughput needs cleanup");
+        assert_eq!(
+            email.subject,
+            "[p] run r1 FAILED at inference: provisioned throughput needs cleanup"
+        );
         assert!(email.text.contains("Failure: inference: too many failures"));
         assert!(email.text.contains("bertscore pipeline cleanup"));
     }

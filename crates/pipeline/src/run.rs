@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_bedrock::error::ProvideErrorMetadata;
 use aws_sdk_bedrock::types::{
-    CustomizationType, ModelCustomizationJobStatus, OutputDataConfig, ProvisionedModelStatus, TrainingDataConfig,
-    ValidationDataConfig, Validator,
+    CustomizationType, ModelCustomizationJobStatus, OutputDataConfig, ProvisionedModelStatus,
+    TrainingDataConfig, ValidationDataConfig, Validator,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
@@ -18,7 +18,9 @@ use crate::config::{PipelineConfig, seconds};
 use crate::data::{self, EvalItem};
 use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
-use crate::journal::{Outcome, Resources, RunDir, RunStatus, Step, StepStatus, new_run_id, now_rfc3339};
+use crate::journal::{
+    Outcome, Resources, RunDir, RunStatus, Step, StepStatus, new_run_id, now_rfc3339,
+};
 use crate::report::{Disposition, FailureRecord, Report};
 
 /// Files in the run directory.
@@ -40,7 +42,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Creates a new run directory under `state_dir` (with a new run id unless one is given). Makes no AWS call.
-    pub fn create(config: PipelineConfig, clients: Clients, state_dir: &Path, run_id: Option<&str>) -> Result<Self> {
+    pub fn create(
+        config: PipelineConfig,
+        clients: Clients,
+        state_dir: &Path,
+        run_id: Option<&str>,
+    ) -> Result<Self> {
         let run_id = run_id.map(str::to_string).unwrap_or_else(new_run_id);
         let default_name = format!("bertscore-{run_id}");
         let custom_model_name = config
@@ -49,7 +56,11 @@ impl Pipeline {
             .clone()
             .unwrap_or_else(|| default_name.clone());
         let resources = Resources {
-            job_name: config.customization.job_name.clone().unwrap_or(default_name),
+            job_name: config
+                .customization
+                .job_name
+                .clone()
+                .unwrap_or(default_name),
             throughput_name: config
                 .throughput
                 .name
@@ -59,14 +70,22 @@ impl Pipeline {
             ..Resources::default()
         };
         let run = RunDir::create(state_dir, &run_id, &config, resources)?;
-        Ok(Self { config, clients, run })
+        Ok(Self {
+            config,
+            clients,
+            run,
+        })
     }
 
     /// Opens an existing run (id under `state_dir`, or a run directory) with the config it was started with.
     pub fn open(state_dir: &Path, run: &str, clients: Clients) -> Result<Self> {
         let run = RunDir::open(state_dir, run)?;
         let config = run.config()?;
-        Ok(Self { config, clients, run })
+        Ok(Self {
+            config,
+            clients,
+            run,
+        })
     }
 
     pub fn run_id(&self) -> &str {
@@ -99,7 +118,12 @@ impl Pipeline {
             match result {
                 Ok((status, detail)) => self.run.end(step, status, detail, None)?,
                 Err(error) => {
-                    self.run.end(step, StepStatus::Failed, Value::Null, Some(error.to_string()))?;
+                    self.run.end(
+                        step,
+                        StepStatus::Failed,
+                        Value::Null,
+                        Some(error.to_string()),
+                    )?;
                     return Err(self.fail(step, error).await);
                 }
             }
@@ -126,7 +150,9 @@ impl Pipeline {
             state.resources.throughput_arn = None;
             state.resources.throughput_status = None;
             state.resources.throughput_deleted = false;
-            state.notes.push("the provisioned throughput deleted after a failure is created again".into());
+            state
+                .notes
+                .push("the provisioned throughput deleted after a failure is created again".into());
         }
         self.run.touch()
     }
@@ -155,8 +181,10 @@ impl Pipeline {
         if let Some(path) = &self.config.data.job_validation {
             data::validate_training_data(path)?;
         }
-        let items = data::load_eval_items(&self.config.data.validation, &self.config.data.references)?;
-        let bytes = serde_json::to_vec_pretty(&items).map_err(|e| PipelineError::Run(e.to_string()))?;
+        let items =
+            data::load_eval_items(&self.config.data.validation, &self.config.data.references)?;
+        let bytes =
+            serde_json::to_vec_pretty(&items).map_err(|e| PipelineError::Run(e.to_string()))?;
         self.run.write_file(ITEMS_FILE, &bytes)?;
         Ok((
             StepStatus::Finished,
@@ -168,20 +196,48 @@ impl Pipeline {
         if self.config.s3.create_buckets {
             for bucket in self.config.s3.buckets() {
                 if ensure_bucket(&self.clients, bucket).await? {
-                    self.run.state.resources.buckets_created.push(bucket.to_string());
-                    self.run.log(Some(Step::Upload), "bucket-created", json!({ "bucket": bucket }))?;
+                    self.run
+                        .state
+                        .resources
+                        .buckets_created
+                        .push(bucket.to_string());
+                    self.run.log(
+                        Some(Step::Upload),
+                        "bucket-created",
+                        json!({ "bucket": bucket }),
+                    )?;
                 }
             }
         }
         let data = self.config.data.clone();
         let s3 = self.config.s3.clone();
         let mut uploads = vec![
-            ("training", s3.training_bucket().to_string(), data.training.clone(), "data/training-data.jsonl"),
-            ("validation", s3.validation_bucket().to_string(), data.validation.clone(), "data/validation-data.json"),
-            ("references", s3.validation_bucket().to_string(), data.references.clone(), "data/reference-inference.json"),
+            (
+                "training",
+                s3.training_bucket().to_string(),
+                data.training.clone(),
+                "data/training-data.jsonl",
+            ),
+            (
+                "validation",
+                s3.validation_bucket().to_string(),
+                data.validation.clone(),
+                "data/validation-data.json",
+            ),
+            (
+                "references",
+                s3.validation_bucket().to_string(),
+                data.references.clone(),
+                "data/reference-inference.json",
+            ),
         ];
         if let Some(path) = &data.job_validation {
-            uploads.push(("job-validation", s3.training_bucket().to_string(), path.clone(), "data/job-validation.jsonl"));
+            uploads.push((
+                "job-validation",
+                s3.training_bucket().to_string(),
+                path.clone(),
+                "data/job-validation.jsonl",
+            ));
         }
         for (role, bucket, path, name) in uploads {
             let bytes = std::fs::read(&path).map_err(|e| PipelineError::io(&path, e))?;
@@ -193,7 +249,10 @@ impl Pipeline {
                 .objects
                 .insert(role.to_string(), format!("s3://{bucket}/{key}"));
         }
-        Ok((StepStatus::Finished, json!({ "objects": self.run.state.resources.objects })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "objects": self.run.state.resources.objects }),
+        ))
     }
 
     async fn create_job(&mut self) -> StepResult {
@@ -216,7 +275,9 @@ impl Pipeline {
             .custom_model_name(&resources.custom_model_name)
             .role_arn(&customization.role_arn)
             .base_model_identifier(&customization.base_model_id)
-            .customization_type(CustomizationType::from(customization.customization_type.as_str()))
+            .customization_type(CustomizationType::from(
+                customization.customization_type.as_str(),
+            ))
             .client_request_token(self.job_token())
             .training_data_config(TrainingDataConfig::builder().s3_uri(training).build())
             .output_data_config(
@@ -247,7 +308,10 @@ impl Pipeline {
         self.run.state.resources.job_arn = Some(arn.clone());
         self.run.state.resources.job_status = Some("InProgress".into());
         self.run.touch()?;
-        Ok((StepStatus::Finished, json!({ "job_arn": arn, "output": output_uri })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "job_arn": arn, "output": output_uri }),
+        ))
     }
 
     async fn wait_job(&mut self) -> StepResult {
@@ -264,7 +328,10 @@ impl Pipeline {
                 .send()
                 .await
                 .map_err(|e| aws_error("GetModelCustomizationJob", e))?;
-            let status = job.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let status = job
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
             if self.run.state.resources.job_status.as_deref() != Some(status.as_str()) {
                 self.run.state.resources.job_status = Some(status.clone());
                 self.run.touch()?;
@@ -274,15 +341,26 @@ impl Pipeline {
             }
             match job.status() {
                 Some(ModelCustomizationJobStatus::Completed) => {
-                    let model_arn = job.output_model_arn().map(str::to_string).ok_or_else(|| {
-                        PipelineError::Resource(format!("job {identifier} completed without an output model ARN"))
-                    })?;
+                    let model_arn =
+                        job.output_model_arn().map(str::to_string).ok_or_else(|| {
+                            PipelineError::Resource(format!(
+                                "job {identifier} completed without an output model ARN"
+                            ))
+                        })?;
                     self.run.state.resources.custom_model_arn = Some(model_arn.clone());
                     self.run.touch()?;
-                    return Ok((StepStatus::Finished, json!({ "status": status, "custom_model_arn": model_arn })));
+                    return Ok((
+                        StepStatus::Finished,
+                        json!({ "status": status, "custom_model_arn": model_arn }),
+                    ));
                 }
-                Some(ModelCustomizationJobStatus::Failed | ModelCustomizationJobStatus::Stopped) => {
-                    let message = job.failure_message().unwrap_or("no failure message").to_string();
+                Some(
+                    ModelCustomizationJobStatus::Failed | ModelCustomizationJobStatus::Stopped,
+                ) => {
+                    let message = job
+                        .failure_message()
+                        .unwrap_or("no failure message")
+                        .to_string();
                     self.run.state.resources.job_failure = Some(message.clone());
                     self.run.touch()?;
                     return Err(PipelineError::Resource(format!(
@@ -333,7 +411,10 @@ impl Pipeline {
         self.run.state.resources.throughput_arn = Some(arn.clone());
         self.run.state.resources.throughput_status = Some("Creating".into());
         self.run.touch()?;
-        Ok((StepStatus::Finished, json!({ "provisioned_model_arn": arn })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "provisioned_model_arn": arn }),
+        ))
     }
 
     async fn wait_throughput(&mut self) -> StepResult {
@@ -398,7 +479,8 @@ impl Pipeline {
             inference::run_all(&self.clients.runtime, &base, &items, inference),
             inference::run_all(&self.clients.runtime, &custom, &items, inference),
         );
-        let failed = |outputs: &[ItemOutput]| outputs.iter().filter(|o| o.completion.is_none()).count();
+        let failed =
+            |outputs: &[ItemOutput]| outputs.iter().filter(|o| o.completion.is_none()).count();
         let detail = json!({
             "items": items.len(),
             "base_failed": failed(&base_outputs),
@@ -407,8 +489,12 @@ impl Pipeline {
             "custom_model_id": custom.model_id,
             "adapter": adapter.name(),
         });
-        for (name, outputs) in [(BASE_OUTPUTS_FILE, &base_outputs), (CUSTOM_OUTPUTS_FILE, &custom_outputs)] {
-            let bytes = serde_json::to_vec_pretty(outputs).map_err(|e| PipelineError::Run(e.to_string()))?;
+        for (name, outputs) in [
+            (BASE_OUTPUTS_FILE, &base_outputs),
+            (CUSTOM_OUTPUTS_FILE, &custom_outputs),
+        ] {
+            let bytes = serde_json::to_vec_pretty(outputs)
+                .map_err(|e| PipelineError::Run(e.to_string()))?;
             self.run.write_file(name, &bytes)?;
         }
         Ok((StepStatus::Finished, detail))
@@ -419,13 +505,32 @@ impl Pipeline {
         let (base, custom) = self.outputs()?;
         let bucket = self.config.s3.inference_bucket().to_string();
         let files = [
-            ("base-outputs", "outputs/base.jsonl", outputs_jsonl(&items, &base)),
-            ("custom-outputs", "outputs/custom.jsonl", outputs_jsonl(&items, &custom)),
-            ("failures", "outputs/failures.jsonl", failures_jsonl(&failures(&base, &custom))),
+            (
+                "base-outputs",
+                "outputs/base.jsonl",
+                outputs_jsonl(&items, &base),
+            ),
+            (
+                "custom-outputs",
+                "outputs/custom.jsonl",
+                outputs_jsonl(&items, &custom),
+            ),
+            (
+                "failures",
+                "outputs/failures.jsonl",
+                failures_jsonl(&failures(&base, &custom)),
+            ),
         ];
         for (role, name, body) in files {
             let key = self.config.s3.key(self.run_id(), name);
-            put_object(&self.clients, &bucket, &key, body.into_bytes(), "application/x-ndjson").await?;
+            put_object(
+                &self.clients,
+                &bucket,
+                &key,
+                body.into_bytes(),
+                "application/x-ndjson",
+            )
+            .await?;
             self.run
                 .state
                 .resources
@@ -471,7 +576,8 @@ impl Pipeline {
         let comparison = tokio::task::spawn_blocking(move || score_items(&scoring, &compare_items))
             .await
             .map_err(|e| PipelineError::Scoring(format!("the scoring task failed: {e}")))??;
-        let bytes = serde_json::to_vec_pretty(&comparison).map_err(|e| PipelineError::Run(e.to_string()))?;
+        let bytes = serde_json::to_vec_pretty(&comparison)
+            .map_err(|e| PipelineError::Run(e.to_string()))?;
         self.run.write_file(COMPARISON_FILE, &bytes)?;
         let stats = &comparison.statistics;
         let outcome = Outcome {
@@ -523,24 +629,36 @@ impl Pipeline {
             self.delete_custom_model(Step::Decide).await?;
             actions.push("custom model deleted".to_string());
         }
-        Ok((StepStatus::Finished, json!({ "verdict": verdict, "actions": actions })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "verdict": verdict, "actions": actions }),
+        ))
     }
 
     async fn notify(&mut self) -> StepResult {
         let Some(notify) = self.config.notify.clone() else {
-            return Ok((StepStatus::Skipped, json!({ "reason": "no [notify] section" })));
+            return Ok((
+                StepStatus::Skipped,
+                json!({ "reason": "no [notify] section" }),
+            ));
         };
         // Decide has finished: the evaluation succeeded, whatever happens to the email.
         let report = self.report_as(RunStatus::Succeeded);
         let message_id = send_email(&self.clients, &notify, &report).await?;
-        Ok((StepStatus::Finished, json!({ "message_id": message_id, "to": notify.to })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "message_id": message_id, "to": notify.to }),
+        ))
     }
 
     async fn write_report(&mut self) -> StepResult {
         // The report describes the finished run.
         self.run.state.status = RunStatus::Succeeded;
         let report = self.save_report().await?;
-        Ok((StepStatus::Finished, json!({ "report": report.objects.get("report") })))
+        Ok((
+            StepStatus::Finished,
+            json!({ "report": report.objects.get("report") }),
+        ))
     }
 
     // ---- failure handling and cleanup ----
@@ -550,17 +668,24 @@ impl Pipeline {
         self.run.state.status = RunStatus::Failed;
         self.run.state.error = Some(format!("{}: {error}", step.name()));
         let _ = self.run.touch();
-        let _ = self.run.log(Some(step), "run-failed", json!({ "error": error.to_string() }));
+        let _ = self.run.log(
+            Some(step),
+            "run-failed",
+            json!({ "error": error.to_string() }),
+        );
         if step == Step::Validate {
             // Nothing was created and no AWS call was made; the error says what to fix.
-            let _ = self.run.write_file(REPORT_FILE, &report_bytes(&self.report_unchecked()));
+            let _ = self
+                .run
+                .write_file(REPORT_FILE, &report_bytes(&self.report_unchecked()));
             return error;
         }
         // Once Decide has finished, a live throughput is one the user chose to keep. Before that, a throughput
         // that may exist (ARN known, or a create call that may have gone through) is deleted.
         let resources = &self.run.state.resources;
         let may_exist = !resources.throughput_deleted
-            && (resources.throughput_arn.is_some() || self.run.state.steps.contains_key(&Step::CreateThroughput));
+            && (resources.throughput_arn.is_some()
+                || self.run.state.steps.contains_key(&Step::CreateThroughput));
         if may_exist && !self.run.state.finished(Step::Decide) {
             match self.delete_throughput(step).await {
                 Ok(true) => self
@@ -575,7 +700,10 @@ impl Pipeline {
                 )),
             }
         }
-        if matches!(self.run.state.resources.job_status.as_deref(), Some("InProgress")) {
+        if matches!(
+            self.run.state.resources.job_status.as_deref(),
+            Some("InProgress")
+        ) {
             match self.stop_job().await {
                 Ok(true) => self.run.state.notes.push("the customization job was stopped".into()),
                 Ok(false) => {}
@@ -594,11 +722,17 @@ impl Pipeline {
             match self.report() {
                 Ok(report) => match send_email(&self.clients, &notify, &report).await {
                     Ok(id) => {
-                        let _ = self.run.log(None, "failure-email-sent", json!({ "message_id": id }));
+                        let _ =
+                            self.run
+                                .log(None, "failure-email-sent", json!({ "message_id": id }));
                     }
                     Err(e) => {
                         tracing::warn!("could not send the failure email: {e}");
-                        let _ = self.run.log(None, "failure-email-failed", json!({ "error": e.to_string() }));
+                        let _ = self.run.log(
+                            None,
+                            "failure-email-failed",
+                            json!({ "error": e.to_string() }),
+                        );
                     }
                 },
                 Err(e) => tracing::warn!("{e}"),
@@ -611,13 +745,21 @@ impl Pipeline {
     /// model too when asked. Safe to repeat.
     pub async fn cleanup(&mut self, delete_custom_model: bool) -> Result<Vec<String>> {
         let mut actions = Vec::new();
-        self.run.log(None, "cleanup-started", json!({ "delete_custom_model": delete_custom_model }))?;
+        self.run.log(
+            None,
+            "cleanup-started",
+            json!({ "delete_custom_model": delete_custom_model }),
+        )?;
         if self.run.state.steps.contains_key(&Step::CreateJob) && self.stop_job().await? {
-            actions.push(format!("stopped customization job {}", self.job_identifier()));
+            actions.push(format!(
+                "stopped customization job {}",
+                self.job_identifier()
+            ));
         }
         let resources = &self.run.state.resources;
         if !resources.throughput_deleted
-            && (resources.throughput_arn.is_some() || self.run.state.steps.contains_key(&Step::CreateThroughput))
+            && (resources.throughput_arn.is_some()
+                || self.run.state.steps.contains_key(&Step::CreateThroughput))
         {
             let identifier = self.throughput_identifier();
             if self.delete_throughput(Step::Report).await? {
@@ -639,9 +781,13 @@ impl Pipeline {
         if actions.is_empty() {
             actions.push("nothing billed was left to delete".into());
         }
-        self.run.state.notes.push(format!("cleanup: {}", actions.join("; ")));
+        self.run
+            .state
+            .notes
+            .push(format!("cleanup: {}", actions.join("; ")));
         self.run.touch()?;
-        self.run.log(None, "cleanup-finished", json!({ "actions": actions }))?;
+        self.run
+            .log(None, "cleanup-finished", json!({ "actions": actions }))?;
         Ok(actions)
     }
 
@@ -674,7 +820,8 @@ impl Pipeline {
             .map_err(|e| aws_error("StopModelCustomizationJob", e))?;
         self.run.state.resources.job_status = Some("Stopping".into());
         self.run.touch()?;
-        self.run.log(None, "job-stopped", json!({ "job": identifier }))?;
+        self.run
+            .log(None, "job-stopped", json!({ "job": identifier }))?;
         Ok(true)
     }
 
@@ -700,7 +847,11 @@ impl Pipeline {
         self.run.touch()?;
         self.run.log(
             Some(step),
-            if existed { "billed-resource-deleted" } else { "billed-resource-absent" },
+            if existed {
+                "billed-resource-deleted"
+            } else {
+                "billed-resource-absent"
+            },
             json!({ "provisioned_model": identifier }),
         )?;
         Ok(existed)
@@ -726,7 +877,11 @@ impl Pipeline {
         };
         self.run.state.resources.custom_model_deleted = true;
         self.run.touch()?;
-        self.run.log(Some(step), "custom-model-deleted", json!({ "model": identifier, "existed": deleted }))?;
+        self.run.log(
+            Some(step),
+            "custom-model-deleted",
+            json!({ "model": identifier, "existed": deleted }),
+        )?;
         Ok(deleted)
     }
 
@@ -788,7 +943,11 @@ impl Pipeline {
             throughput,
             outcome: state.outcome.clone(),
             failures,
-            failed_step: if status == RunStatus::Failed { failed_step } else { None },
+            failed_step: if status == RunStatus::Failed {
+                failed_step
+            } else {
+                None
+            },
             error: state.error.clone(),
             notes: state.notes.clone(),
             objects: resources.objects.clone(),
@@ -831,7 +990,10 @@ impl Pipeline {
 
     fn job_identifier(&self) -> String {
         let resources = &self.run.state.resources;
-        resources.job_arn.clone().unwrap_or_else(|| resources.job_name.clone())
+        resources
+            .job_arn
+            .clone()
+            .unwrap_or_else(|| resources.job_name.clone())
     }
 
     fn throughput_identifier(&self) -> String {
@@ -880,7 +1042,8 @@ fn score_items(
     if scoring.idf {
         options.idf = bertscore_engine::IdfMode::Corpus(bertscore_compare::idf_corpus(items));
     }
-    let scorer = bertscore_engine::Scorer::new(options).map_err(|e| PipelineError::Scoring(e.to_string()))?;
+    let scorer = bertscore_engine::Scorer::new(options)
+        .map_err(|e| PipelineError::Scoring(e.to_string()))?;
     let compare_options = bertscore_compare::CompareOptions {
         bootstrap: scoring.bootstrap,
         permutations: scoring.permutations,
@@ -888,7 +1051,8 @@ fn score_items(
         margin: scoring.margin,
         alpha: scoring.alpha,
     };
-    bertscore_compare::compare(&scorer, items, &compare_options).map_err(|e| PipelineError::Scoring(e.to_string()))
+    bertscore_compare::compare(&scorer, items, &compare_options)
+        .map_err(|e| PipelineError::Scoring(e.to_string()))
 }
 
 /// Successful outputs as JSON Lines in the format `bertscore compare` reads (`id`, `prompt`, `completion`,
@@ -954,7 +1118,9 @@ async fn wait_before_next_poll(
     }
     let delay = (initial_s * 1.5f64.powi(attempt.saturating_sub(1).min(40) as i32)).min(max_s);
     let jitter = 0.8 + 0.4 * rand::random::<f64>();
-    let delay = seconds(delay * jitter).min(timeout - elapsed).max(Duration::from_millis(1));
+    let delay = seconds(delay * jitter)
+        .min(timeout - elapsed)
+        .max(Duration::from_millis(1));
     tokio::time::sleep(delay).await;
     Ok(())
 }
@@ -964,9 +1130,7 @@ async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool> {
     match clients.s3.head_bucket().bucket(bucket).send().await {
         Ok(_) => return Ok(false),
         Err(e) => {
-            let not_found = e
-                .raw_response()
-                .is_some_and(|r| r.status().as_u16() == 404)
+            let not_found = e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
                 || e.as_service_error().is_some_and(|s| s.is_not_found());
             if !not_found {
                 return Err(aws_error("HeadBucket", e));
@@ -976,18 +1140,31 @@ async fn ensure_bucket(clients: &Clients, bucket: &str) -> Result<bool> {
     let mut request = clients.s3.create_bucket().bucket(bucket);
     if clients.region != "us-east-1" {
         let location = aws_sdk_s3::types::CreateBucketConfiguration::builder()
-            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(clients.region.as_str()))
+            .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                clients.region.as_str(),
+            ))
             .build();
         request = request.create_bucket_configuration(location);
     }
     match request.send().await {
         Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(aws_error("CreateBucket", e)),
     }
 }
 
-async fn put_object(clients: &Clients, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+async fn put_object(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> Result<()> {
     clients
         .s3
         .put_object()
@@ -1002,7 +1179,11 @@ async fn put_object(clients: &Clients, bucket: &str, key: &str, bytes: Vec<u8>, 
 }
 
 /// Sends the report as an email (text and HTML); returns the SES message id.
-async fn send_email(clients: &Clients, notify: &crate::config::NotifyConfig, report: &Report) -> Result<String> {
+async fn send_email(
+    clients: &Clients,
+    notify: &crate::config::NotifyConfig,
+    report: &Report,
+) -> Result<String> {
     use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
     if notify.create_sender_identity {
         ensure_sender_identity(clients, &notify.from).await?;
@@ -1028,7 +1209,11 @@ async fn send_email(clients: &Clients, notify: &crate::config::NotifyConfig, rep
         .ses
         .send_email()
         .from_email_address(&notify.from)
-        .destination(Destination::builder().set_to_addresses(Some(notify.to.clone())).build())
+        .destination(
+            Destination::builder()
+                .set_to_addresses(Some(notify.to.clone()))
+                .build(),
+        )
         .content(EmailContent::builder().simple(message).build())
         .send()
         .await
@@ -1038,9 +1223,19 @@ async fn send_email(clients: &Clients, notify: &crate::config::NotifyConfig, rep
 
 /// Creates the sender's SES identity unless it exists.
 async fn ensure_sender_identity(clients: &Clients, from: &str) -> Result<()> {
-    match clients.ses.get_email_identity().email_identity(from).send().await {
+    match clients
+        .ses
+        .get_email_identity()
+        .email_identity(from)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) || is_not_found(&e) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_not_found_exception())
+                || is_not_found(&e) =>
+        {
             clients
                 .ses
                 .create_email_identity()
@@ -1055,10 +1250,16 @@ async fn ensure_sender_identity(clients: &Clients, from: &str) -> Result<()> {
 }
 
 fn is_not_found<E: ProvideErrorMetadata>(error: &E) -> bool {
-    matches!(error.code(), Some("ResourceNotFoundException" | "NotFound" | "NoSuchKey"))
+    matches!(
+        error.code(),
+        Some("ResourceNotFoundException" | "NotFound" | "NoSuchKey")
+    )
 }
 
 /// An SDK error with its whole chain (the SDK's `Display` alone says only "service error").
 fn aws_error<E: std::error::Error + 'static>(operation: &str, error: E) -> PipelineError {
-    PipelineError::aws(operation, aws_sdk_bedrock::error::DisplayErrorContext(&error))
+    PipelineError::aws(
+        operation,
+        aws_sdk_bedrock::error::DisplayErrorContext(&error),
+    )
 }

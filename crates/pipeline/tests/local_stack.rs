@@ -7,18 +7,20 @@ use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
 use bertscore_local_stack::LocalStack;
-use bertscore_pipeline::{
-    AwsSettings, Clients, Disposition, Endpoints, Pipeline, PipelineConfig, PipelineError, RunStatus, Step,
-    StepStatus,
-};
 use bertscore_pipeline::journal::JournalEntry;
+use bertscore_pipeline::{
+    AwsSettings, Clients, Disposition, Endpoints, Pipeline, PipelineConfig, PipelineError,
+    RunStatus, Step, StepStatus,
+};
 use serde_json::Value;
 
 const SENDER: &str = "pipeline@example.com";
 const RECIPIENT: &str = "ml-team@example.com";
 
 fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/dialogsum-seed").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets/dialogsum-seed")
+        .join(name)
 }
 
 fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
@@ -30,7 +32,10 @@ fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
         ..EmulatorConfig::default()
     };
     config
-        .load_answers(&seed("validation-data.json"), &seed("reference-inference.json"))
+        .load_answers(
+            &seed("validation-data.json"),
+            &seed("reference-inference.json"),
+        )
         .unwrap();
     config
 }
@@ -44,7 +49,9 @@ struct Harness {
 
 impl Harness {
     async fn start(quality: Quality, faults: Faults) -> Harness {
-        let stack = LocalStack::start(emulator_config(quality, faults)).await.unwrap();
+        let stack = LocalStack::start(emulator_config(quality, faults))
+            .await
+            .unwrap();
         let settings = AwsSettings::local(Endpoints {
             s3: Some(stack.moto.endpoint()),
             bedrock: Some(stack.bedrock.endpoint()),
@@ -126,7 +133,15 @@ impl Harness {
 
     async fn object(&self, uri: &str) -> String {
         let (bucket, key) = uri.strip_prefix("s3://").unwrap().split_once('/').unwrap();
-        let object = self.clients.s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+        let object = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
         let bytes = object.body.collect().await.unwrap().into_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
@@ -145,7 +160,8 @@ fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
 }
 
 fn references() -> Vec<String> {
-    serde_json::from_str(&std::fs::read_to_string(seed("reference-inference.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(seed("reference-inference.json")).unwrap())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,24 +176,45 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
     assert!(outcome.custom_f1 > outcome.base_f1 + 0.1, "{outcome:?}");
     // The custom model answered every prompt with its reference.
     assert!((outcome.custom_f1 - 1.0).abs() < 1e-4, "{outcome:?}");
-    assert!(outcome.p_value < 0.05 && outcome.ci95[0] > 0.0, "{outcome:?}");
+    assert!(
+        outcome.p_value < 0.05 && outcome.ci95[0] > 0.0,
+        "{outcome:?}"
+    );
     assert_eq!(report.throughput, Disposition::Kept);
     assert_eq!(report.status, RunStatus::Succeeded);
 
     let emulator = harness.emulator();
     assert_eq!(emulator.jobs.len(), 1);
     let job = &emulator.jobs[0];
-    assert_eq!(job.client_request_token.as_deref(), Some(format!("{}-job", pipeline.run_id()).as_str()));
-    assert_eq!(job.base_model_identifier, "cohere.command-light-text-v14:7:4k");
+    assert_eq!(
+        job.client_request_token.as_deref(),
+        Some(format!("{}-job", pipeline.run_id()).as_str())
+    );
+    assert_eq!(
+        job.base_model_identifier,
+        "cohere.command-light-text-v14:7:4k"
+    );
     assert_eq!(emulator.provisioned_throughputs.len(), 1);
     let pt = &emulator.provisioned_throughputs[0];
-    assert_eq!((pt.status.as_str(), pt.deleted, pt.model_units), ("InService", false, 1));
-    assert_eq!(Some(&pt.provisioned_model_arn), report.throughput_arn.as_ref());
+    assert_eq!(
+        (pt.status.as_str(), pt.deleted, pt.model_units),
+        ("InService", false, 1)
+    );
+    assert_eq!(
+        Some(&pt.provisioned_model_arn),
+        report.throughput_arn.as_ref()
+    );
     assert_eq!(pt.model_arn, job.output_model_arn.clone().unwrap());
     assert_eq!(calls(&emulator, "DeleteProvisionedModelThroughput"), 0);
     // Both models answered all 11 prompts (base by id, custom through the throughput ARN).
-    assert_eq!(emulator.invocations.get("cohere.command-light-text-v14"), Some(&11));
-    assert_eq!(emulator.invocations.get(&pt.provisioned_model_arn), Some(&11));
+    assert_eq!(
+        emulator.invocations.get("cohere.command-light-text-v14"),
+        Some(&11)
+    );
+    assert_eq!(
+        emulator.invocations.get(&pt.provisioned_model_arn),
+        Some(&11)
+    );
 
     let emails = harness.emails();
     assert_eq!(emails.len(), 1, "{emails:?}");
@@ -188,15 +225,24 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
     assert_eq!(email["recipients"], serde_json::json!([RECIPIENT]));
     let body = email["body"].as_str().unwrap();
     assert!(body.contains(&format!("{:.4}", outcome.base_f1)), "{body}");
-    assert!(body.contains(&format!("{:.4}", outcome.custom_f1)), "{body}");
     assert!(
-        body.contains(&format!("95% CI [{:+.4}, {:+.4}]", outcome.ci95[0], outcome.ci95[1])),
+        body.contains(&format!("{:.4}", outcome.custom_f1)),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "95% CI [{:+.4}, {:+.4}]",
+            outcome.ci95[0], outcome.ci95[1]
+        )),
         "{body}"
     );
 
     // Outputs, failures and the report are in S3, keyed by item id.
     let custom = harness.object(&report.objects["custom-outputs"]).await;
-    let lines: Vec<Value> = custom.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = custom
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 11);
     let references = references();
     for (index, line) in lines.iter().enumerate() {
@@ -204,11 +250,14 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
         assert_eq!(line["completion"], references[index].as_str());
     }
     assert_eq!(harness.object(&report.objects["failures"]).await, "");
-    let stored: Value = serde_json::from_str(&harness.object(&report.objects["report"]).await).unwrap();
+    let stored: Value =
+        serde_json::from_str(&harness.object(&report.objects["report"]).await).unwrap();
     assert_eq!(stored["outcome"]["verdict"], "custom");
     assert_eq!(stored["throughput"], "kept");
-    let local: Value =
-        serde_json::from_str(&std::fs::read_to_string(pipeline.run_dir().join("report.json")).unwrap()).unwrap();
+    let local: Value = serde_json::from_str(
+        &std::fs::read_to_string(pipeline.run_dir().join("report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(local["run_id"], pipeline.run_id());
 
     // Every step was journaled before and after it ran.
@@ -221,7 +270,10 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
             .filter(|e| ["started", "finished"].contains(e))
             .collect();
         assert_eq!(events, ["started", "finished"], "{step:?}");
-        assert_eq!(pipeline.state().step_status(step), Some(StepStatus::Finished));
+        assert_eq!(
+            pipeline.state().step_status(step),
+            Some(StepStatus::Finished)
+        );
     }
 }
 
@@ -249,7 +301,10 @@ async fn custom_worse_deletes_the_throughput() {
     assert_eq!(emails.len(), 1);
     let subject = emails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("verdict: base"), "{subject}");
-    assert!(subject.contains("provisioned throughput deleted"), "{subject}");
+    assert!(
+        subject.contains("provisioned throughput deleted"),
+        "{subject}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +336,10 @@ async fn a_failed_job_is_emailed_and_leaves_nothing_billed() {
     assert_eq!(emails.len(), 1, "{emails:?}");
     let subject = emails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("FAILED at wait-job"), "{subject}");
-    assert!(subject.contains("provisioned throughput not created"), "{subject}");
+    assert!(
+        subject.contains("provisioned throughput not created"),
+        "{subject}"
+    );
     let body = emails[0]["body"].as_str().unwrap();
     assert!(body.contains("injected fault"), "{body}");
 }
@@ -323,7 +381,12 @@ async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
     assert_eq!(outcome.failed_items, vec!["1".to_string()]);
     // Validation errors are not retried.
     assert_eq!(report.failures.len(), 2);
-    assert!(report.failures.iter().all(|f| f.id == "1" && f.attempts == 1));
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.id == "1" && f.attempts == 1)
+    );
     let failures = harness.object(&report.objects["failures"]).await;
     assert_eq!(failures.lines().count(), 2);
     assert!(failures.contains("ValidationException"), "{failures}");
@@ -333,8 +396,10 @@ async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
     let first: Value = serde_json::from_str(custom.lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], "2");
     assert_eq!(first["completion"], references()[1].as_str());
-    let comparison: Value =
-        serde_json::from_str(&std::fs::read_to_string(pipeline.run_dir().join("comparison.json")).unwrap()).unwrap();
+    let comparison: Value = serde_json::from_str(
+        &std::fs::read_to_string(pipeline.run_dir().join("comparison.json")).unwrap(),
+    )
+    .unwrap();
     let items = comparison["items"].as_array().unwrap();
     assert_eq!(items.len(), 10);
     assert_eq!(items[0]["id"], "2");
@@ -359,7 +424,10 @@ async fn too_many_failed_prompts_fail_the_run_and_delete_the_throughput() {
 
     let emulator = harness.emulator();
     assert_eq!(emulator.provisioned_throughputs.len(), 1);
-    assert!(emulator.provisioned_throughputs[0].deleted, "the throughput must not be left billing");
+    assert!(
+        emulator.provisioned_throughputs[0].deleted,
+        "the throughput must not be left billing"
+    );
     let state = pipeline.state();
     assert_eq!(state.step_status(Step::Score), Some(StepStatus::Failed));
     assert!(state.outcome.is_none());
@@ -368,7 +436,10 @@ async fn too_many_failed_prompts_fail_the_run_and_delete_the_throughput() {
     assert_eq!(emails.len(), 1);
     let subject = emails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("FAILED at score"), "{subject}");
-    assert!(subject.contains("provisioned throughput deleted"), "{subject}");
+    assert!(
+        subject.contains("provisioned throughput deleted"),
+        "{subject}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,14 +458,23 @@ async fn invalid_training_data_is_rejected_before_any_aws_call() {
     let error = pipeline.execute().await.unwrap_err();
     assert!(error.is_bad_input(), "{error}");
     let message = error.to_string();
-    assert!(message.contains("bad-training.jsonl:2: missing completion"), "{message}");
-    assert!(message.contains("bad-training.jsonl:3: not valid JSON"), "{message}");
+    assert!(
+        message.contains("bad-training.jsonl:2: missing completion"),
+        "{message}"
+    );
+    assert!(
+        message.contains("bad-training.jsonl:3: not valid JSON"),
+        "{message}"
+    );
 
     assert!(harness.emulator().calls.is_empty());
     let buckets = harness.clients.s3.list_buckets().send().await.unwrap();
     assert!(buckets.buckets().is_empty(), "{:?}", buckets.buckets());
     assert!(harness.emails().is_empty());
-    assert_eq!(pipeline.state().step_status(Step::Validate), Some(StepStatus::Failed));
+    assert_eq!(
+        pipeline.state().step_status(Step::Validate),
+        Some(StepStatus::Failed)
+    );
     assert_eq!(pipeline.state().step_status(Step::Upload), None);
 }
 
@@ -407,16 +487,29 @@ async fn resume_after_a_failed_throughput_reuses_the_job() {
     let harness = Harness::start(Quality::Better, faults).await;
     let mut pipeline = harness.pipeline(harness.config());
     let error = pipeline.execute().await.unwrap_err();
-    assert!(error.to_string().contains("ServiceQuotaExceeded"), "{error}");
+    assert!(
+        error.to_string().contains("ServiceQuotaExceeded"),
+        "{error}"
+    );
     let run_id = pipeline.run_id().to_string();
-    assert_eq!(pipeline.state().step_status(Step::CreateThroughput), Some(StepStatus::Failed));
+    assert_eq!(
+        pipeline.state().step_status(Step::CreateThroughput),
+        Some(StepStatus::Failed)
+    );
     drop(pipeline);
 
     // The quota is raised; the same run continues from its journal.
-    harness.stack.bedrock.set_config(emulator_config(Quality::Better, Faults::default()));
-    let mut resumed = Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone()).unwrap();
+    harness
+        .stack
+        .bedrock
+        .set_config(emulator_config(Quality::Better, Faults::default()));
+    let mut resumed =
+        Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone()).unwrap();
     let report = resumed.execute().await.unwrap();
-    assert_eq!(report.outcome.unwrap().verdict, bertscore_compare::Verdict::Custom);
+    assert_eq!(
+        report.outcome.unwrap().verdict,
+        bertscore_compare::Verdict::Custom
+    );
     assert_eq!(resumed.state().steps[&Step::CreateThroughput].attempts, 2);
     assert_eq!(resumed.state().steps[&Step::CreateJob].attempts, 1);
 
@@ -428,7 +521,12 @@ async fn resume_after_a_failed_throughput_reuses_the_job() {
     // One failure email, one outcome email.
     let emails = harness.emails();
     assert_eq!(emails.len(), 2);
-    assert!(emails[1]["subject"].as_str().unwrap().contains("verdict: custom"));
+    assert!(
+        emails[1]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("verdict: custom")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,13 +538,22 @@ async fn cleanup_deletes_a_kept_throughput_once() {
 
     let actions = pipeline.cleanup(true).await.unwrap();
     assert_eq!(actions.len(), 2, "{actions:?}");
-    assert!(actions[0].starts_with("deleted provisioned throughput arn:"), "{actions:?}");
-    assert!(actions[1].starts_with("deleted custom model arn:"), "{actions:?}");
+    assert!(
+        actions[0].starts_with("deleted provisioned throughput arn:"),
+        "{actions:?}"
+    );
+    assert!(
+        actions[1].starts_with("deleted custom model arn:"),
+        "{actions:?}"
+    );
     let emulator = harness.emulator();
     assert!(emulator.provisioned_throughputs[0].deleted);
     assert!(emulator.custom_models[0].deleted);
 
     let again = pipeline.cleanup(true).await.unwrap();
     assert_eq!(again, vec!["nothing billed was left to delete".to_string()]);
-    assert_eq!(calls(&harness.emulator(), "DeleteProvisionedModelThroughput"), 1);
+    assert_eq!(
+        calls(&harness.emulator(), "DeleteProvisionedModelThroughput"),
+        1
+    );
 }
