@@ -12,7 +12,7 @@ use bertscore_engine::TokenSimilarity;
 use serde::Serialize;
 
 use crate::report::{format_p, verdict_reason};
-use crate::{Comparison, ItemComparison, TIE_TOLERANCE, Verdict};
+use crate::{Comparison, TIE_TOLERANCE, Verdict};
 
 /// How many regressions and gains the page lists with their texts.
 const LISTED_ITEMS: usize = 5;
@@ -252,20 +252,7 @@ fn delta_plot(comparison: &Comparison) -> String {
 }
 
 fn changed_items(page: &mut String, comparison: &Comparison) {
-    let sorted = comparison.items_by_delta();
-    let regressions: Vec<&ItemComparison> = sorted
-        .iter()
-        .copied()
-        .filter(|item| item.delta_f1 < -TIE_TOLERANCE)
-        .take(LISTED_ITEMS)
-        .collect();
-    let gains: Vec<&ItemComparison> = sorted
-        .iter()
-        .rev()
-        .copied()
-        .filter(|item| item.delta_f1 > TIE_TOLERANCE)
-        .take(LISTED_ITEMS)
-        .collect();
+    let (regressions, gains) = comparison.largest_changes(LISTED_ITEMS);
     for (title, items, id) in [
         ("Largest regressions", regressions, "regressions"),
         ("Largest gains", gains, "gains"),

@@ -140,6 +140,26 @@ impl Comparison {
         items
     }
 
+    /// Up to `n` items that lost F1 (largest loss first) and up to `n` that gained (largest gain first); ties
+    /// are in neither list.
+    pub fn largest_changes(&self, n: usize) -> (Vec<&ItemComparison>, Vec<&ItemComparison>) {
+        let sorted = self.items_by_delta();
+        let regressions = sorted
+            .iter()
+            .copied()
+            .filter(|item| item.delta_f1 < -TIE_TOLERANCE)
+            .take(n)
+            .collect();
+        let gains = sorted
+            .iter()
+            .rev()
+            .copied()
+            .filter(|item| item.delta_f1 > TIE_TOLERANCE)
+            .take(n)
+            .collect();
+        (regressions, gains)
+    }
+
     pub fn item(&self, id: &str) -> Option<&ItemComparison> {
         self.items.iter().find(|item| item.id == id)
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::stats::PermutationTest;
-use crate::{Comparison, ItemComparison, TIE_TOLERANCE, Verdict};
+use crate::{Comparison, TIE_TOLERANCE, Verdict};
 
 /// How many of the largest regressions and gains the table lists.
 const LISTED_ITEMS: usize = 3;
@@ -70,20 +70,7 @@ pub fn render_table(comparison: &Comparison) -> String {
         verdict_reason(comparison)
     );
 
-    let sorted = comparison.items_by_delta();
-    let regressions: Vec<&ItemComparison> = sorted
-        .iter()
-        .copied()
-        .filter(|item| item.delta_f1 < -TIE_TOLERANCE)
-        .take(LISTED_ITEMS)
-        .collect();
-    let gains: Vec<&ItemComparison> = sorted
-        .iter()
-        .rev()
-        .copied()
-        .filter(|item| item.delta_f1 > TIE_TOLERANCE)
-        .take(LISTED_ITEMS)
-        .collect();
+    let (regressions, gains) = comparison.largest_changes(LISTED_ITEMS);
     for (title, items) in [
         ("largest regressions", regressions),
         ("largest gains", gains),
