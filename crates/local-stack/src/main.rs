@@ -1,5 +1,7 @@
 //! `bertscore-local-stack`: moto (S3, SESv2) and the Bedrock emulator for a local demo of the
-//! pipeline. Prints the `export` lines that point the AWS SDK at them, then runs until Ctrl-C.
+//! pipeline. Prints the `export` lines that point the AWS SDK at them, then runs until Ctrl-C; or,
+//! given a command after `--`, runs it with those variables set and stops when it ends (the demo
+//! in one command).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,11 @@ struct Args {
     /// Answer-key references [default: datasets/dialogsum-seed/reference-inference.json].
     #[arg(long)]
     references: Option<PathBuf>,
+    /// A command to run against the stack (after `--`), e.g.
+    /// `-- bertscore pipeline run --config datasets/pipeline/local.toml`; the stack stops when it
+    /// ends and its exit status is ours.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
 }
 
 /// `datasets/dialogsum-seed/NAME` from the working directory, else from this source tree.
@@ -97,6 +104,18 @@ async fn main() -> anyhow::Result<()> {
         stack.bedrock.endpoint(),
         stack.bedrock.endpoint()
     );
+    if let Some((program, arguments)) = args.command.split_first() {
+        let status = tokio::process::Command::new(program)
+            .args(arguments)
+            .envs(stack.env())
+            .status()
+            .await
+            .with_context(|| format!("running {program}"))?;
+        let LocalStack { moto, bedrock } = stack;
+        bedrock.shutdown().await;
+        drop(moto);
+        std::process::exit(status.code().unwrap_or(1));
+    }
     eprintln!("Paste these into the shell that runs the pipeline; Ctrl-C stops everything:");
     for (key, value) in stack.env() {
         println!("export {key}={value}");
