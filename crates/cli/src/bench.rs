@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::exit::CliError;
-use crate::model_args::{ModelArgs, classify_engine_error};
+use crate::model_args::{DtypeArg, ModelArgs, classify_engine_error};
 use crate::output::{emit, progress_bar};
 use crate::text_input;
 
@@ -54,6 +54,11 @@ pub struct BenchArgs {
     /// Print the report as a markdown table row (with header), for the README
     #[arg(long)]
     pub markdown: bool,
+
+    /// Also score the data in exact f32 mode (untimed) and report how far this run's F1 is from it
+    /// (for --dtype f16/bf16)
+    #[arg(long = "against-f32")]
+    pub against_f32: bool,
 }
 
 /// What one benchmark run measured.
@@ -63,6 +68,8 @@ pub struct BenchReport {
     pub num_layers: usize,
     pub dtype: String,
     pub device: String,
+    /// The encoder implementation that ran: `cpu-kernels` (the fast path) or `candle`.
+    pub encoder: String,
     pub threads: usize,
     pub batch_size: usize,
     pub pairs: usize,
@@ -77,8 +84,16 @@ pub struct BenchReport {
     pub encode_share: f64,
     pub matching_share: f64,
     pub mean_f1: f64,
-    /// Peak resident memory of the process (VmHWM), MiB.
+    /// Peak resident memory of the process (VmHWM), MiB (measured before the --against-f32 pass).
     pub peak_rss_mib: Option<f64>,
+    /// With --against-f32: mean and max |F1 − F1 in f32| over the pairs.
+    pub f1_deviation_from_f32: Option<Deviation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Deviation {
+    pub mean_abs: f64,
+    pub max_abs: f64,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
@@ -118,6 +133,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         num_layers: scorer.num_layers(),
         dtype: format!("{:?}", args.model.dtype).to_lowercase(),
         device: format!("{:?}", args.model.device).to_lowercase(),
+        encoder: scorer.encoder_name().to_string(),
         threads: args
             .model
             .threads
@@ -135,7 +151,27 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         mean_f1: report.scores.iter().map(|s| s.f1).sum::<f64>()
             / report.scores.len().max(1) as f64,
         peak_rss_mib: peak_rss_mib(),
+        f1_deviation_from_f32: None,
     };
+    let mut result = result;
+    if args.against_f32 {
+        let mut exact_args = args.model.clone();
+        exact_args.dtype = DtypeArg::F32;
+        let exact = exact_args
+            .load_scorer()?
+            .score(&cands, &refs)
+            .map_err(classify_engine_error)?;
+        let deltas: Vec<f64> = exact
+            .scores
+            .iter()
+            .zip(&report.scores)
+            .map(|(e, s)| (e.f1 - s.f1).abs())
+            .collect();
+        result.f1_deviation_from_f32 = Some(Deviation {
+            mean_abs: deltas.iter().sum::<f64>() / deltas.len().max(1) as f64,
+            max_abs: deltas.iter().copied().fold(0.0, f64::max),
+        });
+    }
     let rendered = if args.json {
         serde_json::to_string_pretty(&result).map_err(CliError::runtime)? + "\n"
     } else if args.markdown {
@@ -184,16 +220,17 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn text(r: &BenchReport) -> String {
     format!(
-        "model      {} (layer {}), {} on {}, {} threads, batch {}\n\
+        "model      {} (layer {}), {} on {} ({}), {} threads, batch {}\n\
          pairs      {} in {:.2} s: {:.1} pairs/s, {:.0} tokens/s ({} tokens)\n\
          time       tokenize {:.1}%, encode {:.1}%, matching {:.1}%\n\
          padding    {:.1}% of encoder positions\n\
          peak RSS   {}\n\
-         mean F1    {:.6}\n",
+         mean F1    {:.6}\n{}",
         r.model,
         r.num_layers,
         r.dtype,
         r.device,
+        r.encoder,
         r.threads,
         r.batch_size,
         r.pairs,
@@ -207,19 +244,26 @@ fn text(r: &BenchReport) -> String {
         100.0 * r.padding_overhead,
         r.peak_rss_mib
             .map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
-        r.mean_f1
+        r.mean_f1,
+        r.f1_deviation_from_f32
+            .as_ref()
+            .map_or(String::new(), |d| format!(
+                "vs f32     mean |ΔF1| {:.2e}, max {:.2e}\n",
+                d.mean_abs, d.max_abs
+            ))
     )
 }
 
 fn markdown(r: &BenchReport) -> String {
     format!(
-        "| model | dtype | device | threads | pairs | s | pairs/s | tokens/s | tokenize | encode | matching | padding | peak RSS |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
-         | {} L{} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} |\n",
+        "| model | dtype | device | encoder | threads | pairs | s | pairs/s | tokens/s | tokenize | encode | matching | padding | peak RSS | mean \\|ΔF1\\| vs f32 |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
+         | {} L{} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} |\n",
         r.model,
         r.num_layers,
         r.dtype,
         r.device,
+        r.encoder,
         r.threads,
         r.pairs,
         r.seconds,
@@ -230,6 +274,9 @@ fn markdown(r: &BenchReport) -> String {
         100.0 * r.matching_share,
         100.0 * r.padding_overhead,
         r.peak_rss_mib
-            .map_or("n/a".to_string(), |m| format!("{m:.0} MiB"))
+            .map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
+        r.f1_deviation_from_f32
+            .as_ref()
+            .map_or("–".to_string(), |d| format!("{:.1e}", d.mean_abs))
     )
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bertscore_engine::{
-    Baseline, DevicePreference, IdfMode, Precision, Scorer, ScorerOptions, registry,
+    Backend, Baseline, DevicePreference, IdfMode, Precision, Scorer, ScorerOptions, registry,
 };
 use clap::{Args, ValueEnum};
 
@@ -24,6 +24,14 @@ pub enum DtypeArg {
     F32,
     Bf16,
     F16,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    /// The CPU fast path for BERT, RoBERTa, DistilBERT and MiniLM; candle for the rest
+    Auto,
+    /// candle with padded batches (the reference the fast path is tested against)
+    Candle,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,9 +93,14 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
 
-    /// Encoder precision: f32 is exact (bert_score parity); bf16/f16 are faster
+    /// Encoder precision: f32 is exact (bert_score parity); f16 is the fast CPU mode (AVX512-FP16),
+    /// bf16 is for CUDA
     #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
     pub dtype: DtypeArg,
+
+    /// Encoder implementation (scores agree to 1e-4 either way)
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
 }
 
 impl ModelArgs {
@@ -144,6 +157,10 @@ impl ModelArgs {
         options.device = match self.device {
             DeviceArg::Cpu => DevicePreference::Cpu,
             DeviceArg::Cuda => DevicePreference::Cuda(0),
+        };
+        options.backend = match self.backend {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Candle => Backend::Candle,
         };
         options.precision = match self.dtype {
             DtypeArg::F32 => Precision::F32,

@@ -22,8 +22,8 @@ pub mod tokenize;
 pub use baseline::Baseline;
 pub use error::EngineError;
 pub use scorer::{
-    DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, PairScore, Precision, ScoreReport, Scorer,
-    ScorerOptions, Timings, TokenSimilarity,
+    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, PairScore, Precision, ScoreReport,
+    Scorer, ScorerOptions, Timings, TokenSimilarity,
 };
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

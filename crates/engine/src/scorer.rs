@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::idf::{DocumentFrequencies, TokenWeights};
 use crate::matching::{self, TokenVectors};
+use crate::models::packed::{PackedEncoder, PackedPrecision};
 use crate::models::{self, Architecture, Encoder};
 use crate::registry::{self, BaselineOrigin};
 use crate::tokenize::{self, TextTokenizer, TokenizedText};
@@ -51,6 +52,17 @@ pub enum DevicePreference {
     Cuda(usize),
 }
 
+/// Which implementation runs the encoder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The CPU fast path ([`crate::models::packed`]) when the model fits it (BERT, RoBERTa,
+    /// DistilBERT and MiniLM with exact GELU, on CPU, f32 or f16), candle otherwise.
+    #[default]
+    Auto,
+    /// Always candle (padded batches): the reference implementation the fast path is tested against.
+    Candle,
+}
+
 /// Everything that decides what a score means (model, layer, idf, baseline) and how it is computed
 /// (batch size, threads, device, precision). Only the first group changes the numbers.
 #[derive(Debug, Clone)]
@@ -74,6 +86,7 @@ pub struct ScorerOptions {
     pub threads: Option<usize>,
     pub device: DevicePreference,
     pub precision: Precision,
+    pub backend: Backend,
     /// Candidates scored per chunk. Embeddings live only for their chunk, so memory stays bounded
     /// whatever the number of pairs; idf is computed over all references first, so scores do not
     /// depend on it (a reference shared across chunks is only embedded once per chunk).
@@ -97,6 +110,7 @@ impl ScorerOptions {
             threads: None,
             device: DevicePreference::Cpu,
             precision: Precision::F32,
+            backend: Backend::Auto,
             chunk_size: DEFAULT_CHUNK_SIZE,
         }
     }
@@ -153,11 +167,26 @@ pub struct Scorer {
     options: ScorerOptions,
     num_layers: usize,
     tokenizer: TextTokenizer,
-    encoder: Box<dyn Encoder>,
+    encoder: LoadedEncoder,
     device: Device,
     /// Present when `options.threads` asks for a specific number of workers; everything (tokenizing,
     /// candle's GEMM, matching) runs inside it.
     pool: Option<rayon::ThreadPool>,
+}
+
+/// The encoder, on the path it runs.
+enum LoadedEncoder {
+    Candle(Box<dyn Encoder>),
+    Packed(PackedEncoder),
+}
+
+impl LoadedEncoder {
+    fn hidden_size(&self) -> usize {
+        match self {
+            Self::Candle(encoder) => encoder.hidden_size(),
+            Self::Packed(encoder) => encoder.hidden_size(),
+        }
+    }
 }
 
 /// Embedded texts: per distinct text, its `len × hidden` L2-normalised token vectors.
@@ -220,7 +249,14 @@ impl Scorer {
             DevicePreference::Cpu => Device::Cpu,
             DevicePreference::Cuda(ordinal) => Device::new_cuda(ordinal)?,
         };
+        let packed_precision = match (options.backend, &device, options.precision) {
+            (Backend::Auto, Device::Cpu, Precision::F32) => Some(PackedPrecision::F32),
+            (Backend::Auto, Device::Cpu, Precision::F16) => Some(PackedPrecision::F16),
+            _ => None,
+        };
         let dtype = match (options.precision, &device) {
+            // The fast path reads the checkpoint in f32 and converts what it packs itself.
+            _ if packed_precision.is_some() => DType::F32,
             (Precision::F32, _) => DType::F32,
             (Precision::F16, _) => DType::F16,
             (Precision::Bf16, Device::Cpu) => {
@@ -247,7 +283,23 @@ impl Scorer {
         };
 
         let tokenizer = TextTokenizer::load(dir, &config)?;
-        let encoder = models::load_encoder(dir, &config, arch, num_layers, dtype, &device)?;
+        let candle_encoder = models::load_encoder(dir, &config, arch, num_layers, dtype, &device)?;
+        let packed_weights = match packed_precision {
+            Some(precision) => candle_encoder
+                .post_ln_weights()
+                .map(|weights| weights.map(|w| (w, precision))),
+            None => None,
+        };
+        let encoder = match packed_weights {
+            Some(weights) => {
+                let (weights, precision) = weights.map_err(|source| EngineError::ModelLoad {
+                    dir: dir.clone(),
+                    source,
+                })?;
+                LoadedEncoder::Packed(PackedEncoder::new(weights, precision))
+            }
+            None => LoadedEncoder::Candle(candle_encoder),
+        };
         Ok(Self {
             options,
             num_layers,
@@ -271,6 +323,14 @@ impl Scorer {
     /// The options the scorer was built with (`num_layers` as given, see [`Scorer::num_layers`]).
     pub fn options(&self) -> &ScorerOptions {
         &self.options
+    }
+
+    /// Which implementation runs the encoder: `cpu-kernels` (the fast path) or `candle`.
+    pub fn encoder_name(&self) -> &'static str {
+        match self.encoder {
+            LoadedEncoder::Candle(_) => "candle",
+            LoadedEncoder::Packed(_) => "cpu-kernels",
+        }
     }
 
     /// Width of the encoder's hidden states.
@@ -541,37 +601,55 @@ impl Scorer {
         let total = tokenized.len();
         let mut done = 0;
         for batch in order.chunks(self.options.batch_size) {
-            let seq = batch
-                .iter()
-                .map(|&i| tokenized[i].ids.len())
-                .max()
-                .unwrap_or(0);
-            let mut ids = vec![self.tokenizer.pad_id(); batch.len() * seq];
-            let mut mask = vec![0u32; batch.len() * seq];
-            for (row, &i) in batch.iter().enumerate() {
-                let text_ids = &tokenized[i].ids;
-                ids[row * seq..row * seq + text_ids.len()].copy_from_slice(text_ids);
-                mask[row * seq..row * seq + text_ids.len()].fill(1);
-                timings.tokens += text_ids.len();
+            match &self.encoder {
+                LoadedEncoder::Packed(encoder) => {
+                    let texts: Vec<&[u32]> = batch.iter().map(|&i| &tokenized[i].ids[..]).collect();
+                    let tokens: usize = texts.iter().map(|t| t.len()).sum();
+                    timings.tokens += tokens;
+                    timings.padded_tokens += tokens;
+                    let output = encoder.forward(&texts)?;
+                    let mut rows = output.chunks_exact(hidden);
+                    for &i in batch {
+                        let len = tokenized[i].ids.len();
+                        let mut text_vectors: Vec<f32> =
+                            rows.by_ref().take(len).flatten().copied().collect();
+                        matching::normalize_rows(&mut text_vectors, hidden);
+                        vectors[i] = text_vectors;
+                    }
+                }
+                LoadedEncoder::Candle(encoder) => {
+                    let seq = batch
+                        .iter()
+                        .map(|&i| tokenized[i].ids.len())
+                        .max()
+                        .unwrap_or(0);
+                    let mut ids = vec![self.tokenizer.pad_id(); batch.len() * seq];
+                    let mut mask = vec![0u32; batch.len() * seq];
+                    for (row, &i) in batch.iter().enumerate() {
+                        let text_ids = &tokenized[i].ids;
+                        ids[row * seq..row * seq + text_ids.len()].copy_from_slice(text_ids);
+                        mask[row * seq..row * seq + text_ids.len()].fill(1);
+                        timings.tokens += text_ids.len();
+                    }
+                    timings.padded_tokens += batch.len() * seq;
+                    let ids = Tensor::from_vec(ids, (batch.len(), seq), &self.device)?;
+                    let mask = Tensor::from_vec(mask, (batch.len(), seq), &self.device)?;
+                    let output = encoder
+                        .forward(&ids, &mask)?
+                        .to_dtype(DType::F32)?
+                        .to_device(&Device::Cpu)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?;
+                    for (row, &i) in batch.iter().enumerate() {
+                        let len = tokenized[i].ids.len();
+                        let start = row * seq * hidden;
+                        let mut text_vectors = output[start..start + len * hidden].to_vec();
+                        matching::normalize_rows(&mut text_vectors, hidden);
+                        vectors[i] = text_vectors;
+                    }
+                }
             }
             timings.texts += batch.len();
-            timings.padded_tokens += batch.len() * seq;
-            let ids = Tensor::from_vec(ids, (batch.len(), seq), &self.device)?;
-            let mask = Tensor::from_vec(mask, (batch.len(), seq), &self.device)?;
-            let output = self
-                .encoder
-                .forward(&ids, &mask)?
-                .to_dtype(DType::F32)?
-                .to_device(&Device::Cpu)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            for (row, &i) in batch.iter().enumerate() {
-                let len = tokenized[i].ids.len();
-                let start = row * seq * hidden;
-                let mut text_vectors = output[start..start + len * hidden].to_vec();
-                matching::normalize_rows(&mut text_vectors, hidden);
-                vectors[i] = text_vectors;
-            }
             done += batch.len();
             progress(done, total);
         }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bertscore_engine::{Baseline, IdfMode, Scorer, ScorerOptions};
+use bertscore_engine::{Backend, Baseline, IdfMode, Scorer, ScorerOptions};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
@@ -37,7 +37,15 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Both encoder paths must reproduce bert_score: the CPU fast path (what `Backend::Auto` picks for
+/// BERT, RoBERTa, DistilBERT and MiniLM) and candle's padded batches.
 fn run_case(name: &str) {
+    for backend in [Backend::Auto, Backend::Candle] {
+        run_case_on(name, backend);
+    }
+}
+
+fn run_case_on(name: &str, backend: Backend) {
     let path = fixtures().join("cases").join(format!("{name}.json"));
     let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let model = case["model"].as_str().unwrap();
@@ -45,6 +53,7 @@ fn run_case(name: &str) {
 
     let mut options = ScorerOptions::new(model_dir(model), model);
     options.num_layers = Some(num_layers);
+    options.backend = backend;
     if case["idf"].as_bool().unwrap() {
         options.idf = IdfMode::References;
     }
@@ -103,7 +112,7 @@ fn run_case(name: &str) {
         }
     }
     println!(
-        "{name}: max |Δ| = {max_delta:.3e} over {} candidates",
+        "{name} ({backend:?}): max |Δ| = {max_delta:.3e} over {} candidates",
         cands.len()
     );
     for warning in &report.warnings {
@@ -111,7 +120,7 @@ fn run_case(name: &str) {
     }
     assert!(
         failures.is_empty(),
-        "{name}: max |Δ| {max_delta:.3e}\n{}",
+        "{name} ({backend:?}): max |Δ| {max_delta:.3e}\n{}",
         failures.join("\n")
     );
 }

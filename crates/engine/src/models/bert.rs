@@ -7,6 +7,7 @@ use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde_json::Value;
 
+use super::packed::{LayerWeights, LinearWeights, NormWeights, PostLnWeights, embedding_table};
 use super::{
     Activation, Encoder, config_f64_or, config_str_or, config_usize, dense, layer_norm,
     multi_head_attention, padding_bias,
@@ -14,7 +15,7 @@ use super::{
 
 /// How position ids are assigned to the tokens of a right-padded batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PositionIds {
+pub enum PositionIds {
     /// BERT: `0, 1, 2, ...` for every sequence.
     Absolute,
     /// RoBERTa/XLM-R (`create_position_ids_from_input_ids`): tokens other than `padding_idx` count
@@ -75,6 +76,28 @@ impl Embeddings {
             token_type_zero,
             norm,
             positions,
+        })
+    }
+
+    /// Fills the embedding part of the fast path's weights.
+    fn post_ln_weights(
+        &self,
+        hidden: usize,
+        heads: usize,
+        layers: Vec<LayerWeights>,
+    ) -> candle_core::Result<PostLnWeights> {
+        Ok(PostLnWeights {
+            hidden,
+            heads,
+            word: embedding_table(&self.word)?,
+            position: embedding_table(&self.position)?,
+            token_type_zero: match &self.token_type_zero {
+                Some(t) => Some(t.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+                None => None,
+            },
+            positions: self.positions,
+            embedding_norm: NormWeights::of(&self.norm)?,
+            layers,
         })
     }
 
@@ -161,6 +184,26 @@ impl TransformerLayer {
         })
     }
 
+    /// This layer for the fast path; `None` unless its activation is the exact GELU.
+    fn post_ln_weights(&self) -> Option<candle_core::Result<LayerWeights>> {
+        if self.activation != Activation::GeluErf {
+            return None;
+        }
+        let weights = || -> candle_core::Result<LayerWeights> {
+            Ok(LayerWeights {
+                query: LinearWeights::of(&self.query)?,
+                key: LinearWeights::of(&self.key)?,
+                value: LinearWeights::of(&self.value)?,
+                attention_out: LinearWeights::of(&self.attention_out)?,
+                attention_norm: NormWeights::of(&self.attention_norm)?,
+                intermediate: LinearWeights::of(&self.intermediate)?,
+                output: LinearWeights::of(&self.output)?,
+                output_norm: NormWeights::of(&self.output_norm)?,
+            })
+        };
+        Some(weights())
+    }
+
     pub(crate) fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let context = multi_head_attention(
             &dense(&self.query, xs)?,
@@ -223,6 +266,19 @@ impl LayerStack {
     pub(crate) fn hidden_size(&self) -> usize {
         self.hidden_size
     }
+
+    pub(crate) fn post_ln_weights(&self) -> Option<candle_core::Result<PostLnWeights>> {
+        let layers = self
+            .layers
+            .iter()
+            .map(TransformerLayer::post_ln_weights)
+            .collect::<Option<candle_core::Result<Vec<_>>>>()?;
+        let heads = self.layers.first().map_or(1, |layer| layer.num_heads);
+        Some(layers.and_then(|layers| {
+            self.embeddings
+                .post_ln_weights(self.hidden_size, heads, layers)
+        }))
+    }
 }
 
 /// `BertModel` truncated after `num_layers` layers.
@@ -245,5 +301,9 @@ impl Encoder for BertEncoder {
 
     fn hidden_size(&self) -> usize {
         self.stack.hidden_size()
+    }
+
+    fn post_ln_weights(&self) -> Option<candle_core::Result<PostLnWeights>> {
+        self.stack.post_ln_weights()
     }
 }

@@ -8,6 +8,8 @@ use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde_json::Value;
 
+use super::bert::PositionIds;
+use super::packed::{LayerWeights, LinearWeights, NormWeights, PostLnWeights, embedding_table};
 use super::{
     Activation, Encoder, config_str_or, config_usize, dense, layer_norm, multi_head_attention,
     padding_bias,
@@ -51,6 +53,26 @@ impl DistilLayer {
             output_layer_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("output_layer_norm"))?,
             num_heads,
         })
+    }
+
+    /// This layer for the fast path; `None` unless its activation is the exact GELU.
+    fn post_ln_weights(&self) -> Option<candle_core::Result<LayerWeights>> {
+        if self.activation != Activation::GeluErf {
+            return None;
+        }
+        let weights = || -> candle_core::Result<LayerWeights> {
+            Ok(LayerWeights {
+                query: LinearWeights::of(&self.q_lin)?,
+                key: LinearWeights::of(&self.k_lin)?,
+                value: LinearWeights::of(&self.v_lin)?,
+                attention_out: LinearWeights::of(&self.out_lin)?,
+                attention_norm: NormWeights::of(&self.sa_layer_norm)?,
+                intermediate: LinearWeights::of(&self.lin1)?,
+                output: LinearWeights::of(&self.lin2)?,
+                output_norm: NormWeights::of(&self.output_layer_norm)?,
+            })
+        };
+        Some(weights())
     }
 
     fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
@@ -126,5 +148,27 @@ impl Encoder for DistilBertEncoder {
 
     fn hidden_size(&self) -> usize {
         self.hidden_size
+    }
+
+    fn post_ln_weights(&self) -> Option<candle_core::Result<PostLnWeights>> {
+        let layers = self
+            .layers
+            .iter()
+            .map(DistilLayer::post_ln_weights)
+            .collect::<Option<candle_core::Result<Vec<_>>>>()?;
+        let heads = self.layers.first().map_or(1, |layer| layer.num_heads);
+        let weights = || -> candle_core::Result<PostLnWeights> {
+            Ok(PostLnWeights {
+                hidden: self.hidden_size,
+                heads,
+                word: embedding_table(&self.word)?,
+                position: embedding_table(&self.position)?,
+                token_type_zero: None,
+                positions: PositionIds::Absolute,
+                embedding_norm: NormWeights::of(&self.norm)?,
+                layers: layers?,
+            })
+        };
+        Some(weights())
     }
 }

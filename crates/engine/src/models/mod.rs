@@ -12,6 +12,7 @@
 pub mod bert;
 pub mod deberta_v2;
 pub mod distilbert;
+pub mod packed;
 pub mod roberta;
 
 use std::path::Path;
@@ -30,6 +31,12 @@ pub trait Encoder: Send + Sync {
 
     /// Width of the hidden states.
     fn hidden_size(&self) -> usize;
+
+    /// The weights for the CPU fast path ([`packed::PackedEncoder`]) when this family and this
+    /// model's activation fit it (post-LayerNorm layers, exact GELU); `None` otherwise.
+    fn post_ln_weights(&self) -> Option<candle_core::Result<packed::PostLnWeights>> {
+        None
+    }
 }
 
 /// The model families we can run, from config.json's `model_type`.

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::Encoder;
 use super::bert::{LayerStack, PositionIds};
+use super::packed::PostLnWeights;
 
 /// `RobertaModel` truncated after `num_layers` layers.
 pub struct RobertaEncoder {
@@ -41,5 +42,9 @@ impl Encoder for RobertaEncoder {
 
     fn hidden_size(&self) -> usize {
         self.stack.hidden_size()
+    }
+
+    fn post_ln_weights(&self) -> Option<candle_core::Result<PostLnWeights>> {
+        self.stack.post_ln_weights()
     }
 }

@@ -1,0 +1,286 @@
+//! The CPU fast path for post-LayerNorm BERT-style encoders (BERT, RoBERTa, DistilBERT, MiniLM).
+//!
+//! The texts of a batch are laid end to end as token rows: no padding is computed. The linear
+//! layers run as one packed-weight product per batch with the bias, GELU and residual fused in
+//! (`bertscore-kernels`), attention runs per sequence over its own tokens, LayerNorm per row.
+//! It computes the same function as the candle path in `bert.rs`/`distilbert.rs` (the padded
+//! keys bert_score masks get softmax weight exactly 0), with different summation orders only.
+//!
+//! The families describe their weights as [`PostLnWeights`]; this file knows nothing of their
+//! checkpoint names.
+
+use bertscore_kernels::{
+    Epilogue, Isa, PackedLinear, SequenceSpan, WeightFormat, attention, layer_norm_rows,
+};
+use candle_core::{DType, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear};
+
+use super::bert::PositionIds;
+
+/// A post-LayerNorm encoder's weights as f32 arrays, gathered from a family's candle modules.
+pub struct PostLnWeights {
+    pub hidden: usize,
+    pub heads: usize,
+    /// `vocab × hidden`.
+    pub word: Vec<f32>,
+    /// `max_positions × hidden`.
+    pub position: Vec<f32>,
+    /// Row 0 of the token-type table, when the model has one.
+    pub token_type_zero: Option<Vec<f32>>,
+    pub positions: PositionIds,
+    pub embedding_norm: NormWeights,
+    pub layers: Vec<LayerWeights>,
+}
+
+/// One `BertLayer`-shaped layer (exact GELU in the feed-forward block).
+pub struct LayerWeights {
+    pub query: LinearWeights,
+    pub key: LinearWeights,
+    pub value: LinearWeights,
+    pub attention_out: LinearWeights,
+    pub attention_norm: NormWeights,
+    pub intermediate: LinearWeights,
+    pub output: LinearWeights,
+    pub output_norm: NormWeights,
+}
+
+pub struct LinearWeights {
+    /// `out × in`, PyTorch's layout.
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub in_features: usize,
+    pub out_features: usize,
+}
+
+pub struct NormWeights {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub eps: f32,
+}
+
+fn flat(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
+impl LinearWeights {
+    pub(crate) fn of(linear: &Linear) -> candle_core::Result<Self> {
+        let (out_features, in_features) = linear.weight().dims2()?;
+        let bias = match linear.bias() {
+            Some(b) => flat(b)?,
+            None => vec![0.0; out_features],
+        };
+        Ok(Self {
+            weight: flat(linear.weight())?,
+            bias,
+            in_features,
+            out_features,
+        })
+    }
+}
+
+impl NormWeights {
+    pub(crate) fn of(norm: &LayerNorm) -> candle_core::Result<Self> {
+        let gamma = flat(norm.weight())?;
+        let beta = match norm.bias() {
+            Some(b) => flat(b)?,
+            None => vec![0.0; gamma.len()],
+        };
+        Ok(Self {
+            gamma,
+            beta,
+            eps: norm.eps() as f32,
+        })
+    }
+}
+
+pub(crate) fn embedding_table(embedding: &Embedding) -> candle_core::Result<Vec<f32>> {
+    flat(embedding.embeddings())
+}
+
+/// The matrix products' precision on the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackedPrecision {
+    /// Exact mode.
+    F32,
+    /// f16 weights and inputs to the linear layers (AVX512-FP16 when present); attention,
+    /// softmax, LayerNorm and residuals stay f32.
+    F16,
+}
+
+/// A post-LN encoder ready to run on the fast path.
+pub struct PackedEncoder {
+    hidden: usize,
+    heads: usize,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    max_positions: usize,
+    token_type_zero: Option<Vec<f32>>,
+    positions: PositionIds,
+    embedding_norm: NormWeights,
+    layers: Vec<PackedLayer>,
+    isa: Isa,
+}
+
+struct PackedLayer {
+    /// Query, key and value as one product: `hidden → 3·hidden`.
+    qkv: PackedLinear,
+    attention_out: PackedLinear,
+    attention_norm: NormWeights,
+    intermediate: PackedLinear,
+    output: PackedLinear,
+    output_norm: NormWeights,
+}
+
+impl PackedEncoder {
+    pub(crate) fn new(weights: PostLnWeights, precision: PackedPrecision) -> Self {
+        let isa = Isa::detect();
+        let format = match precision {
+            PackedPrecision::F32 => WeightFormat::F32,
+            PackedPrecision::F16 => WeightFormat::F16,
+        };
+        let pack = |l: &LinearWeights| {
+            PackedLinear::new(
+                &l.weight,
+                Some(&l.bias),
+                l.in_features,
+                l.out_features,
+                format,
+                isa,
+            )
+        };
+        let layers = weights
+            .layers
+            .into_iter()
+            .map(|layer| {
+                let qkv_weight = [
+                    &layer.query.weight[..],
+                    &layer.key.weight,
+                    &layer.value.weight,
+                ]
+                .concat();
+                let qkv_bias = [&layer.query.bias[..], &layer.key.bias, &layer.value.bias].concat();
+                PackedLayer {
+                    qkv: PackedLinear::new(
+                        &qkv_weight,
+                        Some(&qkv_bias),
+                        weights.hidden,
+                        3 * weights.hidden,
+                        format,
+                        isa,
+                    ),
+                    attention_out: pack(&layer.attention_out),
+                    attention_norm: layer.attention_norm,
+                    intermediate: pack(&layer.intermediate),
+                    output: pack(&layer.output),
+                    output_norm: layer.output_norm,
+                }
+            })
+            .collect();
+        Self {
+            hidden: weights.hidden,
+            heads: weights.heads,
+            max_positions: weights.position.len() / weights.hidden,
+            word: weights.word,
+            position: weights.position,
+            token_type_zero: weights.token_type_zero,
+            positions: weights.positions,
+            embedding_norm: weights.embedding_norm,
+            layers,
+            isa,
+        }
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    /// The last kept layer's hidden states for `texts` (token ids, no padding), as their token rows
+    /// end to end: `Σ len × hidden`, row-major.
+    pub fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        let mut spans = Vec::with_capacity(texts.len());
+        let mut rows = 0;
+        for text in texts {
+            spans.push(SequenceSpan {
+                start: rows,
+                len: text.len(),
+            });
+            rows += text.len();
+        }
+        let h = self.hidden;
+        let mut hidden = self.embed(texts, rows)?;
+        let mut qkv = vec![0.0; rows * 3 * h];
+        let mut context = vec![0.0; rows * h];
+        let mut attended = vec![0.0; rows * h];
+        let mut inner = vec![0.0; rows * self.intermediate_size()];
+        for layer in &self.layers {
+            layer.qkv.forward(&hidden, &mut qkv, Epilogue::Bias);
+            attention(&qkv, h, self.heads, &spans, &mut context, self.isa);
+            layer
+                .attention_out
+                .forward(&context, &mut attended, Epilogue::BiasResidual(&hidden));
+            normalize(&mut attended, &layer.attention_norm, self.isa);
+            layer
+                .intermediate
+                .forward(&attended, &mut inner, Epilogue::BiasGelu);
+            layer
+                .output
+                .forward(&inner, &mut hidden, Epilogue::BiasResidual(&attended));
+            normalize(&mut hidden, &layer.output_norm, self.isa);
+        }
+        Ok(hidden)
+    }
+
+    fn intermediate_size(&self) -> usize {
+        self.layers
+            .first()
+            .map_or(0, |layer| layer.intermediate.out_features())
+    }
+
+    /// Word + position (+ token type 0) embeddings, then LayerNorm.
+    fn embed(&self, texts: &[&[u32]], rows: usize) -> candle_core::Result<Vec<f32>> {
+        let h = self.hidden;
+        let vocab = self.word.len() / h;
+        let mut out = vec![0.0; rows * h];
+        let mut row = 0;
+        for text in texts {
+            let mut counted = 0u32;
+            for (index, &id) in text.iter().enumerate() {
+                let position = match self.positions {
+                    PositionIds::Absolute => index,
+                    PositionIds::AfterPadding { padding_idx } if id == padding_idx => {
+                        padding_idx as usize
+                    }
+                    PositionIds::AfterPadding { padding_idx } => {
+                        counted += 1;
+                        (padding_idx + counted) as usize
+                    }
+                };
+                if id as usize >= vocab || position >= self.max_positions {
+                    return Err(candle_core::Error::Msg(format!(
+                        "token id {id} or position {position} is outside the model's tables \
+                         ({vocab} tokens, {} positions)",
+                        self.max_positions
+                    )));
+                }
+                let target = &mut out[row * h..(row + 1) * h];
+                let word = &self.word[id as usize * h..(id as usize + 1) * h];
+                let pos = &self.position[position * h..(position + 1) * h];
+                for ((t, w), p) in target.iter_mut().zip(word).zip(pos) {
+                    *t = w + p;
+                }
+                if let Some(token_type) = &self.token_type_zero {
+                    for (t, tt) in target.iter_mut().zip(token_type) {
+                        *t += tt;
+                    }
+                }
+                row += 1;
+            }
+        }
+        normalize(&mut out, &self.embedding_norm, self.isa);
+        Ok(out)
+    }
+}
+
+fn normalize(x: &mut [f32], norm: &NormWeights, isa: Isa) {
+    layer_norm_rows(x, &norm.gamma, &norm.beta, norm.eps, isa);
+}

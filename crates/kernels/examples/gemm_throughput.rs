@@ -1,0 +1,56 @@
+//! GFLOP/s of `PackedLinear::forward` on the linear layers of all-MiniLM-L6-v2 (hidden 384,
+//! intermediate 1536) for a batch of token rows.
+//!
+//! `cargo run --release -p bertscore-kernels --example gemm_throughput -- [ROWS] [THREADS]`
+
+use std::time::Instant;
+
+use bertscore_kernels::{Epilogue, Isa, PackedLinear, WeightFormat};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rows: usize = args.next().map_or(1600, |a| a.parse().expect("ROWS"));
+    let threads: usize = args.next().map_or(2, |a| a.parse().expect("THREADS"));
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("pool");
+    let isa = Isa::detect();
+    println!("{rows} rows, {threads} threads, {isa:?}");
+    for format in [WeightFormat::F32, WeightFormat::F16] {
+        for (name, k, n, epilogue) in [
+            ("qkv 384→1152", 384, 1152, 0),
+            ("out 384→384 +res", 384, 384, 2),
+            ("ff1 384→1536 gelu", 384, 1536, 1),
+            ("ff2 1536→384 +res", 1536, 384, 2),
+        ] {
+            let w: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-4)
+                .collect();
+            let b = vec![0.01; n];
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 104729 % 1000) as f32 - 500.0) * 2e-3)
+                .collect();
+            let residual = vec![0.5; rows * n];
+            let layer = PackedLinear::new(&w, Some(&b), k, n, format, isa);
+            let mut out = vec![0.0; rows * n];
+            let epilogue = match epilogue {
+                0 => Epilogue::Bias,
+                1 => Epilogue::BiasGelu,
+                _ => Epilogue::BiasResidual(&residual),
+            };
+            layer.forward(&x, &mut out, epilogue);
+            let reps = 20;
+            let start = Instant::now();
+            for _ in 0..reps {
+                layer.forward(&x, &mut out, epilogue);
+            }
+            let seconds = start.elapsed().as_secs_f64() / reps as f64;
+            let flops = 2.0 * rows as f64 * k as f64 * n as f64;
+            println!(
+                "{format:?} {name:<20} {:7.1} GFLOP/s",
+                flops / seconds / 1e9
+            );
+        }
+    }
+}

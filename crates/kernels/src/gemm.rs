@@ -1,0 +1,570 @@
+//! Linear layers as one matrix product per batch: `out = x · Wᵀ + b`, then GELU or a residual add.
+//!
+//! The weights never change, so they are packed once into strips of output columns (`k` rows of
+//! one strip's columns, contiguous and 64-byte aligned) and a micro-kernel computes a tile of
+//! a few token rows × one strip, keeping the whole tile in registers over the full inner
+//! dimension. The epilogue (bias, GELU, residual) runs on the registers before the single store,
+//! so the output is written once and never re-read by a separate elementwise pass.
+//!
+//! Work is split over rayon in blocks of [`BLOCK_ROWS`] token rows; each block walks all strips,
+//! so a strip is reused from cache by every tile of the block.
+
+use rayon::prelude::*;
+
+use crate::{Isa, math};
+
+/// f16 products are summed in f16 for this many steps of the inner dimension, then added into
+/// f32 totals: long f16 sums would lose digits, short blocks keep the rounding of each partial
+/// sum small while most of the work runs at the f16 rate.
+pub const F16_ACCUMULATION_BLOCK: usize = 32;
+
+/// Token rows per parallel task (a whole number of tiles in both formats).
+const BLOCK_ROWS: usize = 48;
+
+/// How the packed weights are stored and multiplied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// f32 weights and inputs, f32 products and sums (exact mode).
+    F32,
+    /// f16 weights, inputs rounded to f16, f16 products summed in blocks into f32.
+    F16,
+}
+
+impl WeightFormat {
+    /// Output columns per packed strip: the micro-tile's vectors × the format's lanes.
+    fn strip_width(self) -> usize {
+        match self {
+            Self::F32 => 32,
+            Self::F16 => 128,
+        }
+    }
+
+    /// Token rows per micro-tile. Both tiles hold 24 accumulator registers of the 32: f32 is
+    /// 12 rows × 2 vectors; f16 is 6 rows × 4 vectors, because its broadcast of one input
+    /// value costs a shuffle-port uop that f32's does not, so each broadcast feeds 4 FMAs.
+    fn tile_rows(self) -> usize {
+        match self {
+            Self::F32 => 12,
+            Self::F16 => 6,
+        }
+    }
+}
+
+/// What happens to `x · Wᵀ` before it is stored.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a> {
+    /// `+ b`.
+    Bias,
+    /// `gelu(x · Wᵀ + b)`, the exact (erf) GELU.
+    BiasGelu,
+    /// `x · Wᵀ + b + residual`, `residual` shaped like the output.
+    BiasResidual(&'a [f32]),
+}
+
+/// One cache line of packed weights (16 f32 or 32 f16), so strips start 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u32; 16]);
+
+/// A linear layer's weights and bias packed for [`PackedLinear::forward`].
+pub struct PackedLinear {
+    in_features: usize,
+    out_features: usize,
+    format: WeightFormat,
+    isa: Isa,
+    /// Bias, zero-padded to whole strips.
+    bias: Vec<f32>,
+    /// Strip `s` holds, for each input feature `p`, the weights of output columns
+    /// `s·w .. (s+1)·w` (w = strip width), zero-padded past `out_features`.
+    strips: Vec<Line>,
+}
+
+impl PackedLinear {
+    /// Packs `weight` (`out_features × in_features`, row-major: PyTorch's `nn.Linear.weight`).
+    pub fn new(
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        in_features: usize,
+        out_features: usize,
+        format: WeightFormat,
+        isa: Isa,
+    ) -> Self {
+        assert_eq!(weight.len(), in_features * out_features, "weight shape");
+        let width = format.strip_width();
+        let num_strips = out_features.div_ceil(width);
+        let lines_per_strip_row = match format {
+            WeightFormat::F32 => width / 16,
+            WeightFormat::F16 => width / 32,
+        };
+        debug_assert_eq!(BLOCK_ROWS % format.tile_rows(), 0);
+        let mut strips = vec![Line([0; 16]); num_strips * in_features * lines_per_strip_row];
+        let words: &mut [u32] = bytemuck_lines(&mut strips);
+        for strip in 0..num_strips {
+            for p in 0..in_features {
+                for j in 0..width {
+                    let column = strip * width + j;
+                    if column >= out_features {
+                        continue;
+                    }
+                    let w = weight[column * in_features + p];
+                    let at = (strip * in_features + p) * width + j;
+                    match format {
+                        WeightFormat::F32 => words[at] = w.to_bits(),
+                        WeightFormat::F16 => {
+                            let half = half::f16::from_f32(w).to_bits() as u32;
+                            let word = &mut words[at / 2];
+                            *word |= half << (16 * (at % 2));
+                        }
+                    }
+                }
+            }
+        }
+        let mut padded_bias = vec![0.0; num_strips * width];
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), out_features, "bias shape");
+            padded_bias[..out_features].copy_from_slice(bias);
+        }
+        Self {
+            in_features,
+            out_features,
+            format,
+            isa,
+            bias: padded_bias,
+            strips,
+        }
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// `out = epilogue(x · Wᵀ + b)` for `x` of `rows × in_features` and `out` of
+    /// `rows × out_features`, both row-major.
+    pub fn forward(&self, x: &[f32], out: &mut [f32], epilogue: Epilogue<'_>) {
+        let (k, n) = (self.in_features, self.out_features);
+        assert_eq!(x.len() % k, 0, "input is not a whole number of rows");
+        let rows = x.len() / k;
+        assert_eq!(out.len(), rows * n, "output shape");
+        if let Epilogue::BiasResidual(residual) = epilogue {
+            assert_eq!(residual.len(), out.len(), "residual shape");
+        }
+        let rounded: Vec<u16>;
+        let input = match self.format {
+            WeightFormat::F32 => Input::F32(x),
+            WeightFormat::F16 => {
+                rounded = to_f16(x);
+                Input::F16(&rounded)
+            }
+        };
+        let width = self.format.strip_width();
+        let tile_rows = self.format.tile_rows();
+        out.par_chunks_mut(BLOCK_ROWS * n)
+            .enumerate()
+            .for_each(|(block, out_block)| {
+                let first_row = block * BLOCK_ROWS;
+                let block_len = out_block.len() / n;
+                for strip in 0..n.div_ceil(width) {
+                    let first_column = strip * width;
+                    for tile_start in (0..block_len).step_by(tile_rows) {
+                        let tile = Tile {
+                            first_row: first_row + tile_start,
+                            rows: tile_rows.min(block_len - tile_start),
+                            strip,
+                            first_column,
+                            columns: width.min(n - first_column),
+                        };
+                        let out_tile = &mut out_block[tile_start * n..];
+                        self.tile(&input, &tile, out_tile, epilogue);
+                    }
+                }
+            });
+    }
+
+    fn tile(&self, input: &Input<'_>, tile: &Tile, out: &mut [f32], epilogue: Epilogue<'_>) {
+        let (k, n) = (self.in_features, self.out_features);
+        let residual = match epilogue {
+            Epilogue::BiasResidual(r) => Some(&r[tile.first_row * n..]),
+            _ => None,
+        };
+        let residual_at_column = match residual {
+            Some(r) => r[tile.first_column..].as_ptr(),
+            None => std::ptr::null(),
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            let args = avx512::TileArgs {
+                k,
+                ldo: n,
+                columns: tile.columns,
+                bias: self.bias[tile.first_column..].as_ptr(),
+                out: out[tile.first_column..].as_mut_ptr(),
+                residual: residual_at_column,
+                gelu: matches!(epilogue, Epilogue::BiasGelu),
+            };
+            let strip_words = k * self.format.strip_width();
+            match (input, self.format) {
+                (Input::F32(x), WeightFormat::F32) if self.isa.avx512f => {
+                    let words = bytemuck_lines_ref(&self.strips);
+                    let b = words[tile.strip * strip_words..].as_ptr().cast::<f32>();
+                    let a = x[tile.first_row * k..].as_ptr();
+                    // SAFETY: avx512f is present; `a` has `rows` rows of `k`, `b` a whole strip,
+                    // `out`/`residual` `rows` rows of `n` from the tile's first column on, and
+                    // the kernel masks columns past `columns`.
+                    unsafe { avx512::tile_f32(tile.rows, a, b, &args) };
+                    return;
+                }
+                (Input::F16(x), WeightFormat::F16) if self.isa.avx512fp16 => {
+                    let words = bytemuck_lines_ref(&self.strips);
+                    let b = words[tile.strip * strip_words / 2..].as_ptr().cast::<u16>();
+                    let a = x[tile.first_row * k..].as_ptr();
+                    // SAFETY: as above, with avx512fp16 present.
+                    unsafe { avx512::tile_f16(tile.rows, a, b, &args) };
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.tile_portable(input, tile, out, residual, epilogue);
+    }
+
+    /// The same tile in plain Rust: f32 (or f16-rounded) products summed in f32.
+    fn tile_portable(
+        &self,
+        input: &Input<'_>,
+        tile: &Tile,
+        out: &mut [f32],
+        residual: Option<&[f32]>,
+        epilogue: Epilogue<'_>,
+    ) {
+        let (k, n) = (self.in_features, self.out_features);
+        let width = self.format.strip_width();
+        let words = bytemuck_lines_ref(&self.strips);
+        let weight = |p: usize, j: usize| -> f32 {
+            let at = (tile.strip * k + p) * width + j;
+            match self.format {
+                WeightFormat::F32 => f32::from_bits(words[at]),
+                WeightFormat::F16 => {
+                    let half = (words[at / 2] >> (16 * (at % 2))) as u16;
+                    half::f16::from_bits(half).to_f32()
+                }
+            }
+        };
+        for i in 0..tile.rows {
+            let row = tile.first_row + i;
+            for j in 0..tile.columns {
+                let mut sum = 0.0f32;
+                for p in 0..k {
+                    let a = match input {
+                        Input::F32(x) => x[row * k + p],
+                        Input::F16(x) => half::f16::from_bits(x[row * k + p]).to_f32(),
+                    };
+                    sum = a.mul_add(weight(p, j), sum);
+                }
+                let column = tile.first_column + j;
+                let mut value = sum + self.bias[column];
+                if matches!(epilogue, Epilogue::BiasGelu) {
+                    value = math::gelu(value);
+                }
+                if let Some(residual) = residual {
+                    value += residual[i * n + column];
+                }
+                out[i * n + column] = value;
+            }
+        }
+    }
+}
+
+/// Which rows and columns one micro-tile covers.
+struct Tile {
+    first_row: usize,
+    rows: usize,
+    strip: usize,
+    first_column: usize,
+    /// Valid columns in the strip (the last strip may be partly padding).
+    columns: usize,
+}
+
+enum Input<'a> {
+    F32(&'a [f32]),
+    /// f16 bit patterns.
+    F16(&'a [u16]),
+}
+
+fn to_f16(x: &[f32]) -> Vec<u16> {
+    let mut out = vec![0u16; x.len()];
+    out.par_chunks_mut(1 << 14)
+        .zip(x.par_chunks(1 << 14))
+        .for_each(|(out, x)| {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = half::f16::from_f32(v).to_bits();
+            }
+        });
+    out
+}
+
+fn bytemuck_lines(lines: &mut [Line]) -> &mut [u32] {
+    // SAFETY: `Line` is `repr(C)` around `[u32; 16]` with no padding (64 bytes, align 64).
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u32>(), lines.len() * 16) }
+}
+
+fn bytemuck_lines_ref(lines: &[Line]) -> &[u32] {
+    // SAFETY: as in `bytemuck_lines`.
+    unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u32>(), lines.len() * 16) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::F16_ACCUMULATION_BLOCK;
+    use crate::math::avx512::gelu;
+
+    /// Everything a micro-kernel needs besides its input rows and weight strip.
+    pub(super) struct TileArgs {
+        pub k: usize,
+        /// Row stride of `out` and `residual`.
+        pub ldo: usize,
+        pub columns: usize,
+        /// The strip's bias (padded: always a whole strip readable).
+        pub bias: *const f32,
+        /// The tile's top-left output element.
+        pub out: *mut f32,
+        /// Null, or the residual element matching `out`.
+        pub residual: *const f32,
+        pub gelu: bool,
+    }
+
+    macro_rules! dispatch_rows {
+        ($rows:expr, $kernel:ident, $($arg:expr),*) => {
+            match $rows {
+                1 => $kernel::<1>($($arg),*),
+                2 => $kernel::<2>($($arg),*),
+                3 => $kernel::<3>($($arg),*),
+                4 => $kernel::<4>($($arg),*),
+                5 => $kernel::<5>($($arg),*),
+                6 => $kernel::<6>($($arg),*),
+                7 => $kernel::<7>($($arg),*),
+                8 => $kernel::<8>($($arg),*),
+                9 => $kernel::<9>($($arg),*),
+                10 => $kernel::<10>($($arg),*),
+                11 => $kernel::<11>($($arg),*),
+                12 => $kernel::<12>($($arg),*),
+                other => unreachable!("tile of {other} rows"),
+            }
+        };
+    }
+
+    /// # Safety
+    /// avx512f; `a`: `rows × k` f32; `b`: a packed f32 strip of `k × 32`; `args` pointers valid
+    /// for `rows` rows of `args.ldo` from the tile's first column.
+    pub(super) unsafe fn tile_f32(rows: usize, a: *const f32, b: *const f32, args: &TileArgs) {
+        // SAFETY: forwarded contract.
+        unsafe { dispatch_rows!(rows, kernel_f32, a, b, args) }
+    }
+
+    /// # Safety
+    /// As [`tile_f32`] with avx512fp16 and f16 bit patterns (`b` a `k × 128` strip, `rows` ≤ 6).
+    pub(super) unsafe fn tile_f16(rows: usize, a: *const u16, b: *const u16, args: &TileArgs) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match rows {
+                1 => kernel_f16::<1>(a, b, args),
+                2 => kernel_f16::<2>(a, b, args),
+                3 => kernel_f16::<3>(a, b, args),
+                4 => kernel_f16::<4>(a, b, args),
+                5 => kernel_f16::<5>(a, b, args),
+                6 => kernel_f16::<6>(a, b, args),
+                other => unreachable!("f16 tile of {other} rows"),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel_f32<const MR: usize>(a: *const f32, b: *const f32, args: &TileArgs) {
+        let k = args.k;
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..k {
+            // SAFETY (whole body): offsets stay inside the rows and strip the caller vouched for.
+            unsafe {
+                let b0 = _mm512_load_ps(b.add(p * 32));
+                let b1 = _mm512_load_ps(b.add(p * 32 + 16));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let ai = _mm512_set1_ps(*a.add(i * k + p));
+                    acc[0] = _mm512_fmadd_ps(ai, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(ai, b1, acc[1]);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            // SAFETY: row `i` of the tile.
+            unsafe { store_row(acc, i, args) };
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
+    unsafe fn kernel_f16<const MR: usize>(a: *const u16, b: *const u16, args: &TileArgs) {
+        let k = args.k;
+        // f32 totals live in memory: touched once per block, they must not compete with the
+        // block's accumulators for registers.
+        let mut total = [[0f32; 128]; MR];
+        let mut start = 0;
+        while start < k {
+            let end = (start + F16_ACCUMULATION_BLOCK).min(k);
+            // SAFETY: forwarded contract.
+            let acc = unsafe { block_f16::<MR>(a, b, k, start, end) };
+            for (total, acc) in total.iter_mut().zip(&acc) {
+                for (half, &partial) in acc.iter().enumerate() {
+                    let bits = _mm512_castph_si512(partial);
+                    let low = _mm512_cvtph_ps(_mm512_castsi512_si256(bits));
+                    let high = _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(bits));
+                    let at = total[32 * half..].as_mut_ptr();
+                    // SAFETY: `total` rows hold 128 floats.
+                    unsafe {
+                        _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), low));
+                        _mm512_storeu_ps(
+                            at.add(16),
+                            _mm512_add_ps(_mm512_loadu_ps(at.add(16)), high),
+                        );
+                    }
+                }
+            }
+            start = end;
+        }
+        for (i, total) in total.iter().enumerate() {
+            // SAFETY: `total` rows hold 128 floats; row `i` of the tile.
+            unsafe {
+                let vectors: [__m512; 8] =
+                    std::array::from_fn(|v| _mm512_loadu_ps(total[16 * v..].as_ptr()));
+                store_row(&vectors, i, args);
+            }
+        }
+    }
+
+    /// f16 sums of products over `start..end` of the inner dimension for one tile.
+    #[inline(never)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
+    unsafe fn block_f16<const MR: usize>(
+        a: *const u16,
+        b: *const u16,
+        k: usize,
+        start: usize,
+        end: usize,
+    ) -> [[__m512h; 4]; MR] {
+        let mut acc = [[_mm512_setzero_ph(); 4]; MR];
+        for p in start..end {
+            // SAFETY: offsets stay inside the rows and strip the caller vouched for.
+            unsafe {
+                let b: [__m512h; 4] = std::array::from_fn(|v| {
+                    _mm512_castsi512_ph(_mm512_load_si512(b.add(p * 128 + 32 * v).cast()))
+                });
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let ai = _mm512_castsi512_ph(_mm512_set1_epi16(*a.add(i * k + p) as i16));
+                    for (acc, &b) in acc.iter_mut().zip(&b) {
+                        *acc = _mm512_fmadd_ph(ai, b, *acc);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// Bias, GELU or residual on one tile row of `N` vectors (columns past `args.columns`
+    /// skipped), then a masked store.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_row<const N: usize>(values: &[__m512; N], row: usize, args: &TileArgs) {
+        for (v, &value) in values.iter().enumerate() {
+            let first = v * 16;
+            if first >= args.columns {
+                break;
+            }
+            let lanes = (args.columns - first).min(16);
+            let mask: __mmask16 = if lanes == 16 { !0 } else { (1 << lanes) - 1 };
+            // SAFETY: the bias is padded to whole strips; `out`/`residual` are read and written
+            // only in the `lanes` valid columns of row `row`.
+            unsafe {
+                let mut x = _mm512_add_ps(value, _mm512_loadu_ps(args.bias.add(first)));
+                if args.gelu {
+                    x = gelu(x);
+                }
+                let at = row * args.ldo + first;
+                if !args.residual.is_null() {
+                    x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, args.residual.add(at)));
+                }
+                _mm512_mask_storeu_ps(args.out.add(at), mask, x);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn random(len: usize, scale: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+        (0..len)
+            .map(|_| rng.random_range(-1.0f32..1.0) * scale)
+            .collect()
+    }
+
+    /// `x · Wᵀ + b` in f64.
+    fn reference(x: &[f32], w: &[f32], b: &[f32], k: usize, n: usize) -> Vec<f64> {
+        let rows = x.len() / k;
+        let mut out = vec![0.0; rows * n];
+        for r in 0..rows {
+            for c in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|p| x[r * k + p] as f64 * w[c * k + p] as f64)
+                    .sum();
+                out[r * n + c] = dot + b[c] as f64;
+            }
+        }
+        out
+    }
+
+    fn check(format: WeightFormat, isa: Isa, tolerance: f64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        // Rows not a multiple of the tile, columns not a multiple of the strip.
+        for (rows, k, n) in [(1, 8, 5), (13, 40, 70), (61, 96, 130), (50, 33, 64)] {
+            let x = random(rows * k, 1.0, &mut rng);
+            let w = random(n * k, 0.2, &mut rng);
+            let b = random(n, 0.5, &mut rng);
+            let residual = random(rows * n, 1.0, &mut rng);
+            let want = reference(&x, &w, &b, k, n);
+            let layer = PackedLinear::new(&w, Some(&b), k, n, format, isa);
+            let mut out = vec![f32::NAN; rows * n];
+            layer.forward(&x, &mut out, Epilogue::Bias);
+            for (got, want) in out.iter().zip(&want) {
+                assert!((*got as f64 - want).abs() < tolerance, "{got} vs {want}");
+            }
+            layer.forward(&x, &mut out, Epilogue::BiasResidual(&residual));
+            for ((got, want), r) in out.iter().zip(&want).zip(&residual) {
+                assert!((*got as f64 - (want + *r as f64)).abs() < tolerance);
+            }
+            layer.forward(&x, &mut out, Epilogue::BiasGelu);
+            for (got, want) in out.iter().zip(&want) {
+                let gelu = math::gelu(*want as f32) as f64;
+                assert!((*got as f64 - gelu).abs() < tolerance, "{got} vs {gelu}");
+            }
+        }
+    }
+
+    #[test]
+    fn f32_matches_f64_reference() {
+        check(WeightFormat::F32, Isa::detect(), 1e-5);
+        check(WeightFormat::F32, Isa::portable(), 1e-5);
+    }
+
+    #[test]
+    fn f16_stays_close_to_reference() {
+        check(WeightFormat::F16, Isa::detect(), 2e-2);
+        check(WeightFormat::F16, Isa::portable(), 2e-2);
+    }
+}
