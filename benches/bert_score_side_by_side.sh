@@ -1,51 +1,82 @@
 #!/usr/bin/env bash
 # bertscore-rs and bert_score on the same data, model, layer and thread count, one after the other on the same
-# machine, printed side by side with the ratio.
-#   benches/bert_score_side_by_side.sh [THREADS] [DTYPE]     (defaults: 2, f32)
-# bert_score runs only when `python3 -c "import bert_score"` works (pip install bert-score==0.3.13
-# transformers==4.46.3 torch); it scores the same all-MiniLM-L6-v2 directory our default-model path resolved.
+# machine, printed side by side with the ratios.
+#
+#   benches/bert_score_side_by_side.sh [THREADS] [DTYPES]      (defaults: 2, "f32 f16")
+#
+# Environment:
+#   PYTHON     the Python that has bert_score (default python3). To make one:
+#                python3 -m venv /tmp/bsvenv
+#                /tmp/bsvenv/bin/pip install torch==2.5.1 transformers==4.46.3 bert-score==0.3.13
+#   BERTSCORE  the bertscore binary (default: builds target/release/bertscore)
+#
+# Both sides load the model before the clock starts and warm up on the first 64 pairs; bert_score runs through
+# BERTScorer (model loaded once) with batch_size 64 and torch.set_num_threads(THREADS); it scores the same
+# all-MiniLM-L6-v2 directory our default-model path resolved. Each non-f32 run of ours also reports its mean
+# |ΔF1| against f32 (--against-f32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-2}"
-dtype="${2:-f32}"
+dtypes="${2:-f32 f16}"
+python="${PYTHON:-python3}"
 cands=datasets/bert-score-example/hyps_long.txt
 refs=datasets/bert-score-example/refs_long.txt
 
-cargo build --release --quiet -p bertscore-cli
-ours="$(target/release/bertscore bench -c "$cands" -r "$refs" --threads "$threads" --dtype "$dtype" --json)"
-echo "$ours"
-model_dir="$(python3 - <<'PY'
+if [[ -z "${BERTSCORE:-}" ]]; then
+    cargo build --release --quiet -p bertscore-cli
+    BERTSCORE=target/release/bertscore
+fi
+
+ours=()
+for dtype in $dtypes; do
+    extra=()
+    [[ "$dtype" != f32 ]] && extra=(--against-f32)
+    ours+=("$("$BERTSCORE" bench -c "$cands" -r "$refs" --threads "$threads" --dtype "$dtype" --json "${extra[@]}")")
+done
+model_dir="$("$python" - <<'PY'
 import os, pathlib
 cache = os.environ.get("BERTSCORE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertscore")
 print(pathlib.Path(cache) / "models" / "sentence-transformers--all-MiniLM-L6-v2")
 PY
 )"
 
-if ! python3 -c "import bert_score" 2>/dev/null; then
-    echo "bert_score is not installed: only bertscore-rs was measured" >&2
+if ! "$python" -c "import bert_score" 2>/dev/null; then
+    echo "bert_score is not importable by $python: only bertscore-rs was measured" >&2
+    printf '%s\n' "${ours[@]}"
     exit 0
 fi
-theirs="$(python3 - "$model_dir" "$cands" "$refs" "$threads" <<'PY'
+theirs="$("$python" - "$model_dir" "$cands" "$refs" "$threads" <<'PY'
 import json, sys, time
 import torch
-from bert_score import score
+import bert_score
+from bert_score import BERTScorer
 model_dir, cands, refs, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 torch.set_num_threads(threads)
 c = [l.rstrip("\n") for l in open(cands, encoding="utf-8")]
 r = [l.rstrip("\n") for l in open(refs, encoding="utf-8")]
-score(c[:64], r[:64], model_type=model_dir, num_layers=6)  # warm-up, as ours
+scorer = BERTScorer(model_type=model_dir, num_layers=6, batch_size=64)
+scorer.score(c[:64], r[:64])  # warm-up, as ours
 start = time.perf_counter()
-P, R, F = score(c, r, model_type=model_dir, num_layers=6, batch_size=64)
+P, R, F = scorer.score(c, r)
 seconds = time.perf_counter() - start
-print(json.dumps({"pairs": len(c), "seconds": seconds, "pairs_per_second": len(c) / seconds, "mean_f1": F.mean().item()}))
+print(json.dumps({"pairs": len(c), "seconds": seconds, "pairs_per_second": len(c) / seconds,
+                  "mean_f1": F.mean().item(), "F": F.tolist(), "torch": torch.__version__,
+                  "threads": torch.get_num_threads()}))
 PY
 )"
-echo "$theirs"
-python3 - "$ours" "$theirs" <<'PY'
+"$python" - "$theirs" "${ours[@]}" <<'PY'
 import json, sys
-ours, theirs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"| | pairs/s | s | mean F1 |\n|---|---|---|---|")
-print(f"| bertscore-rs ({ours['dtype']}) | {ours['pairs_per_second']:.1f} | {ours['seconds']:.2f} | {ours['mean_f1']:.6f} |")
-print(f"| bert_score 0.3.13 | {theirs['pairs_per_second']:.1f} | {theirs['seconds']:.2f} | {theirs['mean_f1']:.6f} |")
-print(f"ratio: {ours['pairs_per_second'] / theirs['pairs_per_second']:.2f}x")
+theirs = json.loads(sys.argv[1])
+print(f"bert_score on {theirs['pairs']} pairs, torch {theirs['torch']}, {theirs['threads']} threads\n")
+print("| | encoder | pairs/s | s | tokens/s | mean F1 | mean \\|ΔF1\\| vs f32 | × bert_score |")
+print("|---|---|---|---|---|---|---|---|")
+print(f"| bert_score 0.3.13 (f32) | torch | {theirs['pairs_per_second']:.1f} | {theirs['seconds']:.2f} | | "
+      f"{theirs['mean_f1']:.6f} | | 1.00 |")
+for raw in sys.argv[2:]:
+    ours = json.loads(raw)
+    dev = ours.get("f1_deviation_from_f32")
+    dev = f"{dev['mean_abs']:.1e}" if dev else ""
+    print(f"| bertscore-rs ({ours['dtype']}) | {ours['encoder']} | {ours['pairs_per_second']:.1f} | "
+          f"{ours['seconds']:.2f} | {ours['tokens_per_second']:.0f} | {ours['mean_f1']:.6f} | {dev} | "
+          f"{ours['pairs_per_second'] / theirs['pairs_per_second']:.2f} |")
 PY

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use bertscore_engine::{
-    Baseline, EngineError, IdfMode, PairScore, Precision, Scorer, ScorerOptions,
+    Backend, Baseline, EngineError, IdfMode, PairScore, Precision, Scorer, ScorerOptions,
 };
 use serde_json::Value;
 
@@ -419,6 +419,48 @@ fn half_precision_runs_close_to_f32_and_bf16_needs_cuda() {
         Scorer::new(o),
         Err(EngineError::UnsupportedPrecision { .. })
     ));
+}
+
+#[test]
+fn the_fast_path_runs_the_post_layernorm_families_and_candle_the_rest() {
+    for (model, expected) in [
+        ("tiny-bert", "cpu-kernels"),
+        ("tiny-roberta", "cpu-kernels"),
+        ("tiny-distilbert", "cpu-kernels"),
+        ("tiny-deberta-v2", "candle"),
+    ] {
+        let scorer = Scorer::new(options(model, 1)).unwrap();
+        assert_eq!(scorer.encoder_name(), expected, "{model}");
+        let mut o = options(model, 1);
+        o.backend = Backend::Candle;
+        assert_eq!(Scorer::new(o).unwrap().encoder_name(), "candle", "{model}");
+    }
+}
+
+#[test]
+fn fast_path_f16_stays_within_1e3_of_f32_on_minilm() {
+    let model = bertscore_hub::resolve(bertscore_hub::DEFAULT_MODEL).expect("default model");
+    let (cands, refs) = case_inputs("minilm-L4-idf-dialogsum-train");
+    let mut o = ScorerOptions::new(&model.dir, &model.name);
+    let exact = Scorer::new(o.clone()).unwrap();
+    assert_eq!(exact.encoder_name(), "cpu-kernels");
+    let exact = exact.score(&cands, &refs).unwrap().scores;
+    o.precision = Precision::F16;
+    let half = Scorer::new(o).unwrap().score(&cands, &refs).unwrap().scores;
+    let deltas: Vec<f64> = exact
+        .iter()
+        .zip(&half)
+        .map(|(e, h)| (e.f1 - h.f1).abs())
+        .collect();
+    let mean = deltas.iter().sum::<f64>() / deltas.len() as f64;
+    let max = deltas.iter().copied().fold(0.0, f64::max);
+    println!(
+        "f16 vs f32 on {} pairs: mean |ΔF1| {mean:.2e}, max {max:.2e}",
+        deltas.len()
+    );
+    assert!(mean < 1e-3 && max < 5e-3, "mean {mean}, max {max}");
+    // f16 is not f32: the test would not notice a path that silently ran f32.
+    assert!(max > 0.0);
 }
 
 #[test]

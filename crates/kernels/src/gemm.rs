@@ -15,11 +15,16 @@ use crate::{Isa, math};
 
 /// f16 products are summed in f16 for this many steps of the inner dimension, then added into
 /// f32 totals: long f16 sums would lose digits, short blocks keep the rounding of each partial
-/// sum small while most of the work runs at the f16 rate.
-pub const F16_ACCUMULATION_BLOCK: usize = 32;
+/// sum small while most of the work runs at the f16 rate. (Each f16 lane sums every other step,
+/// so a partial sum holds half this many products.)
+pub const F16_ACCUMULATION_BLOCK: usize = 64;
 
-/// Token rows per parallel task (a whole number of tiles in both formats).
-const BLOCK_ROWS: usize = 48;
+/// Output columns per packed strip: two AVX-512 vectors of f32 results.
+const STRIP_WIDTH: usize = 32;
+/// Token rows per micro-tile: 12 rows × 2 vectors = 24 accumulator registers of the 32.
+const TILE_ROWS: usize = 12;
+/// Token rows per parallel task.
+const BLOCK_ROWS: usize = 4 * TILE_ROWS;
 
 /// How the packed weights are stored and multiplied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,21 +36,14 @@ pub enum WeightFormat {
 }
 
 impl WeightFormat {
-    /// Output columns per packed strip: the micro-tile's vectors × the format's lanes.
-    fn strip_width(self) -> usize {
+    /// Rows of the packed weights per step of the micro-kernel: f16 weights are packed in pairs
+    /// of inner-dimension steps, interleaved per column, so that a tile row's two input values
+    /// for those steps are one 32-bit broadcast (a plain load; a 16-bit broadcast would also
+    /// take a shuffle-port uop from the FMAs) and each f16 vector covers 16 columns × 2 steps.
+    fn steps_per_row(self) -> usize {
         match self {
-            Self::F32 => 32,
-            Self::F16 => 128,
-        }
-    }
-
-    /// Token rows per micro-tile. Both tiles hold 24 accumulator registers of the 32: f32 is
-    /// 12 rows × 2 vectors; f16 is 6 rows × 4 vectors, because its broadcast of one input
-    /// value costs a shuffle-port uop that f32's does not, so each broadcast feeds 4 FMAs.
-    fn tile_rows(self) -> usize {
-        match self {
-            Self::F32 => 12,
-            Self::F16 => 6,
+            Self::F32 => 1,
+            Self::F16 => 2,
         }
     }
 }
@@ -90,36 +88,32 @@ impl PackedLinear {
         isa: Isa,
     ) -> Self {
         assert_eq!(weight.len(), in_features * out_features, "weight shape");
-        let width = format.strip_width();
-        let num_strips = out_features.div_ceil(width);
-        let lines_per_strip_row = match format {
-            WeightFormat::F32 => width / 16,
-            WeightFormat::F16 => width / 32,
-        };
-        debug_assert_eq!(BLOCK_ROWS % format.tile_rows(), 0);
-        let mut strips = vec![Line([0; 16]); num_strips * in_features * lines_per_strip_row];
+        let steps = format.steps_per_row();
+        let num_strips = out_features.div_ceil(STRIP_WIDTH);
+        let packed_rows = in_features.div_ceil(steps);
+        // Both formats: a packed row is 32 columns × `steps` values = 2 cache lines.
+        let mut strips = vec![Line([0; 16]); num_strips * packed_rows * 2];
         let words: &mut [u32] = bytemuck_lines(&mut strips);
         for strip in 0..num_strips {
             for p in 0..in_features {
-                for j in 0..width {
-                    let column = strip * width + j;
+                for j in 0..STRIP_WIDTH {
+                    let column = strip * STRIP_WIDTH + j;
                     if column >= out_features {
                         continue;
                     }
                     let w = weight[column * in_features + p];
-                    let at = (strip * in_features + p) * width + j;
+                    let row = strip * packed_rows + p / steps;
                     match format {
-                        WeightFormat::F32 => words[at] = w.to_bits(),
+                        WeightFormat::F32 => words[row * STRIP_WIDTH + j] = w.to_bits(),
                         WeightFormat::F16 => {
                             let half = half::f16::from_f32(w).to_bits() as u32;
-                            let word = &mut words[at / 2];
-                            *word |= half << (16 * (at % 2));
+                            words[row * STRIP_WIDTH + j] |= half << (16 * (p % 2));
                         }
                     }
                 }
             }
         }
-        let mut padded_bias = vec![0.0; num_strips * width];
+        let mut padded_bias = vec![0.0; num_strips * STRIP_WIDTH];
         if let Some(bias) = bias {
             assert_eq!(bias.len(), out_features, "bias shape");
             padded_bias[..out_features].copy_from_slice(bias);
@@ -152,30 +146,28 @@ impl PackedLinear {
         if let Epilogue::BiasResidual(residual) = epilogue {
             assert_eq!(residual.len(), out.len(), "residual shape");
         }
-        let rounded: Vec<u16>;
+        let rounded: Vec<u32>;
         let input = match self.format {
             WeightFormat::F32 => Input::F32(x),
             WeightFormat::F16 => {
-                rounded = to_f16(x);
-                Input::F16(&rounded)
+                rounded = to_f16_pairs(x, k, self.isa);
+                Input::F16Pairs(&rounded)
             }
         };
-        let width = self.format.strip_width();
-        let tile_rows = self.format.tile_rows();
         out.par_chunks_mut(BLOCK_ROWS * n)
             .enumerate()
             .for_each(|(block, out_block)| {
                 let first_row = block * BLOCK_ROWS;
                 let block_len = out_block.len() / n;
-                for strip in 0..n.div_ceil(width) {
-                    let first_column = strip * width;
-                    for tile_start in (0..block_len).step_by(tile_rows) {
+                for strip in 0..n.div_ceil(STRIP_WIDTH) {
+                    let first_column = strip * STRIP_WIDTH;
+                    for tile_start in (0..block_len).step_by(TILE_ROWS) {
                         let tile = Tile {
                             first_row: first_row + tile_start,
-                            rows: tile_rows.min(block_len - tile_start),
+                            rows: TILE_ROWS.min(block_len - tile_start),
                             strip,
                             first_column,
-                            columns: width.min(n - first_column),
+                            columns: STRIP_WIDTH.min(n - first_column),
                         };
                         let out_tile = &mut out_block[tile_start * n..];
                         self.tile(&input, &tile, out_tile, epilogue);
@@ -205,24 +197,23 @@ impl PackedLinear {
                 residual: residual_at_column,
                 gelu: matches!(epilogue, Epilogue::BiasGelu),
             };
-            let strip_words = k * self.format.strip_width();
-            match (input, self.format) {
-                (Input::F32(x), WeightFormat::F32) if self.isa.avx512f => {
-                    let words = bytemuck_lines_ref(&self.strips);
-                    let b = words[tile.strip * strip_words..].as_ptr().cast::<f32>();
+            let packed_rows = k.div_ceil(self.format.steps_per_row());
+            let words = bytemuck_lines_ref(&self.strips);
+            let strip = words[tile.strip * packed_rows * STRIP_WIDTH..].as_ptr();
+            match input {
+                Input::F32(x) if self.isa.avx512f => {
                     let a = x[tile.first_row * k..].as_ptr();
-                    // SAFETY: avx512f is present; `a` has `rows` rows of `k`, `b` a whole strip,
-                    // `out`/`residual` `rows` rows of `n` from the tile's first column on, and
-                    // the kernel masks columns past `columns`.
-                    unsafe { avx512::tile_f32(tile.rows, a, b, &args) };
+                    // SAFETY: avx512f is present; `a` has `rows` rows of `k`, `strip` a whole
+                    // strip, `out`/`residual` `rows` rows of `n` from the tile's first column on,
+                    // and the kernel masks columns past `columns`.
+                    unsafe { avx512::tile_f32(tile.rows, a, strip.cast(), &args) };
                     return;
                 }
-                (Input::F16(x), WeightFormat::F16) if self.isa.avx512fp16 => {
-                    let words = bytemuck_lines_ref(&self.strips);
-                    let b = words[tile.strip * strip_words / 2..].as_ptr().cast::<u16>();
-                    let a = x[tile.first_row * k..].as_ptr();
-                    // SAFETY: as above, with avx512fp16 present.
-                    unsafe { avx512::tile_f16(tile.rows, a, b, &args) };
+                Input::F16Pairs(x) if self.isa.avx512fp16 => {
+                    let a = x[tile.first_row * packed_rows..].as_ptr();
+                    // SAFETY: as above, with avx512fp16 present and `a` rows of `packed_rows`
+                    // pairs.
+                    unsafe { avx512::tile_f16(tile.rows, a, strip, &args) };
                     return;
                 }
                 _ => {}
@@ -241,16 +232,16 @@ impl PackedLinear {
         epilogue: Epilogue<'_>,
     ) {
         let (k, n) = (self.in_features, self.out_features);
-        let width = self.format.strip_width();
+        let steps = self.format.steps_per_row();
+        let packed_rows = k.div_ceil(steps);
         let words = bytemuck_lines_ref(&self.strips);
+        let half_of =
+            |word: u32, which: usize| half::f16::from_bits((word >> (16 * which)) as u16).to_f32();
         let weight = |p: usize, j: usize| -> f32 {
-            let at = (tile.strip * k + p) * width + j;
+            let word = words[(tile.strip * packed_rows + p / steps) * STRIP_WIDTH + j];
             match self.format {
-                WeightFormat::F32 => f32::from_bits(words[at]),
-                WeightFormat::F16 => {
-                    let half = (words[at / 2] >> (16 * (at % 2))) as u16;
-                    half::f16::from_bits(half).to_f32()
-                }
+                WeightFormat::F32 => f32::from_bits(word),
+                WeightFormat::F16 => half_of(word, p % 2),
             }
         };
         for i in 0..tile.rows {
@@ -260,7 +251,7 @@ impl PackedLinear {
                 for p in 0..k {
                     let a = match input {
                         Input::F32(x) => x[row * k + p],
-                        Input::F16(x) => half::f16::from_bits(x[row * k + p]).to_f32(),
+                        Input::F16Pairs(x) => half_of(x[row * packed_rows + p / 2], p % 2),
                     };
                     sum = a.mul_add(weight(p, j), sum);
                 }
@@ -290,17 +281,29 @@ struct Tile {
 
 enum Input<'a> {
     F32(&'a [f32]),
-    /// f16 bit patterns.
-    F16(&'a [u16]),
+    /// Each row rounded to f16 and packed two values per word (even step in the low half),
+    /// zero-padded to an even length.
+    F16Pairs(&'a [u32]),
 }
 
-fn to_f16(x: &[f32]) -> Vec<u16> {
-    let mut out = vec![0u16; x.len()];
-    out.par_chunks_mut(1 << 14)
-        .zip(x.par_chunks(1 << 14))
+/// `x` (rows of `k`) rounded to f16, two values per word.
+fn to_f16_pairs(x: &[f32], k: usize, isa: Isa) -> Vec<u32> {
+    let pairs = k.div_ceil(2);
+    let rows = x.len() / k;
+    let mut out = vec![0u32; rows * pairs];
+    out.par_chunks_mut(pairs * 64)
+        .zip(x.par_chunks(k * 64))
         .for_each(|(out, x)| {
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = half::f16::from_f32(v).to_bits();
+            for (out, x) in out.chunks_mut(pairs).zip(x.chunks(k)) {
+                #[cfg(target_arch = "x86_64")]
+                if isa.avx512f && k % 32 == 0 {
+                    // SAFETY: avx512f is present; `out` holds k/2 words for the k values.
+                    unsafe { avx512::to_f16_pairs(x, out) };
+                    continue;
+                }
+                for (p, &v) in x.iter().enumerate() {
+                    out[p / 2] |= (half::f16::from_f32(v).to_bits() as u32) << (16 * (p % 2));
+                }
             }
         });
     out
@@ -367,18 +370,30 @@ mod avx512 {
     }
 
     /// # Safety
-    /// As [`tile_f32`] with avx512fp16 and f16 bit patterns (`b` a `k × 128` strip, `rows` ≤ 6).
-    pub(super) unsafe fn tile_f16(rows: usize, a: *const u16, b: *const u16, args: &TileArgs) {
+    /// As [`tile_f32`] with avx512fp16; `a` holds rows of `k/2` f16 pairs, `b` a strip packed in
+    /// pairs (`k/2` rows of 32 columns × 2 steps).
+    pub(super) unsafe fn tile_f16(rows: usize, a: *const u32, b: *const u32, args: &TileArgs) {
         // SAFETY: forwarded contract.
-        unsafe {
-            match rows {
-                1 => kernel_f16::<1>(a, b, args),
-                2 => kernel_f16::<2>(a, b, args),
-                3 => kernel_f16::<3>(a, b, args),
-                4 => kernel_f16::<4>(a, b, args),
-                5 => kernel_f16::<5>(a, b, args),
-                6 => kernel_f16::<6>(a, b, args),
-                other => unreachable!("f16 tile of {other} rows"),
+        unsafe { dispatch_rows!(rows, kernel_f16, a, b, args) }
+    }
+
+    /// Rounds 32 floats at a time to f16 (round to nearest even, as `half` does).
+    ///
+    /// # Safety
+    /// avx512f; `x.len()` a multiple of 32 and `out.len() == x.len() / 2`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn to_f16_pairs(x: &[f32], out: &mut [u32]) {
+        for (x, out) in x.chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+            // SAFETY: 32 floats in, 16 words out.
+            unsafe {
+                let low = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm512_loadu_ps(x.as_ptr()),
+                );
+                let high = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                    _mm512_loadu_ps(x.as_ptr().add(16)),
+                );
+                _mm256_storeu_si256(out.as_mut_ptr().cast(), low);
+                _mm256_storeu_si256(out.as_mut_ptr().add(8).cast(), high);
             }
         }
     }
@@ -406,66 +421,73 @@ mod avx512 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
-    unsafe fn kernel_f16<const MR: usize>(a: *const u16, b: *const u16, args: &TileArgs) {
-        let k = args.k;
-        // f32 totals live in memory: touched once per block, they must not compete with the
-        // block's accumulators for registers.
-        let mut total = [[0f32; 128]; MR];
+    unsafe fn kernel_f16<const MR: usize>(a: *const u32, b: *const u32, args: &TileArgs) {
+        let pairs = args.k.div_ceil(2);
+        let block = F16_ACCUMULATION_BLOCK / 2;
+        // f32 totals, per row: the low and high halves of each f16 accumulator (lanes still
+        // interleaved even/odd step). They live in memory: touched once per block, they must
+        // not compete with the block's accumulators for registers.
+        let mut total = [[0f32; 64]; MR];
         let mut start = 0;
-        while start < k {
-            let end = (start + F16_ACCUMULATION_BLOCK).min(k);
+        while start < pairs {
+            let end = (start + block).min(pairs);
             // SAFETY: forwarded contract.
-            let acc = unsafe { block_f16::<MR>(a, b, k, start, end) };
+            let acc = unsafe { block_f16::<MR>(a, b, pairs, start, end) };
             for (total, acc) in total.iter_mut().zip(&acc) {
-                for (half, &partial) in acc.iter().enumerate() {
+                for (v, &partial) in acc.iter().enumerate() {
                     let bits = _mm512_castph_si512(partial);
-                    let low = _mm512_cvtph_ps(_mm512_castsi512_si256(bits));
-                    let high = _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(bits));
-                    let at = total[32 * half..].as_mut_ptr();
-                    // SAFETY: `total` rows hold 128 floats.
-                    unsafe {
-                        _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), low));
-                        _mm512_storeu_ps(
-                            at.add(16),
-                            _mm512_add_ps(_mm512_loadu_ps(at.add(16)), high),
-                        );
+                    let halves = [
+                        _mm512_cvtph_ps(_mm512_castsi512_si256(bits)),
+                        _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(bits)),
+                    ];
+                    for (h, half) in halves.into_iter().enumerate() {
+                        let at = total[32 * v + 16 * h..].as_mut_ptr();
+                        // SAFETY: `total` rows hold 64 floats.
+                        unsafe { _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), half)) };
                     }
                 }
             }
             start = end;
         }
+        // Lanes 2j and 2j+1 of a half hold column j's sums over even and odd steps.
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
         for (i, total) in total.iter().enumerate() {
-            // SAFETY: `total` rows hold 128 floats; row `i` of the tile.
+            // SAFETY: `total` rows hold 64 floats; row `i` of the tile.
             unsafe {
-                let vectors: [__m512; 8] =
-                    std::array::from_fn(|v| _mm512_loadu_ps(total[16 * v..].as_ptr()));
-                store_row(&vectors, i, args);
+                let columns: [__m512; 2] = std::array::from_fn(|v| {
+                    let low = _mm512_loadu_ps(total[32 * v..].as_ptr());
+                    let high = _mm512_loadu_ps(total[32 * v + 16..].as_ptr());
+                    _mm512_add_ps(
+                        _mm512_permutex2var_ps(low, even, high),
+                        _mm512_permutex2var_ps(low, odd, high),
+                    )
+                });
+                store_row(&columns, i, args);
             }
         }
     }
 
-    /// f16 sums of products over `start..end` of the inner dimension for one tile.
+    /// f16 sums of products over pairs `start..end` of the inner dimension for one tile.
     #[inline(never)]
     #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
     unsafe fn block_f16<const MR: usize>(
-        a: *const u16,
-        b: *const u16,
-        k: usize,
+        a: *const u32,
+        b: *const u32,
+        pairs: usize,
         start: usize,
         end: usize,
-    ) -> [[__m512h; 4]; MR] {
-        let mut acc = [[_mm512_setzero_ph(); 4]; MR];
-        for p in start..end {
+    ) -> [[__m512h; 2]; MR] {
+        let mut acc = [[_mm512_setzero_ph(); 2]; MR];
+        for q in start..end {
             // SAFETY: offsets stay inside the rows and strip the caller vouched for.
             unsafe {
-                let b: [__m512h; 4] = std::array::from_fn(|v| {
-                    _mm512_castsi512_ph(_mm512_load_si512(b.add(p * 128 + 32 * v).cast()))
-                });
+                let b0 = _mm512_castsi512_ph(_mm512_load_si512(b.add(q * 32).cast()));
+                let b1 = _mm512_castsi512_ph(_mm512_load_si512(b.add(q * 32 + 16).cast()));
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    let ai = _mm512_castsi512_ph(_mm512_set1_epi16(*a.add(i * k + p) as i16));
-                    for (acc, &b) in acc.iter_mut().zip(&b) {
-                        *acc = _mm512_fmadd_ph(ai, b, *acc);
-                    }
+                    let ai = _mm512_castsi512_ph(_mm512_set1_epi32(*a.add(i * pairs + q) as i32));
+                    acc[0] = _mm512_fmadd_ph(ai, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ph(ai, b1, acc[1]);
                 }
             }
         }
@@ -564,7 +586,9 @@ mod tests {
 
     #[test]
     fn f16_stays_close_to_reference() {
-        check(WeightFormat::F16, Isa::detect(), 2e-2);
-        check(WeightFormat::F16, Isa::portable(), 2e-2);
+        // Outputs are O(1): rounding inputs and weights to f16 (2⁻¹¹ relative) costs ~1e-4;
+        // the f16 partial sums (up to 32 additions at an ulp of ~1e-3 near 1) a few 1e-3.
+        check(WeightFormat::F16, Isa::detect(), 6e-3);
+        check(WeightFormat::F16, Isa::portable(), 1e-3);
     }
 }
