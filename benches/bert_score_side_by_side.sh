@@ -9,6 +9,8 @@
 #                python3 -m venv /tmp/bsvenv
 #                /tmp/bsvenv/bin/pip install torch==2.5.1 transformers==4.46.3 bert-score==0.3.13
 #   BERTSCORE  the bertscore binary (default: builds target/release/bertscore)
+#   MODEL      a local model directory (default: the all-MiniLM-L6-v2 directory our default-model path resolved)
+#   LAYERS     layer to score with (default 6); PAIRS: score only the first N pairs (default: all 3004)
 #
 # Both sides load the model before the clock starts and warm up on the first 64 pairs; bert_score runs through
 # BERTScorer (model loaded once) with batch_size 64 and torch.set_num_threads(THREADS); it scores the same
@@ -27,34 +29,42 @@ if [[ -z "${BERTSCORE:-}" ]]; then
     BERTSCORE=target/release/bertscore
 fi
 
-ours=()
-for dtype in $dtypes; do
-    extra=()
-    [[ "$dtype" != f32 ]] && extra=(--against-f32)
-    ours+=("$("$BERTSCORE" bench -c "$cands" -r "$refs" --threads "$threads" --dtype "$dtype" --json "${extra[@]}")")
-done
-model_dir="$("$python" - <<'PY'
+model_dir="${MODEL:-$("$python" - <<'PY'
 import os, pathlib
 cache = os.environ.get("BERTSCORE_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bertscore")
 print(pathlib.Path(cache) / "models" / "sentence-transformers--all-MiniLM-L6-v2")
 PY
-)"
+)}"
+layers="${LAYERS:-6}"
+pairs="${PAIRS:-0}"
+limit=()
+[[ "$pairs" != 0 ]] && limit=(--pairs "$pairs")
+
+ours=()
+for dtype in $dtypes; do
+    extra=()
+    [[ "$dtype" != f32 ]] && extra=(--against-f32)
+    ours+=("$("$BERTSCORE" bench -c "$cands" -r "$refs" -m "$model_dir" --num-layers "$layers" --threads "$threads" \
+        --dtype "$dtype" --json "${limit[@]}" "${extra[@]}")")
+done
 
 if ! "$python" -c "import bert_score" 2>/dev/null; then
     echo "bert_score is not importable by $python: only bertscore-rs was measured" >&2
     printf '%s\n' "${ours[@]}"
     exit 0
 fi
-theirs="$("$python" - "$model_dir" "$cands" "$refs" "$threads" <<'PY'
+theirs="$("$python" - "$model_dir" "$cands" "$refs" "$threads" "$layers" "$pairs" <<'PY'
 import json, sys, time
 import torch
 import bert_score
 from bert_score import BERTScorer
-model_dir, cands, refs, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+model_dir, cands, refs, threads, layers, pairs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 torch.set_num_threads(threads)
 c = [l.rstrip("\n") for l in open(cands, encoding="utf-8")]
 r = [l.rstrip("\n") for l in open(refs, encoding="utf-8")]
-scorer = BERTScorer(model_type=model_dir, num_layers=6, batch_size=64)
+if pairs:
+    c, r = c[:pairs], r[:pairs]
+scorer = BERTScorer(model_type=model_dir, num_layers=layers, batch_size=64)
 scorer.score(c[:64], r[:64])  # warm-up, as ours
 start = time.perf_counter()
 P, R, F = scorer.score(c, r)

@@ -136,7 +136,13 @@ fn main() -> Result<()> {
         )?;
         norm(&mut tensors, &format!("{p}.output.LayerNorm"))?;
     }
-    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    // transformers refuses safetensors files without `format: pt` in their metadata.
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(
+        tensors.iter(),
+        Some(metadata),
+        &out.join("model.safetensors"),
+    )?;
     println!(
         "wrote {} ({layers} layers, hidden {hidden}, {heads} heads, intermediate {intermediate}, vocab {vocab})",
         out.display()

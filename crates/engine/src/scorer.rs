@@ -57,8 +57,9 @@ pub enum DevicePreference {
 /// Which implementation runs the encoder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// The CPU fast path ([`crate::models::packed`]) when the model fits it (BERT, RoBERTa,
-    /// DistilBERT and MiniLM with exact GELU, on CPU, f32 or f16), candle otherwise.
+    /// The CPU fast path ([`crate::models::packed`]) when the model and the CPU fit it (BERT,
+    /// RoBERTa, DistilBERT and MiniLM with exact GELU; f32 on AVX-512, f16 on AVX512-FP16),
+    /// candle otherwise.
     #[default]
     Auto,
     /// Always candle (padded batches): the reference implementation the fast path is tested against.
@@ -251,9 +252,16 @@ impl Scorer {
             DevicePreference::Cpu => Device::Cpu,
             DevicePreference::Cuda(ordinal) => Device::new_cuda(ordinal)?,
         };
+        // The fast path only where its vector kernels run; its portable versions are there for
+        // correctness (and tests), and candle is faster than them.
+        let isa = bertscore_kernels::Isa::detect();
         let packed_precision = match (options.backend, &device, options.precision) {
-            (Backend::Auto, Device::Cpu, Precision::F32) => Some(PackedPrecision::F32),
-            (Backend::Auto, Device::Cpu, Precision::F16) => Some(PackedPrecision::F16),
+            (Backend::Auto, Device::Cpu, Precision::F32) if isa.avx512f => {
+                Some(PackedPrecision::F32)
+            }
+            (Backend::Auto, Device::Cpu, Precision::F16) if isa.avx512fp16 => {
+                Some(PackedPrecision::F16)
+            }
             _ => None,
         };
         let dtype = match (options.precision, &device) {

@@ -423,10 +423,16 @@ fn half_precision_runs_close_to_f32_and_bf16_needs_cuda() {
 
 #[test]
 fn the_fast_path_runs_the_post_layernorm_families_and_candle_the_rest() {
+    // The fast path runs where its AVX-512 kernels do (CI's machines have them).
+    let fast = if bertscore_kernels::Isa::detect().avx512f {
+        "cpu-kernels"
+    } else {
+        "candle"
+    };
     for (model, expected) in [
-        ("tiny-bert", "cpu-kernels"),
-        ("tiny-roberta", "cpu-kernels"),
-        ("tiny-distilbert", "cpu-kernels"),
+        ("tiny-bert", fast),
+        ("tiny-roberta", fast),
+        ("tiny-distilbert", fast),
         ("tiny-deberta-v2", "candle"),
     ] {
         let scorer = Scorer::new(options(model, 1)).unwrap();
@@ -437,14 +443,17 @@ fn the_fast_path_runs_the_post_layernorm_families_and_candle_the_rest() {
     }
 }
 
+/// f16 on the fast path (AVX512-FP16), or candle's f16 elsewhere: either way within 1e-3 of f32.
 #[test]
-fn fast_path_f16_stays_within_1e3_of_f32_on_minilm() {
+fn f16_stays_within_1e3_of_f32_on_minilm() {
     let model = bertscore_hub::resolve(bertscore_hub::DEFAULT_MODEL).expect("default model");
     let (cands, refs) = case_inputs("minilm-L4-idf-dialogsum-train");
     let mut o = ScorerOptions::new(&model.dir, &model.name);
-    let exact = Scorer::new(o.clone()).unwrap();
-    assert_eq!(exact.encoder_name(), "cpu-kernels");
-    let exact = exact.score(&cands, &refs).unwrap().scores;
+    let exact = Scorer::new(o.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap()
+        .scores;
     o.precision = Precision::F16;
     let half = Scorer::new(o).unwrap().score(&cands, &refs).unwrap().scores;
     let deltas: Vec<f64> = exact

@@ -209,10 +209,11 @@ mod avx512 {
                     let v_row = v_base.add(j * ld);
                     let p: [__m512; QUERY_GROUP] =
                         std::array::from_fn(|r| _mm512_set1_ps(probs[r * padded + j]));
-                    for v in 0..DV {
-                        let values = _mm512_loadu_ps(v_row.add(v * 16));
-                        for r in 0..QUERY_GROUP {
-                            acc[r][v] = _mm512_fmadd_ps(p[r], values, acc[r][v]);
+                    let values: [__m512; DV] =
+                        std::array::from_fn(|v| _mm512_loadu_ps(v_row.add(v * 16)));
+                    for (acc, &p) in acc.iter_mut().zip(&p) {
+                        for (acc, &values) in acc.iter_mut().zip(&values) {
+                            *acc = _mm512_fmadd_ps(p, values, *acc);
                         }
                     }
                 }
