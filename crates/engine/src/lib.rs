@@ -2,7 +2,9 @@
 //!
 //! The path a score takes, top-down:
 //! 1. [`tokenize`]: text → token ids exactly as `bert_score.utils.sent_encode` does;
-//! 2. [`models`]: token ids → hidden states of a BERT-family encoder truncated after `num_layers` layers;
+//! 2. [`models`]: token ids → hidden states of a BERT-family encoder truncated after `num_layers` layers
+//!    (on CPU, BERT/RoBERTa/DistilBERT/MiniLM run on [`models::packed`], our own kernels over unpadded
+//!    token rows; DeBERTa and CUDA on candle);
 //! 3. [`idf`]: per-token weights (idf from the references, or uniform with special tokens at 0);
 //! 4. [`matching`]: greedy cosine matching → precision, recall, F1 per pair;
 //! 5. [`baseline`]: optional rescaling `(x - b) / (1 - b)`;

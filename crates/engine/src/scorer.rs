@@ -83,7 +83,7 @@ pub struct ScorerOptions {
     /// The baseline came from a user's file (bert_score's `baseline_path`) rather than bert_score's
     /// own table; only changes the hash (`-custom-rescaled` instead of `-rescaled`).
     pub custom_baseline: bool,
-    /// Texts per encoder batch. Scores do not depend on it.
+    /// Texts per encoder batch (on the CPU fast path also cut at 8192 tokens). Scores do not depend on it.
     pub batch_size: usize,
     /// Worker threads (rayon + candle's GEMM). `None`: all cores. Scores do not depend on it.
     pub threads: Option<usize>,
@@ -190,6 +190,36 @@ impl LoadedEncoder {
             Self::Packed(encoder) => encoder.hidden_size(),
         }
     }
+}
+
+/// Most tokens in one batch on the fast path (64 texts of bert_score's benchmark length are ~1,600).
+const PACKED_BATCH_TOKENS: usize = 8192;
+
+/// Consecutive runs of `order` with at most `max_texts` texts and, unless a single text exceeds
+/// it alone, at most `max_tokens` tokens.
+fn batches<'a>(
+    order: &'a [usize],
+    max_texts: usize,
+    max_tokens: usize,
+    len: impl Fn(usize) -> usize,
+) -> Vec<&'a [usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start;
+        let mut tokens = 0;
+        while end < order.len() && end - start < max_texts {
+            let next = len(order[end]);
+            if end > start && tokens + next > max_tokens {
+                break;
+            }
+            tokens += next;
+            end += 1;
+        }
+        out.push(&order[start..end]);
+        start = end;
+    }
+    out
 }
 
 /// Embedded texts: per distinct text, its `len × hidden` L2-normalised token vectors.
@@ -613,7 +643,16 @@ impl Scorer {
         let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); tokenized.len()];
         let total = tokenized.len();
         let mut done = 0;
-        for batch in order.chunks(self.options.batch_size) {
+        // The fast path computes no padding, so a batch can also be cut at a token budget: its
+        // activations (≈ 10 × hidden floats per token) then stay bounded however long the texts.
+        let token_budget = match self.encoder {
+            LoadedEncoder::Packed(_) => PACKED_BATCH_TOKENS,
+            LoadedEncoder::Candle(_) => usize::MAX,
+        };
+        let batches = batches(&order, self.options.batch_size, token_budget, |i| {
+            tokenized[i].ids.len()
+        });
+        for batch in batches {
             match &self.encoder {
                 LoadedEncoder::Packed(encoder) => {
                     let texts: Vec<&[u32]> = batch.iter().map(|&i| &tokenized[i].ids[..]).collect();
@@ -795,5 +834,21 @@ fn index_list(indices: &[usize]) -> String {
         format!("{}, ... ({} in all)", shown.join(", "), indices.len())
     } else {
         shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batches;
+
+    #[test]
+    fn batches_respect_text_and_token_limits() {
+        let lens = [500, 300, 300, 10, 10, 10, 10];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let cut = batches(&order, 3, 600, |i| lens[i]);
+        assert_eq!(cut, vec![&[0][..], &[1, 2], &[3, 4, 5], &[6]]);
+        // A text longer than the budget still gets a batch of its own.
+        assert_eq!(batches(&[0], 3, 100, |i| lens[i]), vec![&[0][..]]);
+        assert!(batches(&[], 3, 100, |i| lens[i]).is_empty());
     }
 }

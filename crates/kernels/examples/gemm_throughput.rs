@@ -1,7 +1,8 @@
-//! GFLOP/s of `PackedLinear::forward` on the linear layers of all-MiniLM-L6-v2 (hidden 384,
-//! intermediate 1536) for a batch of token rows.
+//! GFLOP/s of `PackedLinear::forward` on the linear layers of a BERT-style layer for a batch of
+//! token rows: all-MiniLM-L6-v2's by default (hidden 384, intermediate 1536), roberta-large's with
+//! `1600 2 1024 4096`.
 //!
-//! `cargo run --release -p bertscore-kernels --example gemm_throughput -- [ROWS] [THREADS]`
+//! `cargo run --release -p bertscore-kernels --example gemm_throughput -- [ROWS] [THREADS] [HIDDEN] [INTERMEDIATE]`
 
 use std::time::Instant;
 
@@ -11,6 +12,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rows: usize = args.next().map_or(1600, |a| a.parse().expect("ROWS"));
     let threads: usize = args.next().map_or(2, |a| a.parse().expect("THREADS"));
+    let hidden: usize = args.next().map_or(384, |a| a.parse().expect("HIDDEN"));
+    let intermediate: usize = args
+        .next()
+        .map_or(4 * hidden, |a| a.parse().expect("INTERMEDIATE"));
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -18,11 +23,12 @@ fn main() {
     let isa = Isa::detect();
     println!("{rows} rows, {threads} threads, {isa:?}");
     for format in [WeightFormat::F32, WeightFormat::F16] {
+        let (h, i) = (hidden, intermediate);
         for (name, k, n, epilogue) in [
-            ("qkv 384→1152", 384, 1152, 0),
-            ("out 384→384 +res", 384, 384, 2),
-            ("ff1 384→1536 gelu", 384, 1536, 1),
-            ("ff2 1536→384 +res", 1536, 384, 2),
+            (format!("qkv {h}→{}", 3 * h), h, 3 * h, 0),
+            (format!("out {h}→{h} +res"), h, h, 2),
+            (format!("ff1 {h}→{i} gelu"), h, i, 1),
+            (format!("ff2 {i}→{h} +res"), i, h, 2),
         ] {
             let w: Vec<f32> = (0..k * n)
                 .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-4)

@@ -139,6 +139,18 @@ impl PackedLinear {
     /// `out = epilogue(x · Wᵀ + b)` for `x` of `rows × in_features` and `out` of
     /// `rows × out_features`, both row-major.
     pub fn forward(&self, x: &[f32], out: &mut [f32], epilogue: Epilogue<'_>) {
+        self.forward_with_scratch(x, out, epilogue, &mut Vec::new());
+    }
+
+    /// [`Self::forward`], keeping the f16-rounded input (f16 format) in `scratch`, whose
+    /// allocation a caller running many batches can reuse.
+    pub fn forward_with_scratch(
+        &self,
+        x: &[f32],
+        out: &mut [f32],
+        epilogue: Epilogue<'_>,
+        scratch: &mut Vec<u32>,
+    ) {
         let (k, n) = (self.in_features, self.out_features);
         assert_eq!(x.len() % k, 0, "input is not a whole number of rows");
         let rows = x.len() / k;
@@ -146,12 +158,11 @@ impl PackedLinear {
         if let Epilogue::BiasResidual(residual) = epilogue {
             assert_eq!(residual.len(), out.len(), "residual shape");
         }
-        let rounded: Vec<u32>;
         let input = match self.format {
             WeightFormat::F32 => Input::F32(x),
             WeightFormat::F16 => {
-                rounded = to_f16_pairs(x, k, self.isa);
-                Input::F16Pairs(&rounded)
+                to_f16_pairs(x, k, self.isa, scratch);
+                Input::F16Pairs(scratch)
             }
         };
         out.par_chunks_mut(BLOCK_ROWS * n)
@@ -286,11 +297,12 @@ enum Input<'a> {
     F16Pairs(&'a [u32]),
 }
 
-/// `x` (rows of `k`) rounded to f16, two values per word.
-fn to_f16_pairs(x: &[f32], k: usize, isa: Isa) -> Vec<u32> {
+/// `x` (rows of `k`) rounded to f16 into `out`, two values per word. Every word is written, so
+/// `out` is only resized, never cleared.
+fn to_f16_pairs(x: &[f32], k: usize, isa: Isa, out: &mut Vec<u32>) {
     let pairs = k.div_ceil(2);
     let rows = x.len() / k;
-    let mut out = vec![0u32; rows * pairs];
+    out.resize(rows * pairs, 0);
     out.par_chunks_mut(pairs * 64)
         .zip(x.par_chunks(k * 64))
         .for_each(|(out, x)| {
@@ -301,12 +313,12 @@ fn to_f16_pairs(x: &[f32], k: usize, isa: Isa) -> Vec<u32> {
                     unsafe { avx512::to_f16_pairs(x, out) };
                     continue;
                 }
-                for (p, &v) in x.iter().enumerate() {
-                    out[p / 2] |= (half::f16::from_f32(v).to_bits() as u32) << (16 * (p % 2));
+                for (word, pair) in out.iter_mut().zip(x.chunks(2)) {
+                    let half = |v: f32| half::f16::from_f32(v).to_bits() as u32;
+                    *word = half(pair[0]) | pair.get(1).map_or(0, |&v| half(v) << 16);
                 }
             }
         });
-    out
 }
 
 fn bytemuck_lines(lines: &mut [Line]) -> &mut [u32] {

@@ -14,6 +14,7 @@ use bertscore_kernels::{
 };
 use candle_core::{DType, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear};
+use std::sync::Mutex;
 
 use super::bert::PositionIds;
 
@@ -119,6 +120,25 @@ pub struct PackedEncoder {
     embedding_norm: NormWeights,
     layers: Vec<PackedLayer>,
     isa: Isa,
+    workspace: Mutex<Workspace>,
+}
+
+/// The activations of one batch, kept between batches.
+#[derive(Default)]
+struct Workspace {
+    hidden: Vec<f32>,
+    qkv: Vec<f32>,
+    context: Vec<f32>,
+    attended: Vec<f32>,
+    inner: Vec<f32>,
+    /// GEMM inputs rounded to f16 (f16 precision).
+    f16_input: Vec<u32>,
+}
+
+/// `buffer` as exactly `len` values: grown (the new part zeroed) or truncated, never cleared.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    buffer
 }
 
 struct PackedLayer {
@@ -187,6 +207,7 @@ impl PackedEncoder {
             embedding_norm: weights.embedding_norm,
             layers,
             isa,
+            workspace: Mutex::new(Workspace::default()),
         }
     }
 
@@ -207,27 +228,52 @@ impl PackedEncoder {
             rows += text.len();
         }
         let h = self.hidden;
-        let mut hidden = self.embed(texts, rows)?;
-        let mut qkv = vec![0.0; rows * 3 * h];
-        let mut context = vec![0.0; rows * h];
-        let mut attended = vec![0.0; rows * h];
-        let mut inner = vec![0.0; rows * self.intermediate_size()];
+        // One batch at a time reuses the buffers (no allocation, no zeroing); a concurrent caller
+        // gets its own.
+        let mut shared = self.workspace.try_lock();
+        let mut own = Workspace::default();
+        let ws: &mut Workspace = match shared.as_deref_mut() {
+            Ok(ws) => ws,
+            Err(_) => &mut own,
+        };
+        let Workspace {
+            hidden,
+            qkv,
+            context,
+            attended,
+            inner,
+            f16_input,
+        } = ws;
+        let hidden = sized(hidden, rows * h);
+        let qkv = sized(qkv, rows * 3 * h);
+        let context = sized(context, rows * h);
+        let attended = sized(attended, rows * h);
+        let inner = sized(inner, rows * self.intermediate_size());
+        self.embed(texts, hidden)?;
         for layer in &self.layers {
-            layer.qkv.forward(&hidden, &mut qkv, Epilogue::Bias);
-            attention(&qkv, h, self.heads, &spans, &mut context, self.isa);
             layer
-                .attention_out
-                .forward(&context, &mut attended, Epilogue::BiasResidual(&hidden));
-            normalize(&mut attended, &layer.attention_norm, self.isa);
+                .qkv
+                .forward_with_scratch(hidden, qkv, Epilogue::Bias, f16_input);
+            attention(qkv, h, self.heads, &spans, context, self.isa);
+            layer.attention_out.forward_with_scratch(
+                context,
+                attended,
+                Epilogue::BiasResidual(hidden),
+                f16_input,
+            );
+            normalize(attended, &layer.attention_norm, self.isa);
             layer
                 .intermediate
-                .forward(&attended, &mut inner, Epilogue::BiasGelu);
-            layer
-                .output
-                .forward(&inner, &mut hidden, Epilogue::BiasResidual(&attended));
-            normalize(&mut hidden, &layer.output_norm, self.isa);
+                .forward_with_scratch(attended, inner, Epilogue::BiasGelu, f16_input);
+            layer.output.forward_with_scratch(
+                inner,
+                hidden,
+                Epilogue::BiasResidual(attended),
+                f16_input,
+            );
+            normalize(hidden, &layer.output_norm, self.isa);
         }
-        Ok(hidden)
+        Ok(hidden.to_vec())
     }
 
     fn intermediate_size(&self) -> usize {
@@ -236,11 +282,10 @@ impl PackedEncoder {
             .map_or(0, |layer| layer.intermediate.out_features())
     }
 
-    /// Word + position (+ token type 0) embeddings, then LayerNorm.
-    fn embed(&self, texts: &[&[u32]], rows: usize) -> candle_core::Result<Vec<f32>> {
+    /// Word + position (+ token type 0) embeddings, then LayerNorm, into `out` (every row written).
+    fn embed(&self, texts: &[&[u32]], out: &mut [f32]) -> candle_core::Result<()> {
         let h = self.hidden;
         let vocab = self.word.len() / h;
-        let mut out = vec![0.0; rows * h];
         let mut row = 0;
         for text in texts {
             let mut counted = 0u32;
@@ -276,8 +321,8 @@ impl PackedEncoder {
                 row += 1;
             }
         }
-        normalize(&mut out, &self.embedding_norm, self.isa);
-        Ok(out)
+        normalize(out, &self.embedding_norm, self.isa);
+        Ok(())
     }
 }
 
