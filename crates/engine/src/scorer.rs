@@ -180,7 +180,7 @@ pub struct Scorer {
 /// The encoder, on the path it runs.
 enum LoadedEncoder {
     Candle(Box<dyn Encoder>),
-    Packed(PackedEncoder),
+    Packed(Box<PackedEncoder>),
 }
 
 impl LoadedEncoder {
@@ -197,12 +197,12 @@ const PACKED_BATCH_TOKENS: usize = 8192;
 
 /// Consecutive runs of `order` with at most `max_texts` texts and, unless a single text exceeds
 /// it alone, at most `max_tokens` tokens.
-fn batches<'a>(
-    order: &'a [usize],
+fn batches(
+    order: &[usize],
     max_texts: usize,
     max_tokens: usize,
     len: impl Fn(usize) -> usize,
-) -> Vec<&'a [usize]> {
+) -> Vec<&[usize]> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < order.len() {
@@ -339,7 +339,7 @@ impl Scorer {
                     dir: dir.clone(),
                     source,
                 })?;
-                LoadedEncoder::Packed(PackedEncoder::new(weights, precision))
+                LoadedEncoder::Packed(Box::new(PackedEncoder::new(weights, precision)))
             }
             None => LoadedEncoder::Candle(candle_encoder),
         };
