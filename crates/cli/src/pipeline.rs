@@ -233,6 +233,8 @@ fn finish(
 fn cli_error(error: PipelineError) -> CliError {
     if error.is_bad_input() {
         CliError::bad_input(error)
+    } else if error.is_model_error() {
+        CliError::model(error)
     } else {
         CliError::runtime(error)
     }

@@ -1,5 +1,6 @@
 //! What can go wrong, split by who must act: the user (bad config or data), AWS (a call failed), or the
-//! machine (I/O, the scoring engine). The CLI maps the first to exit code 2 and the rest to 4.
+//! machine (I/O, the scoring engine). The CLI maps the first to exit code 2, a scoring model that cannot be
+//! loaded to 3 (as `score` does), and the rest to 4.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,10 @@ pub enum PipelineError {
         source: std::io::Error,
     },
 
+    /// The BERTScore model could not be found or loaded.
+    #[error("scoring model: {0}")]
+    ScoringModel(String),
+
     #[error("scoring: {0}")]
     Scoring(String),
 }
@@ -53,6 +58,11 @@ impl PipelineError {
                 | PipelineError::InvalidData { .. }
                 | PipelineError::Run(_)
         )
+    }
+
+    /// Whether the scoring model is at fault (exit code 3).
+    pub fn is_model_error(&self) -> bool {
+        matches!(self, PipelineError::ScoringModel(_))
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -78,3 +88,21 @@ impl PipelineError {
 }
 
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::PipelineError;
+
+    #[test]
+    fn only_a_scoring_model_failure_is_a_model_error() {
+        let model = PipelineError::ScoringModel("no such model".into());
+        assert!(model.is_model_error() && !model.is_bad_input());
+        for other in [
+            PipelineError::Scoring("matching failed".into()),
+            PipelineError::Run("busy".into()),
+            PipelineError::aws("CreateModelCustomizationJob", "throttled"),
+        ] {
+            assert!(!other.is_model_error(), "{other}");
+        }
+    }
+}

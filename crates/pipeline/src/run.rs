@@ -1034,7 +1034,7 @@ fn score_items(
     items: &[bertscore_compare::Item],
 ) -> Result<bertscore_compare::Comparison> {
     let model = bertscore_hub::resolve(&scoring.model)
-        .map_err(|e| PipelineError::Scoring(format!("model {}: {e}", scoring.model)))?;
+        .map_err(|e| PipelineError::ScoringModel(format!("{}: {e}", scoring.model)))?;
     let mut options = bertscore_engine::ScorerOptions::new(model.dir, model.name);
     options.num_layers = scoring.num_layers;
     options.batch_size = scoring.batch_size.max(1);
@@ -1043,7 +1043,7 @@ fn score_items(
         options.idf = bertscore_engine::IdfMode::Corpus(bertscore_compare::idf_corpus(items));
     }
     let scorer = bertscore_engine::Scorer::new(options)
-        .map_err(|e| PipelineError::Scoring(e.to_string()))?;
+        .map_err(|e| PipelineError::ScoringModel(e.to_string()))?;
     let compare_options = bertscore_compare::CompareOptions {
         bootstrap: scoring.bootstrap,
         permutations: scoring.permutations,
