@@ -659,15 +659,11 @@ impl Scorer {
                     let tokens: usize = texts.iter().map(|t| t.len()).sum();
                     timings.tokens += tokens;
                     timings.padded_tokens += tokens;
-                    let output = encoder.forward(&texts)?;
-                    let mut rows = output.chunks_exact(hidden);
-                    for &i in batch {
-                        let len = tokenized[i].ids.len();
-                        let mut text_vectors: Vec<f32> =
-                            rows.by_ref().take(len).flatten().copied().collect();
+                    encoder.forward(&texts, |index, rows| {
+                        let mut text_vectors = rows.to_vec();
                         matching::normalize_rows(&mut text_vectors, hidden);
-                        vectors[i] = text_vectors;
-                    }
+                        vectors[batch[index]] = text_vectors;
+                    })?;
                 }
                 LoadedEncoder::Candle(encoder) => {
                     let seq = batch

@@ -23,6 +23,21 @@ pub enum PositionIds {
     AfterPadding { padding_idx: u32 },
 }
 
+impl PositionIds {
+    /// The position id of each token of one text (right padding included, if any).
+    pub(crate) fn of_text(self, ids: &[u32]) -> impl Iterator<Item = u32> + '_ {
+        let mut counted = 0u32;
+        ids.iter().enumerate().map(move |(index, &id)| match self {
+            PositionIds::Absolute => index as u32,
+            PositionIds::AfterPadding { padding_idx } if id == padding_idx => padding_idx,
+            PositionIds::AfterPadding { padding_idx } => {
+                counted += 1;
+                padding_idx + counted
+            }
+        })
+    }
+}
+
 /// Word + position + token-type embeddings, then LayerNorm (dropout is off at inference).
 pub(crate) struct Embeddings {
     word: Embedding,
@@ -108,21 +123,11 @@ impl Embeddings {
                 .unsqueeze(0)?
                 .broadcast_as((batch, seq))?
                 .contiguous()?,
-            PositionIds::AfterPadding { padding_idx } => {
+            PositionIds::AfterPadding { .. } => {
                 let rows = input_ids.to_vec2::<u32>()?;
                 let ids: Vec<u32> = rows
                     .iter()
-                    .flat_map(|row| {
-                        let mut count = 0u32;
-                        row.iter().map(move |&id| {
-                            if id == padding_idx {
-                                padding_idx
-                            } else {
-                                count += 1;
-                                padding_idx + count
-                            }
-                        })
-                    })
+                    .flat_map(|row| self.positions.of_text(row))
                     .collect();
                 Tensor::from_vec(ids, (batch, seq), input_ids.device())?
             }
@@ -139,18 +144,19 @@ impl Embeddings {
 }
 
 /// One post-LayerNorm transformer layer (`BertLayer`): self-attention, then the feed-forward block,
-/// each followed by residual + LayerNorm.
+/// each followed by residual + LayerNorm. DistilBERT's `TransformerBlock` is the same computation
+/// under other weight names; `distilbert.rs` builds this struct from its checkpoint.
 pub(crate) struct TransformerLayer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attention_out: Linear,
-    attention_norm: LayerNorm,
-    intermediate: Linear,
-    activation: Activation,
-    output: Linear,
-    output_norm: LayerNorm,
-    num_heads: usize,
+    pub(crate) query: Linear,
+    pub(crate) key: Linear,
+    pub(crate) value: Linear,
+    pub(crate) attention_out: Linear,
+    pub(crate) attention_norm: LayerNorm,
+    pub(crate) intermediate: Linear,
+    pub(crate) activation: Activation,
+    pub(crate) output: Linear,
+    pub(crate) output_norm: LayerNorm,
+    pub(crate) num_heads: usize,
 }
 
 impl TransformerLayer {
@@ -185,7 +191,7 @@ impl TransformerLayer {
     }
 
     /// This layer for the fast path; `None` unless its activation is the exact GELU.
-    fn post_ln_weights(&self) -> Option<candle_core::Result<LayerWeights>> {
+    pub(crate) fn post_ln_weights(&self) -> Option<candle_core::Result<LayerWeights>> {
         if self.activation != Activation::GeluErf {
             return None;
         }

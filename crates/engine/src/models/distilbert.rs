@@ -5,91 +5,38 @@
 //! transformers' implementation, not read from the config.
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde_json::Value;
 
-use super::bert::PositionIds;
-use super::packed::{LayerWeights, LinearWeights, NormWeights, PostLnWeights, embedding_table};
-use super::{
-    Activation, Encoder, config_str_or, config_usize, dense, layer_norm, multi_head_attention,
-    padding_bias,
-};
+use super::bert::{PositionIds, TransformerLayer};
+use super::packed::{NormWeights, PostLnWeights, embedding_table};
+use super::{Activation, Encoder, config_str_or, config_usize, layer_norm, padding_bias};
 
 const LAYER_NORM_EPS: f64 = 1e-12;
 
-struct DistilLayer {
-    q_lin: Linear,
-    k_lin: Linear,
-    v_lin: Linear,
-    out_lin: Linear,
-    sa_layer_norm: LayerNorm,
-    lin1: Linear,
-    activation: Activation,
-    lin2: Linear,
-    output_layer_norm: LayerNorm,
-    num_heads: usize,
-}
-
-impl DistilLayer {
-    fn load(vb: VarBuilder, config: &Value) -> candle_core::Result<Self> {
-        let dim = config_usize(config, "dim")?;
-        let hidden_dim = config_usize(config, "hidden_dim")?;
-        let num_heads = config_usize(config, "n_heads")?;
-        if dim % num_heads != 0 {
-            return Err(candle_core::Error::Msg(format!(
-                "dim {dim} is not a multiple of n_heads {num_heads}"
-            )));
-        }
-        let attention = vb.pp("attention");
-        Ok(Self {
-            q_lin: candle_nn::linear(dim, dim, attention.pp("q_lin"))?,
-            k_lin: candle_nn::linear(dim, dim, attention.pp("k_lin"))?,
-            v_lin: candle_nn::linear(dim, dim, attention.pp("v_lin"))?,
-            out_lin: candle_nn::linear(dim, dim, attention.pp("out_lin"))?,
-            sa_layer_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
-            lin1: candle_nn::linear(dim, hidden_dim, vb.pp("ffn").pp("lin1"))?,
-            activation: Activation::from_name(config_str_or(config, "activation", "gelu"))?,
-            lin2: candle_nn::linear(hidden_dim, dim, vb.pp("ffn").pp("lin2"))?,
-            output_layer_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("output_layer_norm"))?,
-            num_heads,
-        })
+/// DistilBERT's `TransformerBlock`, loaded into BERT's layer (same computation, other names).
+fn load_layer(vb: VarBuilder, config: &Value) -> candle_core::Result<TransformerLayer> {
+    let dim = config_usize(config, "dim")?;
+    let hidden_dim = config_usize(config, "hidden_dim")?;
+    let num_heads = config_usize(config, "n_heads")?;
+    if dim % num_heads != 0 {
+        return Err(candle_core::Error::Msg(format!(
+            "dim {dim} is not a multiple of n_heads {num_heads}"
+        )));
     }
-
-    /// This layer for the fast path; `None` unless its activation is the exact GELU.
-    fn post_ln_weights(&self) -> Option<candle_core::Result<LayerWeights>> {
-        if self.activation != Activation::GeluErf {
-            return None;
-        }
-        let weights = || -> candle_core::Result<LayerWeights> {
-            Ok(LayerWeights {
-                query: LinearWeights::of(&self.q_lin)?,
-                key: LinearWeights::of(&self.k_lin)?,
-                value: LinearWeights::of(&self.v_lin)?,
-                attention_out: LinearWeights::of(&self.out_lin)?,
-                attention_norm: NormWeights::of(&self.sa_layer_norm)?,
-                intermediate: LinearWeights::of(&self.lin1)?,
-                output: LinearWeights::of(&self.lin2)?,
-                output_norm: NormWeights::of(&self.output_layer_norm)?,
-            })
-        };
-        Some(weights())
-    }
-
-    fn forward(&self, xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-        let context = multi_head_attention(
-            &dense(&self.q_lin, xs)?,
-            &dense(&self.k_lin, xs)?,
-            &dense(&self.v_lin, xs)?,
-            bias,
-            self.num_heads,
-        )?;
-        let attended = self
-            .sa_layer_norm
-            .forward(&dense(&self.out_lin, &context)?.add(xs)?)?;
-        let inner = self.activation.forward(&dense(&self.lin1, &attended)?)?;
-        self.output_layer_norm
-            .forward(&dense(&self.lin2, &inner)?.add(&attended)?)
-    }
+    let attention = vb.pp("attention");
+    Ok(TransformerLayer {
+        query: candle_nn::linear(dim, dim, attention.pp("q_lin"))?,
+        key: candle_nn::linear(dim, dim, attention.pp("k_lin"))?,
+        value: candle_nn::linear(dim, dim, attention.pp("v_lin"))?,
+        attention_out: candle_nn::linear(dim, dim, attention.pp("out_lin"))?,
+        attention_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
+        intermediate: candle_nn::linear(dim, hidden_dim, vb.pp("ffn").pp("lin1"))?,
+        activation: Activation::from_name(config_str_or(config, "activation", "gelu"))?,
+        output: candle_nn::linear(hidden_dim, dim, vb.pp("ffn").pp("lin2"))?,
+        output_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("output_layer_norm"))?,
+        num_heads,
+    })
 }
 
 /// `DistilBertModel` truncated after `num_layers` layers.
@@ -97,7 +44,7 @@ pub struct DistilBertEncoder {
     word: Embedding,
     position: Embedding,
     norm: LayerNorm,
-    layers: Vec<DistilLayer>,
+    layers: Vec<TransformerLayer>,
     hidden_size: usize,
     dtype: DType,
 }
@@ -119,7 +66,7 @@ impl DistilBertEncoder {
             )?,
             norm: layer_norm(dim, LAYER_NORM_EPS, embeddings.pp("LayerNorm"))?,
             layers: (0..num_layers)
-                .map(|i| DistilLayer::load(vb.pp("transformer").pp("layer").pp(i), config))
+                .map(|i| load_layer(vb.pp("transformer").pp("layer").pp(i), config))
                 .collect::<candle_core::Result<Vec<_>>>()?,
             hidden_size: dim,
             dtype: vb.dtype(),
@@ -154,7 +101,7 @@ impl Encoder for DistilBertEncoder {
         let layers = self
             .layers
             .iter()
-            .map(DistilLayer::post_ln_weights)
+            .map(TransformerLayer::post_ln_weights)
             .collect::<Option<candle_core::Result<Vec<_>>>>()?;
         let heads = self.layers.first().map_or(1, |layer| layer.num_heads);
         let weights = || -> candle_core::Result<PostLnWeights> {

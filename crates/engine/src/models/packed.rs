@@ -215,9 +215,14 @@ impl PackedEncoder {
         self.hidden
     }
 
-    /// The last kept layer's hidden states for `texts` (token ids, no padding), as their token rows
-    /// end to end: `Σ len × hidden`, row-major.
-    pub fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+    /// Runs `texts` (token ids, no padding) through the encoder and hands each text's last-layer
+    /// hidden states (`len × hidden`, row-major) to `each` with the text's index, straight from the
+    /// batch buffer.
+    pub fn forward(
+        &self,
+        texts: &[&[u32]],
+        mut each: impl FnMut(usize, &[f32]),
+    ) -> candle_core::Result<()> {
         let mut spans = Vec::with_capacity(texts.len());
         let mut rows = 0;
         for text in texts {
@@ -273,7 +278,10 @@ impl PackedEncoder {
             );
             normalize(hidden, &layer.output_norm, self.isa);
         }
-        Ok(hidden.to_vec())
+        for (index, span) in spans.iter().enumerate() {
+            each(index, &hidden[span.start * h..(span.start + span.len) * h]);
+        }
+        Ok(())
     }
 
     fn intermediate_size(&self) -> usize {
@@ -288,18 +296,8 @@ impl PackedEncoder {
         let vocab = self.word.len() / h;
         let mut row = 0;
         for text in texts {
-            let mut counted = 0u32;
-            for (index, &id) in text.iter().enumerate() {
-                let position = match self.positions {
-                    PositionIds::Absolute => index,
-                    PositionIds::AfterPadding { padding_idx } if id == padding_idx => {
-                        padding_idx as usize
-                    }
-                    PositionIds::AfterPadding { padding_idx } => {
-                        counted += 1;
-                        (padding_idx + counted) as usize
-                    }
-                };
+            for (&id, position) in text.iter().zip(self.positions.of_text(text)) {
+                let position = position as usize;
                 if id as usize >= vocab || position >= self.max_positions {
                     return Err(candle_core::Error::Msg(format!(
                         "token id {id} or position {position} is outside the model's tables \
