@@ -128,7 +128,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let staged = (t.tokenize + t.encode + t.matching)
         .as_secs_f64()
         .max(f64::EPSILON);
-    let result = BenchReport {
+    let mut result = BenchReport {
         model: scorer.model_name().to_string(),
         num_layers: scorer.num_layers(),
         dtype: format!("{:?}", args.model.dtype).to_lowercase(),
@@ -153,7 +153,6 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         peak_rss_mib: peak_rss_mib(),
         f1_deviation_from_f32: None,
     };
-    let mut result = result;
     if args.against_f32 {
         let mut exact_args = args.model.clone();
         exact_args.dtype = DtypeArg::F32;
@@ -218,6 +217,11 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+fn peak_rss_text(r: &BenchReport) -> String {
+    r.peak_rss_mib
+        .map_or("n/a".to_string(), |m| format!("{m:.0} MiB"))
+}
+
 fn text(r: &BenchReport) -> String {
     format!(
         "model      {} (layer {}), {} on {} ({}), {} threads, batch {}\n\
@@ -242,8 +246,7 @@ fn text(r: &BenchReport) -> String {
         100.0 * r.encode_share,
         100.0 * r.matching_share,
         100.0 * r.padding_overhead,
-        r.peak_rss_mib
-            .map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
+        peak_rss_text(r),
         r.mean_f1,
         r.f1_deviation_from_f32
             .as_ref()
@@ -273,8 +276,7 @@ fn markdown(r: &BenchReport) -> String {
         100.0 * r.encode_share,
         100.0 * r.matching_share,
         100.0 * r.padding_overhead,
-        r.peak_rss_mib
-            .map_or("n/a".to_string(), |m| format!("{m:.0} MiB")),
+        peak_rss_text(r),
         r.f1_deviation_from_f32
             .as_ref()
             .map_or("–".to_string(), |d| format!("{:.1e}", d.mean_abs))
