@@ -1,0 +1,510 @@
+//! The public entry point: [`Scorer`] loads a model once and scores candidate/reference pairs.
+//!
+//! A score is computed as bert_score's `score()` does: every (candidate, reference) pair is
+//! flattened out, each distinct text is tokenized and embedded once (in length-sorted batches),
+//! each pair is greedily matched, a candidate with several references keeps the maximum of each of
+//! P, R and F, and the optional baseline rescales the result.
+
+mod encoder;
+mod options;
+mod report;
+mod warnings;
+
+pub use options::{
+    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, Precision, ScorerOptions,
+};
+pub use report::{PairScore, ScoreReport, Timings, TokenSimilarity};
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use rayon::prelude::*;
+
+use self::encoder::LoadedEncoder;
+use self::warnings::Notes;
+use crate::idf::{DocumentFrequencies, TokenWeights};
+use crate::matching::{self, TokenVectors};
+use crate::models::packed::PackedEncoder;
+use crate::precision::{self, KernelChoice, Run, Target};
+use crate::models::{self, Architecture};
+use crate::registry::{self, BaselineOrigin};
+use crate::tokenize::{self, TextTokenizer, TokenizedText};
+use crate::{EngineError, Result};
+
+/// A loaded model plus the scoring settings.
+pub struct Scorer {
+    options: ScorerOptions,
+    num_layers: usize,
+    tokenizer: TextTokenizer,
+    encoder: LoadedEncoder,
+    /// Which kernels run the encoder, and why.
+    kernel: KernelChoice,
+    device: Device,
+    /// Present when `options.threads` asks for a specific number of workers; everything (tokenizing,
+    /// candle's GEMM, matching) runs inside it.
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Scorer {
+    /// Loads the tokenizer and the encoder truncated at the chosen layer.
+    pub fn new(options: ScorerOptions) -> Result<Self> {
+        let dir = &options.model_dir;
+        for file in ["config.json", "tokenizer.json"] {
+            if !dir.join(file).is_file() {
+                return Err(EngineError::MissingModelFile {
+                    dir: dir.clone(),
+                    file: file.into(),
+                });
+            }
+        }
+        if options.batch_size == 0 {
+            return Err(EngineError::InvalidOption {
+                name: "batch_size".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        if options.threads == Some(0) {
+            return Err(EngineError::InvalidOption {
+                name: "threads".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+        let config_path = dir.join("config.json");
+        let config = tokenize::read_json(&config_path)?;
+        let arch = Architecture::from_config(&config, &config_path)?;
+
+        let max_layers =
+            arch.num_hidden_layers(&config)
+                .ok_or_else(|| EngineError::InvalidFile {
+                    path: config_path.clone(),
+                    message: "no layer count (num_hidden_layers / n_layers)".into(),
+                })?;
+        let num_layers = match options.num_layers {
+            Some(n) => n,
+            None => registry::default_layer(&options.model_name).ok_or_else(|| {
+                EngineError::UnknownDefaultLayer {
+                    model: options.model_name.clone(),
+                }
+            })?,
+        };
+        if num_layers > max_layers {
+            return Err(EngineError::LayerOutOfRange {
+                model: options.model_name.clone(),
+                requested: num_layers,
+                max: max_layers,
+            });
+        }
+
+        let device = match options.device {
+            DevicePreference::Cpu => Device::Cpu,
+            DevicePreference::Cuda(ordinal) => Device::new_cuda(ordinal)?,
+        };
+        // Which kernels run, decided from the request, the device, the CPU's instruction sets and
+        // whether the model has a fast path (known once its layers are loaded: reloaded in the
+        // fallback dtype if it has none).
+        let target = match device {
+            Device::Cpu => Target::Cpu,
+            _ => Target::Cuda,
+        };
+        let isa = bertscore_kernels::Isa::detect();
+        let fits = options.backend == Backend::Auto;
+        let mut kernel = precision::choose(options.precision, target, fits, isa)?;
+        let pool = match options.threads {
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| EngineError::InvalidOption {
+                        name: "threads".into(),
+                        message: e.to_string(),
+                    })?,
+            ),
+            None => None,
+        };
+
+        let tokenizer = TextTokenizer::load(dir, &config)?;
+        let load = |run: Run| {
+            // The fast path reads the checkpoint in f32 and converts what it packs itself.
+            let dtype = match run {
+                Run::Candle(dtype) => dtype,
+                Run::Packed(_) => DType::F32,
+            };
+            models::load_encoder(dir, &config, arch, num_layers, dtype, &device)
+        };
+        let mut candle_encoder = load(kernel.run)?;
+        let encoder = match kernel.run {
+            Run::Packed(format) => match candle_encoder.post_ln_weights() {
+                Some(weights) => {
+                    let weights = weights.map_err(|source| EngineError::ModelLoad {
+                        dir: dir.clone(),
+                        source,
+                    })?;
+                    LoadedEncoder::Packed(Box::new(PackedEncoder::new(weights, format)))
+                }
+                None => {
+                    kernel = precision::choose(options.precision, target, false, isa)?;
+                    if kernel.run != Run::Candle(DType::F32) {
+                        candle_encoder = load(kernel.run)?;
+                    }
+                    LoadedEncoder::Candle(candle_encoder)
+                }
+            },
+            Run::Candle(_) => LoadedEncoder::Candle(candle_encoder),
+        };
+        Ok(Self {
+            options,
+            num_layers,
+            tokenizer,
+            encoder,
+            kernel,
+            device,
+            pool,
+        })
+    }
+
+    /// The layer whose hidden states are used.
+    pub fn num_layers(&self) -> usize {
+        self.num_layers
+    }
+
+    /// The name the model is reported under.
+    pub fn model_name(&self) -> &str {
+        &self.options.model_name
+    }
+
+    /// Changes how tokens are weighted; the model stays loaded (bert_score's `BERTScorer.compute_idf`).
+    pub fn set_idf(&mut self, idf: IdfMode) {
+        self.options.idf = idf;
+    }
+
+    /// Document frequencies of `texts`, each one document tokenized as for scoring (special tokens
+    /// included). Counts of the parts of a corpus add up to the corpus's
+    /// ([`DocumentFrequencies::merge`]), so idf over a distributed dataset can be computed part by part and
+    /// passed back as [`IdfMode::Weights`].
+    pub fn document_frequencies<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+    ) -> Result<DocumentFrequencies> {
+        self.in_pool(|| {
+            let mut frequencies = DocumentFrequencies::default();
+            for chunk in texts.chunks(self.options.chunk_size.max(1)) {
+                for tokenized in self.tokenizer.encode_all(chunk)? {
+                    frequencies.add(&tokenized.ids);
+                }
+            }
+            Ok(frequencies)
+        })
+    }
+
+    /// The options the scorer was built with (`num_layers` as given, see [`Scorer::num_layers`]).
+    pub fn options(&self) -> &ScorerOptions {
+        &self.options
+    }
+
+    /// Which kernels run the encoder and why, and whether that is a fallback to say out loud.
+    pub fn kernel(&self) -> &KernelChoice {
+        &self.kernel
+    }
+
+    /// Which implementation runs the encoder: `cpu-kernels` (the fast path) or `candle`.
+    pub fn encoder_name(&self) -> &'static str {
+        match self.encoder {
+            LoadedEncoder::Candle(_) => "candle",
+            LoadedEncoder::Packed(_) => "cpu-kernels",
+        }
+    }
+
+    /// Width of the encoder's hidden states.
+    pub fn hidden_size(&self) -> usize {
+        self.encoder.hidden_size()
+    }
+
+    /// Texts are truncated to this many tokens (special tokens included), as bert_score does.
+    pub fn max_tokens(&self) -> usize {
+        self.tokenizer.max_length()
+    }
+
+    /// Token ids of `text` as bert_score's `sent_encode` produces them (special tokens included).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(text)?.ids)
+    }
+
+    /// bert_score's settings string, e.g.
+    /// `roberta-large_L17_no-idf_version=0.3.12(hug_trans=4.46.3)-rescaled_fast-tokenizer`
+    /// (bert_score 0.3.13 reports its version as 0.3.12; see [`registry::BERT_SCORE_VERSION`]).
+    pub fn hash(&self) -> String {
+        let origin = self.options.baseline.map(|_| {
+            if self.options.custom_baseline {
+                BaselineOrigin::Custom
+            } else {
+                BaselineOrigin::Builtin
+            }
+        });
+        registry::settings_hash(
+            &self.options.model_name,
+            self.num_layers,
+            &self.options.idf,
+            origin,
+        )
+    }
+
+    /// Scores `cands[i]` against `refs[i]` (one or more references each). With several references
+    /// P, R and F are each the maximum over the references.
+    pub fn score(&self, cands: &[String], refs: &[Vec<String>]) -> Result<ScoreReport> {
+        self.score_with_progress(cands, refs, &|_, _| {})
+    }
+
+    /// As [`Scorer::score`], calling `progress(done, total)` as texts are embedded.
+    pub fn score_with_progress(
+        &self,
+        cands: &[String],
+        refs: &[Vec<String>],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ScoreReport> {
+        self.in_pool(|| self.score_in_pool(cands, refs, progress))
+    }
+
+    /// Token-level similarities of one pair, for heatmaps.
+    pub fn token_similarity(&self, candidate: &str, reference: &str) -> Result<TokenSimilarity> {
+        let score = self
+            .score(&[candidate.to_string()], &[vec![reference.to_string()]])?
+            .scores[0];
+        self.in_pool(|| {
+            let tokenized = self.tokenizer.encode_all(&[candidate, reference])?;
+            let embedded = self.embed(&tokenized, &|_, _| {}, &mut Timings::default())?;
+            let (cand_len, ref_len) = (tokenized[0].ids.len(), tokenized[1].ids.len());
+            let full = matching::similarity_matrix(
+                &embedded.vectors[0],
+                &embedded.vectors[1],
+                embedded.hidden,
+            );
+            // bert_score's plot_example drops the first and last token ([CLS]/[SEP]) on both axes.
+            let inner = |len: usize| 1..len.saturating_sub(1).max(1);
+            let similarity = full[inner(cand_len)]
+                .iter()
+                .map(|row| {
+                    row[inner(ref_len)]
+                        .iter()
+                        .map(|&s| match &self.options.baseline {
+                            Some(b) => b.rescale_similarity(s),
+                            None => s,
+                        })
+                        .collect()
+                })
+                .collect();
+            let strings = |t: &TokenizedText, len: usize| -> Vec<String> {
+                t.ids[inner(len)]
+                    .iter()
+                    .map(|&id| self.tokenizer.token_string(id))
+                    .collect()
+            };
+            Ok(TokenSimilarity {
+                candidate_tokens: strings(&tokenized[0], cand_len),
+                reference_tokens: strings(&tokenized[1], ref_len),
+                similarity,
+                score,
+            })
+        })
+    }
+
+    fn in_pool<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        match &self.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        }
+    }
+
+    fn score_in_pool(
+        &self,
+        cands: &[String],
+        refs: &[Vec<String>],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ScoreReport> {
+        if cands.len() != refs.len() {
+            return Err(EngineError::LengthMismatch {
+                cands: cands.len(),
+                refs: refs.len(),
+            });
+        }
+        if let Some(index) = refs.iter().position(Vec::is_empty) {
+            return Err(EngineError::NoReferences { index });
+        }
+        if self.options.chunk_size == 0 {
+            return Err(EngineError::InvalidOption {
+                name: "chunk_size".into(),
+                message: "must be at least 1".into(),
+            });
+        }
+
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let weights = self.token_weights(refs)?;
+        timings.tokenize += started.elapsed();
+
+        let chunks: Vec<Range<usize>> = (0..cands.len())
+            .step_by(self.options.chunk_size)
+            .map(|start| start..(start + self.options.chunk_size).min(cands.len()))
+            .collect();
+        let chunk_texts: Vec<DistinctTexts> = chunks
+            .iter()
+            .map(|range| DistinctTexts::of(&cands[range.clone()], &refs[range.clone()]))
+            .collect();
+        let total: usize = chunk_texts.iter().map(|d| d.texts.len()).sum();
+
+        let mut scores = Vec::with_capacity(cands.len());
+        let mut notes = Notes::default();
+        let mut done = 0;
+        progress(done, total);
+        for (range, distinct) in chunks.into_iter().zip(chunk_texts) {
+            let chunk_progress = |d: usize| progress(done + d, total);
+            let count = distinct.texts.len();
+            self.score_chunk(
+                range.start,
+                &refs[range],
+                distinct,
+                &weights,
+                &chunk_progress,
+                &mut scores,
+                &mut notes,
+                &mut timings,
+            )?;
+            done += count;
+        }
+        let warnings = self.warnings(&notes);
+        Ok(ScoreReport {
+            scores,
+            warnings,
+            timings,
+        })
+    }
+
+    /// Scores the candidates of one chunk (`offset` = index of its first candidate) and appends their
+    /// scores: tokenize and embed each distinct text of the chunk once, match every pair in parallel,
+    /// take the maximum over each candidate's references, rescale.
+    #[allow(clippy::too_many_arguments)]
+    fn score_chunk(
+        &self,
+        offset: usize,
+        refs: &[Vec<String>],
+        distinct: DistinctTexts,
+        weights: &TokenWeights,
+        progress: &(dyn Fn(usize) + Sync),
+        scores: &mut Vec<PairScore>,
+        notes: &mut Notes,
+        timings: &mut Timings,
+    ) -> Result<()> {
+        let DistinctTexts { texts, pairs, .. } = distinct;
+
+        let started = Instant::now();
+        let tokenized = self.tokenizer.encode_all(&texts)?;
+        let text_weights: Vec<Vec<f64>> = tokenized
+            .par_iter()
+            .map(|t| weights.weights_of(&t.ids))
+            .collect();
+        timings.tokenize += started.elapsed();
+
+        let started = Instant::now();
+        let embedded = self.embed(&tokenized, &|done, _| progress(done), timings)?;
+        timings.encode += started.elapsed();
+
+        let started = Instant::now();
+        let view = |slot: usize| TokenVectors {
+            vectors: &embedded.vectors[slot],
+            weights: &text_weights[slot],
+        };
+        let pair_scores: Vec<(PairScore, matching::MatchNotes)> = pairs
+            .par_iter()
+            .map(|&(_, c, r)| matching::score_pair(view(c), view(r), embedded.hidden))
+            .collect();
+
+        // Maximum over each candidate's references, P, R and F separately (NaN wins, as in torch.max).
+        let mut best: Vec<Option<PairScore>> = vec![None; refs.len()];
+        for (&(i, _, _), (score, _)) in pairs.iter().zip(&pair_scores) {
+            best[i] = Some(match best[i] {
+                None => *score,
+                Some(b) => PairScore {
+                    precision: nan_max(b.precision, score.precision),
+                    recall: nan_max(b.recall, score.recall),
+                    f1: nan_max(b.f1, score.f1),
+                },
+            });
+        }
+        scores.extend(best.into_iter().map(|s| {
+            let s = s.expect("every candidate has a reference");
+            match &self.options.baseline {
+                Some(baseline) => baseline.rescale(s),
+                None => s,
+            }
+        }));
+        timings.matching += started.elapsed();
+
+        notes.record(offset, &texts, &tokenized, &pairs, &pair_scores);
+        Ok(())
+    }
+
+    /// The weight table the settings ask for: uniform, idf over all the references (flattened,
+    /// duplicates counted, as bert_score does), or idf over a separate corpus.
+    fn token_weights(&self, refs: &[Vec<String>]) -> Result<TokenWeights> {
+        let idf_over = |documents: &mut dyn Iterator<Item = &String>| -> Result<TokenWeights> {
+            // Tokenized a chunk at a time: only the document frequencies are kept.
+            let mut frequencies = DocumentFrequencies::default();
+            let documents: Vec<&String> = documents.collect();
+            for chunk in documents.chunks(self.options.chunk_size.max(1)) {
+                for tokenized in self.tokenizer.encode_all(chunk)? {
+                    frequencies.add(&tokenized.ids);
+                }
+            }
+            Ok(frequencies.into_idf())
+        };
+        match &self.options.idf {
+            IdfMode::Off => Ok(TokenWeights::uniform(
+                self.tokenizer.cls_id(),
+                self.tokenizer.sep_id(),
+            )),
+            IdfMode::References => idf_over(&mut refs.iter().flatten()),
+            IdfMode::Corpus(corpus) => idf_over(&mut corpus.iter()),
+            IdfMode::Weights(weights) => Ok(weights.clone()),
+        }
+    }
+}
+
+/// Each distinct text of a chunk once, in first-seen order (bert_score embeds `set(refs + hyps)`),
+/// and the (candidate index in the chunk, candidate slot, reference slot) of every pair.
+#[derive(Default)]
+struct DistinctTexts<'a> {
+    slot_of: HashMap<&'a str, usize>,
+    texts: Vec<&'a str>,
+    pairs: Vec<(usize, usize, usize)>,
+}
+
+impl<'a> DistinctTexts<'a> {
+    fn of(cands: &'a [String], refs: &'a [Vec<String>]) -> Self {
+        let mut distinct = Self::default();
+        for (i, (cand, group)) in cands.iter().zip(refs).enumerate() {
+            let cand_slot = distinct.slot(cand);
+            for reference in group {
+                let ref_slot = distinct.slot(reference);
+                distinct.pairs.push((i, cand_slot, ref_slot));
+            }
+        }
+        distinct
+    }
+
+    fn slot(&mut self, text: &'a str) -> usize {
+        *self.slot_of.entry(text).or_insert_with(|| {
+            self.texts.push(text);
+            self.texts.len() - 1
+        })
+    }
+}
+
+/// `max` that propagates NaN, like `torch.max`.
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
