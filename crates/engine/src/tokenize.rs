@@ -251,17 +251,14 @@ pub(crate) fn read_optional_json(path: &Path) -> Result<Option<Value>> {
 }
 
 pub(crate) fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| EngineError::ModelFile {
         path: PathBuf::from(path),
         source,
     })?;
+    // serde_json's message ends with "at line L column C".
     serde_json::from_str(&text).map_err(|e| EngineError::InvalidFile {
         path: path.to_path_buf(),
-        message: format!(
-            "invalid JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ),
+        message: format!("invalid JSON: {e}"),
     })
 }
 

