@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::exit::CliError;
-use crate::model_args::{DtypeArg, ModelArgs, classify_engine_error};
+use crate::model_args::{ModelArgs, classify_engine_error};
 use crate::output::{emit, progress_bar};
 use crate::text_input;
 
@@ -56,7 +56,7 @@ pub struct BenchArgs {
     pub markdown: bool,
 
     /// Also score the data in exact f32 mode (untimed) and report how far this run's F1 is from it
-    /// (for --dtype f16/bf16)
+    /// (for --dtype fast/f16/bf16)
     #[arg(long = "against-f32")]
     pub against_f32: bool,
 }
@@ -68,8 +68,18 @@ pub struct BenchReport {
     pub num_layers: usize,
     pub dtype: String,
     pub device: String,
+    /// The precision that ran (`--dtype fast` resolved: `bf16`, `f16` or `f32`).
+    pub precision: String,
     /// The encoder implementation that ran: `cpu-kernels` (the fast path) or `candle`.
     pub encoder: String,
+    /// The kernel that ran, e.g. `bf16 (AVX512-BF16 VDPBF16PS, f32 sums)`.
+    pub kernel: String,
+    /// Why that kernel: the CPU's instruction sets, the model or the request.
+    pub kernel_reason: String,
+    /// Set when the run fell back to a slower path than the dtype asked for.
+    pub fallback: Option<String>,
+    /// The CPU (CPUID brand string, family and model).
+    pub cpu: Option<String>,
     pub threads: usize,
     pub batch_size: usize,
     pub pairs: usize,
@@ -131,9 +141,14 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     let mut result = BenchReport {
         model: scorer.model_name().to_string(),
         num_layers: scorer.num_layers(),
-        dtype: format!("{:?}", args.model.dtype).to_lowercase(),
-        device: format!("{:?}", args.model.device).to_lowercase(),
+        dtype: args.model.dtype.to_string(),
+        device: args.model.device.to_string(),
+        precision: scorer.kernel().precision.to_string(),
         encoder: scorer.encoder_name().to_string(),
+        kernel: scorer.kernel().kernel(),
+        kernel_reason: scorer.kernel().reason.clone(),
+        fallback: scorer.kernel().fallback.clone(),
+        cpu: bertscore_engine::precision::cpu_model(),
         threads: args
             .model
             .threads
@@ -155,7 +170,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     };
     if args.against_f32 {
         let mut exact_args = args.model.clone();
-        exact_args.dtype = DtypeArg::F32;
+        exact_args.dtype = bertscore_engine::Precision::F32;
         let exact = exact_args
             .load_scorer()?
             .score(&cands, &refs)
@@ -222,9 +237,19 @@ fn peak_rss_text(r: &BenchReport) -> String {
         .map_or("n/a".to_string(), |m| format!("{m:.0} MiB"))
 }
 
+/// The dtype as asked for, and what it resolved to when that differs (`fast (bf16)`).
+fn dtype_text(r: &BenchReport) -> String {
+    if r.dtype == r.precision {
+        r.dtype.clone()
+    } else {
+        format!("{} ({})", r.dtype, r.precision)
+    }
+}
+
 fn text(r: &BenchReport) -> String {
     format!(
         "model      {} (layer {}), {} on {} ({}), {} threads, batch {}\n\
+         kernel     {} on {}: {}\n{}\
          pairs      {} in {:.2} s: {:.1} pairs/s, {:.0} tokens/s ({} tokens)\n\
          time       tokenize {:.1}%, encode {:.1}%, matching {:.1}%\n\
          padding    {:.1}% of encoder positions\n\
@@ -232,11 +257,17 @@ fn text(r: &BenchReport) -> String {
          mean F1    {:.6}\n{}",
         r.model,
         r.num_layers,
-        r.dtype,
+        dtype_text(r),
         r.device,
         r.encoder,
         r.threads,
         r.batch_size,
+        r.kernel,
+        r.cpu.as_deref().unwrap_or("this CPU"),
+        r.kernel_reason,
+        r.fallback
+            .as_ref()
+            .map_or(String::new(), |f| format!("fallback   {f}\n")),
         r.pairs,
         r.seconds,
         r.pairs_per_second,
@@ -259,14 +290,14 @@ fn text(r: &BenchReport) -> String {
 
 fn markdown(r: &BenchReport) -> String {
     format!(
-        "| model | dtype | device | encoder | threads | pairs | s | pairs/s | tokens/s | tokenize | encode | matching | padding | peak RSS | mean \\|ΔF1\\| vs f32 |\n\
+        "| model | dtype | device | kernel | threads | pairs | s | pairs/s | tokens/s | tokenize | encode | matching | padding | peak RSS | mean \\|ΔF1\\| vs f32 |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
          | {} L{} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} |\n",
         r.model,
         r.num_layers,
-        r.dtype,
+        dtype_text(r),
         r.device,
-        r.encoder,
+        format!("{}: {}", r.encoder, r.kernel),
         r.threads,
         r.pairs,
         r.seconds,
@@ -279,6 +310,9 @@ fn markdown(r: &BenchReport) -> String {
         peak_rss_text(r),
         r.f1_deviation_from_f32
             .as_ref()
-            .map_or("–".to_string(), |d| format!("{:.1e}", d.mean_abs))
+            .map_or("–".to_string(), |d| format!(
+                "{:.1e} (max {:.1e})",
+                d.mean_abs, d.max_abs
+            ))
     )
 }

@@ -2,7 +2,8 @@
 //! token rows: all-MiniLM-L6-v2's by default (hidden 384, intermediate 1536), roberta-large's with
 //! `1600 2 1024 4096`.
 //!
-//! `cargo run --release -p bertscore-kernels --example gemm_throughput -- [ROWS] [THREADS] [HIDDEN] [INTERMEDIATE]`
+//! `cargo run -p bertscore-kernels --example gemm_throughput -- [ROWS] [THREADS] [HIDDEN] [INTERMEDIATE]`
+//! (the kernel crate is optimised in the dev profile too)
 
 use std::time::Instant;
 
@@ -21,8 +22,16 @@ fn main() {
         .build_global()
         .expect("pool");
     let isa = Isa::detect();
-    println!("{rows} rows, {threads} threads, {isa:?}");
-    for format in [WeightFormat::F32, WeightFormat::F16] {
+    println!(
+        "{rows} rows, {threads} threads, {}: {}",
+        bertscore_kernels::cpu_model().unwrap_or_default(),
+        isa.describe()
+    );
+    for format in [WeightFormat::F32, WeightFormat::Bf16, WeightFormat::F16] {
+        if !isa.runs_natively(format) {
+            println!("{format:?}: no native kernel on this CPU (skipped)");
+            continue;
+        }
         let (h, i) = (hidden, intermediate);
         for (name, k, n, epilogue) in [
             (format!("qkv {h}→{}", 3 * h), h, 3 * h, 0),

@@ -11,7 +11,9 @@ use crate::{Isa, math};
 /// A sequence's token rows in a batch: rows `start .. start + len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SequenceSpan {
+    /// The sequence's first row.
     pub start: usize,
+    /// Its number of rows (tokens).
     pub len: usize,
 }
 
@@ -62,7 +64,7 @@ pub fn attention(
                 len: span.len,
             };
             #[cfg(target_arch = "x86_64")]
-            if isa.avx512f {
+            if isa.avx512f() {
                 // SAFETY: avx512f is present; `job` describes `sequence` and `out` exactly.
                 let done = unsafe { avx512::head(&job, out, &mut scratch) };
                 if done {

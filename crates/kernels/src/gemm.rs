@@ -33,6 +33,9 @@ pub enum WeightFormat {
     F32,
     /// f16 weights, inputs rounded to f16, f16 products summed in blocks into f32.
     F16,
+    /// bf16 weights, inputs rounded to bf16 (to nearest even), pairs of products summed into
+    /// f32 (VDPBF16PS): bf16 keeps f32's range, so nothing overflows, at 8 significant bits.
+    Bf16,
 }
 
 impl WeightFormat {
@@ -43,7 +46,7 @@ impl WeightFormat {
     fn steps_per_row(self) -> usize {
         match self {
             Self::F32 => 1,
-            Self::F16 => 2,
+            Self::F16 | Self::Bf16 => 2,
         }
     }
 }
@@ -105,8 +108,8 @@ impl PackedLinear {
                     let row = strip * packed_rows + p / steps;
                     match format {
                         WeightFormat::F32 => words[row * STRIP_WIDTH + j] = w.to_bits(),
-                        WeightFormat::F16 => {
-                            let half = half::f16::from_f32(w).to_bits() as u32;
+                        WeightFormat::F16 | WeightFormat::Bf16 => {
+                            let half = round_to_half(format, w) as u32;
                             words[row * STRIP_WIDTH + j] |= half << (16 * (p % 2));
                         }
                     }
@@ -128,12 +131,19 @@ impl PackedLinear {
         }
     }
 
+    /// The input width (`k`).
     pub fn in_features(&self) -> usize {
         self.in_features
     }
 
+    /// The output width (`n`).
     pub fn out_features(&self) -> usize {
         self.out_features
+    }
+
+    /// How the weights are stored and multiplied.
+    pub fn format(&self) -> WeightFormat {
+        self.format
     }
 
     /// `out = epilogue(x · Wᵀ + b)` for `x` of `rows × in_features` and `out` of
@@ -142,8 +152,8 @@ impl PackedLinear {
         self.forward_with_scratch(x, out, epilogue, &mut Vec::new());
     }
 
-    /// [`Self::forward`], keeping the f16-rounded input (f16 format) in `scratch`, whose
-    /// allocation a caller running many batches can reuse.
+    /// [`Self::forward`], keeping the f16- or bf16-rounded input in `scratch`, whose allocation
+    /// a caller running many batches can reuse.
     pub fn forward_with_scratch(
         &self,
         x: &[f32],
@@ -160,9 +170,9 @@ impl PackedLinear {
         }
         let input = match self.format {
             WeightFormat::F32 => Input::F32(x),
-            WeightFormat::F16 => {
-                to_f16_pairs(x, k, self.isa, scratch);
-                Input::F16Pairs(scratch)
+            WeightFormat::F16 | WeightFormat::Bf16 => {
+                to_half_pairs(self.format, x, k, self.isa, scratch);
+                Input::HalfPairs(scratch)
             }
         };
         out.par_chunks_mut(BLOCK_ROWS * n)
@@ -212,7 +222,7 @@ impl PackedLinear {
             let words = bytemuck_lines_ref(&self.strips);
             let strip = words[tile.strip * packed_rows * STRIP_WIDTH..].as_ptr();
             match input {
-                Input::F32(x) if self.isa.avx512f => {
+                Input::F32(x) if self.isa.avx512f() => {
                     let a = x[tile.first_row * k..].as_ptr();
                     // SAFETY: avx512f is present; `a` has `rows` rows of `k`, `strip` a whole
                     // strip, `out`/`residual` `rows` rows of `n` from the tile's first column on,
@@ -220,11 +230,22 @@ impl PackedLinear {
                     unsafe { avx512::tile_f32(tile.rows, a, strip.cast(), &args) };
                     return;
                 }
-                Input::F16Pairs(x) if self.isa.avx512fp16 => {
+                Input::HalfPairs(x)
+                    if self.format == WeightFormat::F16 && self.isa.avx512fp16() =>
+                {
                     let a = x[tile.first_row * packed_rows..].as_ptr();
                     // SAFETY: as above, with avx512fp16 present and `a` rows of `packed_rows`
                     // pairs.
                     unsafe { avx512::tile_f16(tile.rows, a, strip, &args) };
+                    return;
+                }
+                Input::HalfPairs(x)
+                    if self.format == WeightFormat::Bf16 && self.isa.avx512bf16() =>
+                {
+                    let a = x[tile.first_row * packed_rows..].as_ptr();
+                    // SAFETY: as above, with avx512bf16 present and `a` rows of `packed_rows`
+                    // pairs.
+                    unsafe { avx512::tile_bf16(tile.rows, a, strip, &args) };
                     return;
                 }
                 _ => {}
@@ -233,7 +254,7 @@ impl PackedLinear {
         self.tile_portable(input, tile, out, residual, epilogue);
     }
 
-    /// The same tile in plain Rust: f32 (or f16-rounded) products summed in f32.
+    /// The same tile in plain Rust: f32 (or f16/bf16-rounded) products summed in f32.
     fn tile_portable(
         &self,
         input: &Input<'_>,
@@ -247,12 +268,12 @@ impl PackedLinear {
         let packed_rows = k.div_ceil(steps);
         let words = bytemuck_lines_ref(&self.strips);
         let half_of =
-            |word: u32, which: usize| half::f16::from_bits((word >> (16 * which)) as u16).to_f32();
+            |word: u32, which: usize| half_to_f32(self.format, (word >> (16 * which)) as u16);
         let weight = |p: usize, j: usize| -> f32 {
             let word = words[(tile.strip * packed_rows + p / steps) * STRIP_WIDTH + j];
             match self.format {
                 WeightFormat::F32 => f32::from_bits(word),
-                WeightFormat::F16 => half_of(word, p % 2),
+                WeightFormat::F16 | WeightFormat::Bf16 => half_of(word, p % 2),
             }
         };
         for i in 0..tile.rows {
@@ -262,7 +283,7 @@ impl PackedLinear {
                 for p in 0..k {
                     let a = match input {
                         Input::F32(x) => x[row * k + p],
-                        Input::F16Pairs(x) => half_of(x[row * packed_rows + p / 2], p % 2),
+                        Input::HalfPairs(x) => half_of(x[row * packed_rows + p / 2], p % 2),
                     };
                     sum = a.mul_add(weight(p, j), sum);
                 }
@@ -292,14 +313,29 @@ struct Tile {
 
 enum Input<'a> {
     F32(&'a [f32]),
-    /// Each row rounded to f16 and packed two values per word (even step in the low half),
-    /// zero-padded to an even length.
-    F16Pairs(&'a [u32]),
+    /// Each row rounded to the format's 16-bit type and packed two values per word (even step
+    /// in the low half), zero-padded to an even length.
+    HalfPairs(&'a [u32]),
 }
 
-/// `x` (rows of `k`) rounded to f16 into `out`, two values per word. Every word is written, so
-/// `out` is only resized, never cleared.
-fn to_f16_pairs(x: &[f32], k: usize, isa: Isa, out: &mut Vec<u32>) {
+/// `v` rounded to nearest even as f16 or bf16 bits.
+fn round_to_half(format: WeightFormat, v: f32) -> u16 {
+    match format {
+        WeightFormat::Bf16 => half::bf16::from_f32(v).to_bits(),
+        _ => half::f16::from_f32(v).to_bits(),
+    }
+}
+
+fn half_to_f32(format: WeightFormat, bits: u16) -> f32 {
+    match format {
+        WeightFormat::Bf16 => half::bf16::from_bits(bits).to_f32(),
+        _ => half::f16::from_bits(bits).to_f32(),
+    }
+}
+
+/// `x` (rows of `k`) rounded to f16 or bf16 into `out`, two values per word. Every word is
+/// written, so `out` is only resized, never cleared.
+fn to_half_pairs(format: WeightFormat, x: &[f32], k: usize, isa: Isa, out: &mut Vec<u32>) {
     let pairs = k.div_ceil(2);
     let rows = x.len() / k;
     out.resize(rows * pairs, 0);
@@ -308,13 +344,21 @@ fn to_f16_pairs(x: &[f32], k: usize, isa: Isa, out: &mut Vec<u32>) {
         .for_each(|(out, x)| {
             for (out, x) in out.chunks_mut(pairs).zip(x.chunks(k)) {
                 #[cfg(target_arch = "x86_64")]
-                if isa.avx512f && k.is_multiple_of(32) {
-                    // SAFETY: avx512f is present; `out` holds k/2 words for the k values.
-                    unsafe { avx512::to_f16_pairs(x, out) };
-                    continue;
+                {
+                    if format == WeightFormat::F16 && isa.avx512f() && k.is_multiple_of(32) {
+                        // SAFETY: avx512f is present; `out` holds k/2 words for the k values.
+                        unsafe { avx512::to_f16_pairs(x, out) };
+                        continue;
+                    }
+                    if format == WeightFormat::Bf16 && isa.avx512bf16() {
+                        // SAFETY: avx512bf16 (with F and BW) is present; `out` holds ⌈k/2⌉
+                        // words for the k values.
+                        unsafe { avx512::to_bf16_pairs(x, out) };
+                        continue;
+                    }
                 }
                 for (word, pair) in out.iter_mut().zip(x.chunks(2)) {
-                    let half = |v: f32| half::f16::from_f32(v).to_bits() as u32;
+                    let half = |v: f32| round_to_half(format, v) as u32;
                     *word = half(pair[0]) | pair.get(1).map_or(0, |&v| half(v) << 16);
                 }
             }
@@ -387,6 +431,63 @@ mod avx512 {
     pub(super) unsafe fn tile_f16(rows: usize, a: *const u32, b: *const u32, args: &TileArgs) {
         // SAFETY: forwarded contract.
         unsafe { dispatch_rows!(rows, kernel_f16, a, b, args) }
+    }
+
+    /// # Safety
+    /// As [`tile_f32`] with avx512bf16; `a` holds rows of `⌈k/2⌉` bf16 pairs, `b` a strip
+    /// packed in pairs (`⌈k/2⌉` rows of 32 columns × 2 steps).
+    pub(super) unsafe fn tile_bf16(rows: usize, a: *const u32, b: *const u32, args: &TileArgs) {
+        // SAFETY: forwarded contract.
+        unsafe { dispatch_rows!(rows, kernel_bf16, a, b, args) }
+    }
+
+    /// Rounds a row to bf16 pairs, 32 floats at a time (to nearest even, as `half` does; f32
+    /// subnormals, which activations never are, become 0), the odd tail zero-padded.
+    ///
+    /// # Safety
+    /// avx512f, avx512bw, avx512bf16; `out.len() == x.len().div_ceil(2)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub(super) unsafe fn to_bf16_pairs(x: &[f32], out: &mut [u32]) {
+        let full = x.len() / 32;
+        for (x, out) in x.chunks_exact(32).zip(out.chunks_exact_mut(16)) {
+            // SAFETY: 32 floats in, 16 words out.
+            unsafe {
+                let low = _mm512_loadu_ps(x.as_ptr());
+                let high = _mm512_loadu_ps(x.as_ptr().add(16));
+                let bf = _mm512_cvtne2ps_pbh(high, low);
+                _mm512_storeu_si512(
+                    out.as_mut_ptr().cast(),
+                    std::mem::transmute::<__m512bh, __m512i>(bf),
+                );
+            }
+        }
+        let rest = x.len() - full * 32;
+        if rest > 0 {
+            let x = &x[full * 32..];
+            let out = &mut out[full * 16..];
+            let lanes = |n: usize| if n >= 16 { !0u16 } else { (1u16 << n) - 1 };
+            // SAFETY: the masked loads read the `rest` floats left; the masked store writes the
+            // ⌈rest/2⌉ words left (zero past the end of the row).
+            unsafe {
+                let low = _mm512_maskz_loadu_ps(lanes(rest), x.as_ptr());
+                let high = _mm512_maskz_loadu_ps(
+                    lanes(rest.saturating_sub(16)),
+                    x.as_ptr().add(16.min(rest)),
+                );
+                let bf = _mm512_cvtne2ps_pbh(high, low);
+                let words = rest.div_ceil(2);
+                let mask: __mmask32 = if words * 2 >= 32 {
+                    !0
+                } else {
+                    (1u32 << (words * 2)) - 1
+                };
+                _mm512_mask_storeu_epi16(
+                    out.as_mut_ptr().cast(),
+                    mask,
+                    std::mem::transmute::<__m512bh, __m512i>(bf),
+                );
+            }
+        }
     }
 
     /// Rounds 32 floats at a time to f16 (round to nearest even, as `half` does).
@@ -480,6 +581,33 @@ mod avx512 {
         }
     }
 
+    /// Each step: one pair of inner-dimension steps for 32 columns, the row's two bf16 inputs
+    /// one 32-bit broadcast, the two products added into the f32 sums by one VDPBF16PS.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn kernel_bf16<const MR: usize>(a: *const u32, b: *const u32, args: &TileArgs) {
+        let pairs = args.k.div_ceil(2);
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for q in 0..pairs {
+            // SAFETY (whole body): offsets stay inside the rows and strip the caller vouched for;
+            // the transmutes reinterpret 512 bits as 32 bf16.
+            unsafe {
+                let b0: __m512bh = std::mem::transmute(_mm512_load_si512(b.add(q * 32).cast()));
+                let b1: __m512bh =
+                    std::mem::transmute(_mm512_load_si512(b.add(q * 32 + 16).cast()));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let ai: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*a.add(i * pairs + q) as i32));
+                    acc[0] = _mm512_dpbf16_ps(acc[0], ai, b0);
+                    acc[1] = _mm512_dpbf16_ps(acc[1], ai, b1);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            // SAFETY: row `i` of the tile.
+            unsafe { store_row(acc, i, args) };
+        }
+    }
+
     /// f16 sums of products over pairs `start..end` of the inner dimension for one tile.
     #[inline(never)]
     #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
@@ -563,15 +691,37 @@ mod tests {
         out
     }
 
-    fn check(format: WeightFormat, isa: Isa, tolerance: f64) {
+    /// Checks every epilogue against the f64 reference, computed on the inputs and weights as
+    /// rounded to the format when `rounded_reference` (so only the arithmetic is measured).
+    fn check_with(format: WeightFormat, isa: Isa, tolerance: f64, rounded_reference: bool) {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        // Rows not a multiple of the tile, columns not a multiple of the strip.
-        for (rows, k, n) in [(1, 8, 5), (13, 40, 70), (61, 96, 130), (50, 33, 64)] {
+        // Rows not a multiple of the tile, columns not a multiple of the strip, odd and long k.
+        for (rows, k, n) in [
+            (1, 8, 5),
+            (13, 40, 70),
+            (61, 96, 130),
+            (50, 33, 64),
+            (25, 385, 40),
+        ] {
             let x = random(rows * k, 1.0, &mut rng);
             let w = random(n * k, 0.2, &mut rng);
             let b = random(n, 0.5, &mut rng);
             let residual = random(rows * n, 1.0, &mut rng);
-            let want = reference(&x, &w, &b, k, n);
+            let round = |v: &[f32]| -> Vec<f32> {
+                v.iter()
+                    .map(|&v| match format {
+                        WeightFormat::F32 => v,
+                        _ => half_to_f32(format, round_to_half(format, v)),
+                    })
+                    .collect()
+            };
+            // Rounding errors of long sums grow with √k; the tolerances are for k ≤ 96.
+            let tolerance = tolerance * (k as f64 / 96.0).sqrt().max(1.0);
+            let want = if rounded_reference {
+                reference(&round(&x), &round(&w), &b, k, n)
+            } else {
+                reference(&x, &w, &b, k, n)
+            };
             let layer = PackedLinear::new(&w, Some(&b), k, n, format, isa);
             let mut out = vec![f32::NAN; rows * n];
             layer.forward(&x, &mut out, Epilogue::Bias);
@@ -590,6 +740,10 @@ mod tests {
         }
     }
 
+    fn check(format: WeightFormat, isa: Isa, tolerance: f64) {
+        check_with(format, isa, tolerance, false);
+    }
+
     #[test]
     fn f32_matches_f64_reference() {
         check(WeightFormat::F32, Isa::detect(), 1e-5);
@@ -598,9 +752,56 @@ mod tests {
 
     #[test]
     fn f16_stays_close_to_reference() {
-        // Outputs are O(1): rounding inputs and weights to f16 (2⁻¹¹ relative) costs ~1e-4;
-        // the f16 partial sums (up to 64 additions at an ulp of ~1e-3 near 1) a few 1e-3.
-        check(WeightFormat::F16, Isa::detect(), 6e-3);
+        // Outputs are O(1). Against the f64 reference on the f16-rounded values: the portable
+        // version sums in f32; the AVX512-FP16 one (Intel, where detected) keeps partial sums in
+        // f16 (up to 64 additions at an ulp of ~1e-3 near 1: a few 1e-3).
+        check_with(WeightFormat::F16, Isa::portable(), 2e-5, true);
+        if Isa::detect().avx512fp16() {
+            check_with(WeightFormat::F16, Isa::detect(), 6e-3, true);
+        }
+        // Rounding inputs and weights to f16 (2⁻¹¹ relative) costs ~1e-4 per 100 products.
         check(WeightFormat::F16, Isa::portable(), 1e-3);
+    }
+
+    #[test]
+    fn bf16_sums_the_rounded_values_exactly_in_f32() {
+        // Against an f64 reference on the bf16-rounded inputs and weights: only the f32 sums
+        // differ. Vector (VDPBF16PS where the CPU has it) and portable versions alike.
+        check_with(WeightFormat::Bf16, Isa::detect(), 2e-5, true);
+        check_with(WeightFormat::Bf16, Isa::portable(), 2e-5, true);
+        // And against the unrounded f64 reference: bf16 keeps 8 significant bits (2⁻⁹ relative
+        // per value), over up to 385 products of O(0.1).
+        check(WeightFormat::Bf16, Isa::detect(), 3e-2);
+    }
+
+    #[test]
+    fn bf16_vector_and_portable_versions_agree() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let (rows, k, n) = (30, 77, 100);
+        let x = random(rows * k, 2.0, &mut rng);
+        let w = random(n * k, 0.3, &mut rng);
+        let fast = PackedLinear::new(&w, None, k, n, WeightFormat::Bf16, Isa::detect());
+        let portable = PackedLinear::new(&w, None, k, n, WeightFormat::Bf16, Isa::portable());
+        let (mut a, mut b) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+        fast.forward(&x, &mut a, Epilogue::BiasGelu);
+        portable.forward(&x, &mut b, Epilogue::BiasGelu);
+        for (a, b) in a.iter().zip(&b) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn inputs_round_to_half_types_as_the_portable_conversion_does() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for k in [1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 384] {
+            let x = random(3 * k, 40.0, &mut rng);
+            for format in [WeightFormat::Bf16, WeightFormat::F16] {
+                let (mut fast, mut portable) = (Vec::new(), Vec::new());
+                to_half_pairs(format, &x, k, Isa::detect(), &mut fast);
+                to_half_pairs(format, &x, k, Isa::portable(), &mut portable);
+                assert_eq!(fast, portable, "{format:?}, k = {k}");
+                assert_eq!(portable.len(), 3 * k.div_ceil(2));
+            }
+        }
     }
 }

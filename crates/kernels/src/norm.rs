@@ -13,7 +13,7 @@ pub fn layer_norm_rows(x: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32, isa
     x.par_chunks_mut(width * 64).for_each(|rows| {
         for row in rows.chunks_mut(width) {
             #[cfg(target_arch = "x86_64")]
-            if isa.avx512f && width.is_multiple_of(16) {
+            if isa.avx512f() && width.is_multiple_of(16) {
                 // SAFETY: avx512f is present; all slices are `width` long, a multiple of 16.
                 unsafe { avx512::normalize(row, gamma, beta, eps) };
                 continue;

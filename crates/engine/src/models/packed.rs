@@ -98,16 +98,6 @@ pub(crate) fn embedding_table(embedding: &Embedding) -> candle_core::Result<Vec<
     flat(embedding.embeddings())
 }
 
-/// The matrix products' precision on the fast path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackedPrecision {
-    /// Exact mode.
-    F32,
-    /// f16 weights and inputs to the linear layers (AVX512-FP16 when present); attention,
-    /// softmax, LayerNorm and residuals stay f32.
-    F16,
-}
-
 /// A post-LN encoder ready to run on the fast path.
 pub struct PackedEncoder {
     hidden: usize,
@@ -131,8 +121,8 @@ struct Workspace {
     context: Vec<f32>,
     attended: Vec<f32>,
     inner: Vec<f32>,
-    /// GEMM inputs rounded to f16 (f16 precision).
-    f16_input: Vec<u32>,
+    /// GEMM inputs rounded to f16 or bf16 (reduced precisions).
+    half_input: Vec<u32>,
 }
 
 /// `buffer` as exactly `len` values: grown (the new part zeroed) or truncated, never cleared.
@@ -152,12 +142,10 @@ struct PackedLayer {
 }
 
 impl PackedEncoder {
-    pub(crate) fn new(weights: PostLnWeights, precision: PackedPrecision) -> Self {
+    /// Packs the linear layers' weights in `format` (f32, or bf16/f16 for the reduced
+    /// precisions: attention, softmax, LayerNorm and residuals stay f32 in every format).
+    pub(crate) fn new(weights: PostLnWeights, format: WeightFormat) -> Self {
         let isa = Isa::detect();
-        let format = match precision {
-            PackedPrecision::F32 => WeightFormat::F32,
-            PackedPrecision::F16 => WeightFormat::F16,
-        };
         let pack = |l: &LinearWeights| {
             PackedLinear::new(
                 &l.weight,
@@ -247,7 +235,7 @@ impl PackedEncoder {
             context,
             attended,
             inner,
-            f16_input,
+            half_input,
         } = ws;
         let hidden = sized(hidden, rows * h);
         let qkv = sized(qkv, rows * 3 * h);
@@ -258,23 +246,26 @@ impl PackedEncoder {
         for layer in &self.layers {
             layer
                 .qkv
-                .forward_with_scratch(hidden, qkv, Epilogue::Bias, f16_input);
+                .forward_with_scratch(hidden, qkv, Epilogue::Bias, half_input);
             attention(qkv, h, self.heads, &spans, context, self.isa);
             layer.attention_out.forward_with_scratch(
                 context,
                 attended,
                 Epilogue::BiasResidual(hidden),
-                f16_input,
+                half_input,
             );
             normalize(attended, &layer.attention_norm, self.isa);
-            layer
-                .intermediate
-                .forward_with_scratch(attended, inner, Epilogue::BiasGelu, f16_input);
+            layer.intermediate.forward_with_scratch(
+                attended,
+                inner,
+                Epilogue::BiasGelu,
+                half_input,
+            );
             layer.output.forward_with_scratch(
                 inner,
                 hidden,
                 Epilogue::BiasResidual(attended),
-                f16_input,
+                half_input,
             );
             normalize(hidden, &layer.output_norm, self.isa);
         }
