@@ -33,6 +33,12 @@ impl TokenWeights {
         frequencies.into_idf()
     }
 
+    /// An explicit table (bert_score's `idf_dict` given by the caller): `weights[id]`, and `default` for
+    /// ids not in it.
+    pub fn from_table(weights: HashMap<u32, f64>, default: f64) -> Self {
+        Self { weights, default }
+    }
+
     /// The weight of one token id.
     pub fn weight(&self, id: u32) -> f64 {
         self.weights.get(&id).copied().unwrap_or(self.default)
@@ -46,7 +52,7 @@ impl TokenWeights {
 
 /// Document frequencies counted one document at a time, so idf over a corpus of any size needs only
 /// the vocabulary in memory, not the tokenized corpus.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DocumentFrequencies {
     counts: HashMap<u32, usize>,
     documents: usize,
@@ -62,6 +68,31 @@ impl DocumentFrequencies {
             *self.counts.entry(id).or_default() += 1;
         }
         self.documents += 1;
+    }
+
+    /// Frequencies counted elsewhere: `counts[id]` documents contain `id`, out of `documents`. Summing the
+    /// counts of the parts of a corpus (see [`DocumentFrequencies::merge`]) gives the corpus's, which is how
+    /// idf is computed over a distributed dataset.
+    pub fn from_counts(counts: HashMap<u32, usize>, documents: usize) -> Self {
+        Self { counts, documents }
+    }
+
+    /// Adds another part of the corpus.
+    pub fn merge(&mut self, other: &DocumentFrequencies) {
+        for (&id, &count) in &other.counts {
+            *self.counts.entry(id).or_default() += count;
+        }
+        self.documents += other.documents;
+    }
+
+    /// Documents containing each token id seen.
+    pub fn counts(&self) -> &HashMap<u32, usize> {
+        &self.counts
+    }
+
+    /// Documents counted.
+    pub fn documents(&self) -> usize {
+        self.documents
     }
 
     /// `idf(t) = ln((M + 1) / (df(t) + 1))`, and `ln(M + 1)` for ids never seen.
@@ -98,5 +129,22 @@ mod tests {
         assert!((w.weight(5) - (4.0f64 / 3.0).ln()).abs() < 1e-12);
         assert!((w.weight(6) - (4.0f64 / 2.0).ln()).abs() < 1e-12);
         assert!((w.weight(99) - 4.0f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn merged_parts_give_the_whole_corpus() {
+        let docs = vec![vec![1, 5, 5, 2], vec![1, 6, 2], vec![1, 5, 2]];
+        let mut parts = DocumentFrequencies::default();
+        for half in [&docs[..1], &docs[1..]] {
+            let mut part = DocumentFrequencies::default();
+            half.iter().for_each(|d| part.add(d));
+            parts.merge(&DocumentFrequencies::from_counts(
+                part.counts().clone(),
+                part.documents(),
+            ));
+        }
+        assert_eq!(parts.documents(), 3);
+        assert_eq!(parts.counts()[&5], 2);
+        assert_eq!(parts.into_idf(), TokenWeights::idf(&docs));
     }
 }

@@ -1,0 +1,76 @@
+"""bertscore_rs.ray on a local Ray instance (2 CPUs, 2 actors, 2,000 pairs): every pair's P, R, F equal
+single-process scoring (to 1e-6), with and without idf, matched by id; idf comes from document frequencies
+aggregated over the whole dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ray
+
+import bertscore_rs
+from bertscore_rs.ray import BERTScoreMapper, document_frequencies, score_dataset
+
+PAIRS = 2000
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _by_id(rows: list[dict]) -> dict[int, tuple[float, float, float]]:
+    scores = {int(row["id"]): (row["precision"], row["recall"], row["f1"]) for row in rows}
+    assert len(scores) == len(rows), "every id once"
+    return scores
+
+
+def _check(rows: list[dict], expected: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    got = _by_id(rows)
+    assert sorted(got) == list(range(PAIRS))
+    table = np.array([got[i] for i in range(PAIRS)], dtype=np.float64)
+    np.testing.assert_allclose(table, np.stack(expected, axis=1).astype(np.float64), rtol=0, atol=1e-6)
+
+
+def test_ray_without_idf_equals_single_process(local_ray, wmt_pairs) -> None:
+    hyps, refs = (texts[:PAIRS] for texts in wmt_pairs)
+    rows = [{"id": i, "candidate": h, "reference": r} for i, (h, r) in enumerate(zip(hyps, refs))]
+    ds = ray.data.from_items(rows, override_num_blocks=8)
+    scored = score_dataset(ds, concurrency=2, batch_rows=250).take_all()
+    assert {"id", "candidate", "reference", "precision", "recall", "f1"} <= set(scored[0])
+    _check(scored, bertscore_rs.score(hyps, refs))
+
+
+def test_ray_with_idf_equals_single_process(local_ray, wmt_pairs) -> None:
+    hyps, refs = (texts[:PAIRS] for texts in wmt_pairs)
+    # One or two references per candidate (the second: another row's reference), in a `references` column.
+    groups = [[r] if i % 3 else [r, refs[(i * 7 + 1) % PAIRS]] for i, r in enumerate(refs)]
+    rows = [{"id": i, "candidate": h, "references": g} for i, (h, g) in enumerate(zip(hyps, groups))]
+    ds = ray.data.from_items(rows, override_num_blocks=8)
+
+    # The aggregated document frequencies are the whole corpus's.
+    counts, documents = document_frequencies(ds, concurrency=2, batch_rows=250)
+    flat = [r for g in groups for r in g]
+    assert documents == len(flat)
+    assert counts == bertscore_rs.BERTScorer().document_frequencies(flat)[0]
+
+    scored = score_dataset(ds, concurrency=2, batch_rows=250, idf=True).take_all()
+    expected = bertscore_rs.score(hyps, groups, idf=True)
+    _check(scored, expected)
+    plain = bertscore_rs.score(hyps, groups)
+    assert not np.allclose(plain[2], expected[2], atol=1e-4), "idf changes the scores"
+
+
+def test_mapper_refuses_idf_without_the_dataset_frequencies() -> None:
+    with pytest.raises(bertscore_rs.BertScoreError) as error:
+        BERTScoreMapper(idf=True)
+    assert error.value.kind == "bad_input" and "document_frequencies" in str(error.value)
+
+
+def test_mapper_names_a_missing_column() -> None:
+    mapper = BERTScoreMapper()
+    with pytest.raises(bertscore_rs.BertScoreError) as error:
+        mapper({"candidate": np.array(["a"]), "text": np.array(["b"])})
+    assert error.value.kind == "bad_input" and "reference" in str(error.value)
