@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use bertscore_compare::{CompareError, CompareOptions, Verdict};
+use bertscore_compare::{CompareSettings, Verdict};
 use clap::Args;
 
 use crate::exit::{CliError, Exit};
-use crate::model_args::{ModelArgs, classify_engine_error};
-use crate::output::{emit, progress_bar, write_atomic};
+use crate::model_args::ModelArgs;
+use crate::output::{self, emit, progress_bar};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -33,30 +33,30 @@ pub struct CompareArgs {
     pub model: ModelArgs,
 
     /// Bootstrap resamples for the 95% confidence interval of the mean difference
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = CompareSettings::default().bootstrap, value_name = "N")]
     pub bootstrap: usize,
 
     /// Random sign patterns for the permutation test (all 2^n are used when there are no more)
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = CompareSettings::default().permutations, value_name = "N")]
     pub permutations: usize,
 
     /// Seed of the bootstrap and permutation draws (same seed, same numbers)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = CompareSettings::default().seed)]
     pub seed: u64,
 
     /// The mean F1 change must exceed this for a `custom` or `base` verdict
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = CompareSettings::default().margin)]
     pub margin: f64,
 
     /// Significance level of the permutation test
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = CompareSettings::default().alpha)]
     pub alpha: f64,
 
     /// Print one JSON document instead of the table
     #[arg(long)]
     pub json: bool,
 
-    /// Also write a self-contained HTML report (plots, largest changes, token heatmaps)
+    /// Also write a self-contained HTML report (plots, largest changes, token heatmaps); written as -o is
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 
@@ -65,7 +65,8 @@ pub struct CompareArgs {
     #[arg(long = "heatmap", value_name = "ID")]
     pub heatmaps: Vec<String>,
 
-    /// Write the table or JSON to FILE (atomically) instead of stdout
+    /// Write the table or JSON to FILE instead of stdout (a file is replaced atomically; a device, FIFO or
+    /// socket is written; a symlink is followed)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -75,7 +76,7 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: CompareArgs) -> Result<(), CliError> {
-    let options = CompareOptions {
+    let options = CompareSettings {
         bootstrap: args.bootstrap,
         permutations: args.permutations,
         seed: args.seed,
@@ -86,9 +87,11 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     if args.html.is_none() && !args.heatmaps.is_empty() {
         return Err(CliError::bad_input(anyhow!("--heatmap needs --html FILE")));
     }
+    args.model.validate()?;
+    check_outputs(args.output.as_deref(), args.html.as_deref())?;
 
-    let items = bertscore_compare::load_items(&args.base, &args.custom, args.references.as_deref())
-        .map_err(classify)?;
+    let items =
+        bertscore_compare::load_items(&args.base, &args.custom, args.references.as_deref())?;
     let scorer = args
         .model
         .load_scorer_with_idf_references(Some(bertscore_compare::idf_corpus(&items)))?;
@@ -98,8 +101,7 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
         bertscore_compare::compare_with_progress(&scorer, &items, &options, &|done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-        })
-        .map_err(classify)?;
+        })?;
     bar.finish_and_clear();
     for warning in &comparison.warnings {
         tracing::warn!("{warning}");
@@ -108,8 +110,7 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     // Everything is computed before anything is written: a failure leaves no partial output.
     let html = match &args.html {
         Some(_) => {
-            let heatmaps = bertscore_compare::heatmaps(&scorer, &comparison, &args.heatmaps)
-                .map_err(classify)?;
+            let heatmaps = bertscore_compare::heatmaps(&scorer, &comparison, &args.heatmaps)?;
             Some(bertscore_compare::render_html(&comparison, &heatmaps))
         }
         None => None,
@@ -122,7 +123,7 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
         bertscore_compare::render_table(&comparison)
     };
     if let (Some(path), Some(html)) = (&args.html, &html) {
-        write_atomic(path, html.as_bytes())?;
+        output::write(path, html.as_bytes())?;
     }
     emit(args.output.as_deref(), &report)?;
 
@@ -139,10 +140,26 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn classify(error: CompareError) -> CliError {
-    match error {
-        CompareError::Engine(engine) => classify_engine_error(engine),
-        other if other.is_bad_input() => CliError::bad_input(other),
-        other => CliError::runtime(other),
+/// Both outputs writable, and not the same file (one would overwrite the other), before any work.
+fn check_outputs(
+    report: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    for path in report.into_iter().chain(html) {
+        output::check(path)?;
     }
+    if let (Some(report), Some(html)) = (report, html) {
+        let same = match (std::fs::canonicalize(report), std::fs::canonicalize(html)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => report == html,
+        };
+        if same {
+            return Err(CliError::bad_input(anyhow!(
+                "-o {} and --html {} name the same file: one would overwrite the other",
+                report.display(),
+                html.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use bertscore_engine::{PairScore, Scorer};
 use clap::{Args, ValueEnum};
 
 use crate::exit::CliError;
-use crate::model_args::{ModelArgs, classify_engine_error};
+use crate::model_args::ModelArgs;
 use crate::output;
 use crate::text_input::{self, PairRecord};
 
@@ -58,7 +58,8 @@ pub struct ScoreArgs {
     #[arg(short = 's', long = "seg-level", alias = "seg_level")]
     pub seg_level: bool,
 
-    /// Write the results to FILE (atomically) instead of stdout
+    /// Write the results to FILE instead of stdout (a file is replaced atomically; a device, FIFO or socket is
+    /// written; a symlink is followed)
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -95,6 +96,16 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
     }
     match &args.cands {
         Some(cands) => {
+            // A directory is neither a file of texts nor meant as a literal text.
+            for (flag, given) in
+                std::iter::once(("-c", cands)).chain(args.refs.iter().map(|r| ("-r", r)))
+            {
+                if std::path::Path::new(given).is_dir() {
+                    return Err(CliError::bad_input(anyhow!(
+                        "{given}: is a directory; {flag} takes a file with one text per line (or a literal text)"
+                    )));
+                }
+            }
             let literal = !std::path::Path::new(cands).is_file();
             let (cands, refs) = text_input::read_cands_refs(cands, &args.refs)?;
             Ok(Inputs {
@@ -111,6 +122,10 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
 }
 
 pub fn run(args: ScoreArgs) -> Result<(), CliError> {
+    args.model.validate()?;
+    if let Some(path) = &args.output {
+        output::check(path)?;
+    }
     let inputs = read_inputs(&args)?;
     if args.model.idf && inputs.literal {
         return Err(CliError::bad_input(anyhow!(
@@ -120,12 +135,10 @@ pub fn run(args: ScoreArgs) -> Result<(), CliError> {
     let scorer = args.model.load_scorer()?;
 
     let bar = output::progress_bar("embedding");
-    let report = scorer
-        .score_with_progress(&inputs.cands, &inputs.refs, &|done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        })
-        .map_err(classify_engine_error)?;
+    let report = scorer.score_with_progress(&inputs.cands, &inputs.refs, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
     bar.finish_and_clear();
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -253,10 +266,37 @@ fn pair_json(id: Option<&str>, s: &PairScore) -> serde_json::Value {
     serde_json::Value::Object(object)
 }
 
+/// A CSV cell a spreadsheet shows as text: quoted when needed, and a leading `=`, `+`, `-`, `@`, tab or
+/// carriage return (what spreadsheets read as the start of a formula) neutralised with a `'` (OWASP's advice).
 fn csv_field(field: &str) -> String {
+    let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{field}")
+    } else {
+        field.to_string()
+    };
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
-        field.to_string()
+        field
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_cells_cannot_be_formulas() {
+        assert_eq!(csv_field("=1+2"), "'=1+2");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("p1"), "p1");
+        assert_eq!(csv_field("a=b"), "a=b");
     }
 }

@@ -219,3 +219,71 @@ fn the_html_report_is_self_contained_and_has_every_part() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr(&unknown).contains("nope"));
 }
+
+#[test]
+fn outputs_are_checked_before_scoring_and_may_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    // A missing directory for --html is refused before the model is loaded (the model does not exist).
+    let html = dir.path().join("missing/report.html");
+    let output = bertscore(&[
+        "compare",
+        BASE,
+        CUSTOM,
+        "-m",
+        "/nonexistent/model",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("report.html"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !stderr(&output).contains("nonexistent/model"),
+        "{}",
+        stderr(&output)
+    );
+
+    // -o and --html naming the same file (here through a symlink) would overwrite each other.
+    let report = dir.path().join("report.txt");
+    std::fs::write(&report, "old").unwrap();
+    let link = dir.path().join("link.txt");
+    std::os::unix::fs::symlink(&report, &link).unwrap();
+    let output = bertscore(&[
+        "compare",
+        BASE,
+        CUSTOM,
+        "-o",
+        report.to_str().unwrap(),
+        "--html",
+        link.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("same file"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "old");
+}
+
+#[test]
+fn the_html_report_follows_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("report.html");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("latest.html");
+    std::os::unix::fs::symlink("report.html", &link).unwrap();
+    let output = bertscore(&["compare", BASE, CUSTOM, "--html", link.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let html = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"),
+        "{}",
+        &html[..100]
+    );
+}

@@ -354,3 +354,440 @@ fn default_model_reproduces_bert_score_on_its_example_files() {
         .collect();
     assert_matches_expected(&fixture("minilm-L6-multi-ref.json"), &rows);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outputs go where the user pointed: files replaced atomically, devices/FIFOs/sockets written, links followed,
+// modes from the umask or kept, unwritable paths refused before any work.
+
+const TINY_BERT: &str = "tests/fixtures/parity/models/tiny-bert";
+
+/// `score` of two literal texts with the tiny model, as JSON, to `out`; `umask` set for the process when given.
+fn score_to(out: &Path, umask: Option<&str>) -> Output {
+    let args = [
+        "score", "-c", "a cat", "-r", "a dog", "-m", TINY_BERT, "-l", "2", "--format", "json", "-o",
+    ];
+    match umask {
+        None => {
+            let mut all: Vec<&str> = args.to_vec();
+            all.push(out.to_str().unwrap());
+            bertscore(&all)
+        }
+        Some(mask) => Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_bertscore"))
+            .args(args)
+            .arg(out)
+            .current_dir(repo_root())
+            .output()
+            .expect("sh runs"),
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn assert_is_score_document(text: &str) {
+    let doc: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(doc["n"], 1, "{doc}");
+    assert!(doc["f1"].as_f64().unwrap() > 0.0, "{doc}");
+}
+
+#[test]
+fn a_new_output_file_gets_its_mode_from_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    for (umask, expected) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let out = dir.path().join(format!("scores-{umask}.json"));
+        let output = score_to(&out, Some(umask));
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(mode(&out), expected, "umask {umask}");
+        assert_is_score_document(&std::fs::read_to_string(&out).unwrap());
+    }
+    // Nothing else is left in the directory (no temporary files).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+#[test]
+fn an_existing_output_file_keeps_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores.json");
+    std::fs::write(&out, "old").unwrap();
+    set_mode(&out, 0o664);
+    // A umask that would strip the group write bit of a new file does not touch an existing one's mode.
+    let output = score_to(&out, Some("077"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(mode(&out), 0o664);
+    assert_is_score_document(&std::fs::read_to_string(&out).unwrap());
+}
+
+#[test]
+fn a_symlink_is_followed_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("real.json");
+    std::fs::write(&target, "old").unwrap();
+    set_mode(&target, 0o640);
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink("real.json", &link).unwrap();
+    let output = score_to(&link, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("real.json"));
+    assert_is_score_document(&std::fs::read_to_string(&target).unwrap());
+    assert_eq!(mode(&target), 0o640);
+
+    // A dangling link creates its target, as `>` would.
+    let missing = dir.path().join("new.json");
+    let dangling = dir.path().join("dangling.json");
+    std::os::unix::fs::symlink(&missing, &dangling).unwrap();
+    let output = score_to(&dangling, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_is_score_document(&std::fs::read_to_string(&missing).unwrap());
+}
+
+#[test]
+fn a_fifo_is_written_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scores.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        // Opening for reading blocks until the writer opens: the reader gets what bertscore wrote.
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let output = score_to(&fifo, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_is_score_document(&reader.join().unwrap());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+#[test]
+fn a_unix_socket_is_connected_to_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("scores.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    });
+    let output = score_to(&socket, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_is_score_document(&reader.join().unwrap());
+}
+
+#[test]
+fn a_character_device_is_written_and_a_failed_write_is_a_runtime_error() {
+    // /dev/null takes the results and stays a device.
+    let output = score_to(Path::new("/dev/null"), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    // /dev/full refuses every byte: I/O while writing is exit 4, with the cause said once.
+    if Path::new("/dev/full").exists() {
+        let output = score_to(Path::new("/dev/full"), None);
+        assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains("writing /dev/full"), "{err}");
+        assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // The model does not exist: had it been loaded first, the error would be about the model (exit 3).
+    let refused = |out: &Path| {
+        bertscore(&[
+            "score",
+            "-c",
+            "a cat",
+            "-r",
+            "a dog",
+            "-m",
+            "/nonexistent/model",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    let missing_dir = dir.path().join("no/such/dir/scores.json");
+    let output = refused(&missing_dir);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("scores.json") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("nonexistent/model"), "{err}");
+
+    let output = refused(dir.path());
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is a directory"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A read-only file is refused, even for root (who could write it), and left as it was.
+    let read_only = dir.path().join("keep.json");
+    std::fs::write(&read_only, "keep me").unwrap();
+    set_mode(&read_only, 0o444);
+    let output = refused(&read_only);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("read-only"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&read_only).unwrap(), "keep me");
+    assert_eq!(mode(&read_only), 0o444);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors: one text per cause, exit codes by kind (README: 2 bad input, 3 model, 4 runtime).
+
+/// A copy of tiny-bert whose model.safetensors is transformed by `edit`.
+fn tiny_bert_copy(edit: impl FnOnce(&mut Vec<u8>)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let source = repo_root().join(TINY_BERT);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let weights = dir.path().join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&weights, bytes).unwrap();
+    dir
+}
+
+/// Sets every value of an f32 tensor of a safetensors file to `value`.
+fn fill_tensor(bytes: &mut [u8], name: &str, value: f32) {
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let entry = &header[name];
+    assert_eq!(entry["dtype"], "F32", "{name}");
+    let offsets = entry["data_offsets"].as_array().unwrap();
+    let (start, end) = (
+        8 + header_len + offsets[0].as_u64().unwrap() as usize,
+        8 + header_len + offsets[1].as_u64().unwrap() as usize,
+    );
+    for chunk in bytes[start..end].chunks_exact_mut(4) {
+        chunk.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+fn score_with_model(model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "score",
+        "-c",
+        "a cat sat",
+        "-r",
+        "a dog sat",
+        "-m",
+        model.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    bertscore(&args)
+}
+
+#[test]
+fn a_corrupt_model_file_is_a_model_error() {
+    for (what, edit) in [
+        (
+            "truncated",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2)) as Box<dyn FnOnce(&mut Vec<u8>)>,
+        ),
+        (
+            "garbage",
+            Box::new(|b: &mut Vec<u8>| *b = b"this is not a safetensors file".to_vec()),
+        ),
+    ] {
+        let model = tiny_bert_copy(edit);
+        let output = score_with_model(model.path(), &["-l", "2"]);
+        assert_eq!(output.status.code(), Some(3), "{what}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains("cannot load the encoder from"),
+            "{what}: {err}"
+        );
+        assert!(stdout(&output).is_empty());
+    }
+}
+
+#[test]
+fn nan_weights_are_a_model_error_naming_the_layer() {
+    let model = tiny_bert_copy(|b| fill_tensor(b, "encoder.layer.1.output.dense.bias", f32::NAN));
+    for backend in ["auto", "candle"] {
+        let output = score_with_model(model.path(), &["-l", "3", "--backend", backend]);
+        assert_eq!(
+            output.status.code(),
+            Some(3),
+            "{backend}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains("NaN") && err.contains("layer 3"),
+            "{backend}: {err}"
+        );
+        assert!(!err.contains("idf"), "{backend}: {err}");
+        assert!(stdout(&output).is_empty(), "no NaN scores are printed");
+    }
+    // The layers before the corrupt one still score.
+    let output = score_with_model(model.path(), &["-l", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn options_this_build_or_cpu_cannot_run_are_bad_input() {
+    let model = repo_root().join(TINY_BERT);
+    // bf16 on CPU runs only on the fast path with AVX512-BF16; candle has no bf16 CPU matrix product.
+    let output = score_with_model(
+        &model,
+        &["-l", "2", "--dtype", "bf16", "--backend", "candle"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("bf16"), "{}", stderr(&output));
+
+    if !cfg!(feature = "cuda") {
+        let output = score_with_model(&model, &["-l", "2", "--device", "cuda"]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains("CUDA"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_model_without_a_known_default_layer_asks_for_one() {
+    // A local directory is not in bert_score's model2layers table.
+    let model = tiny_bert_copy(|_| {});
+    let output = score_with_model(model.path(), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("no default layer is known"), "{err}");
+    assert!(err.contains("--num-layers"), "{err}");
+}
+
+#[test]
+fn a_directory_given_as_texts_is_named_as_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = dir.path().join("refs.txt");
+    std::fs::write(&refs, "a dog\n").unwrap();
+    for (cands, refs) in [
+        (dir.path().to_str().unwrap(), refs.to_str().unwrap()),
+        ("a cat", dir.path().to_str().unwrap()),
+    ] {
+        let output = bertscore(&["score", "-c", cands, "-r", refs, "-m", TINY_BERT, "-l", "2"]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is a directory"),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn csv_cells_cannot_become_spreadsheet_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = dir.path().join("pairs.jsonl");
+    let mut lines = String::new();
+    for id in ["=1+2", "+1", "-1", "@SUM(A1)", "plain"] {
+        lines.push_str(
+            &serde_json::json!({"id": id, "candidate": "a cat", "reference": "a dog"}).to_string(),
+        );
+        lines.push('\n');
+    }
+    std::fs::write(&pairs, lines).unwrap();
+    let output = bertscore(&[
+        "score",
+        "--input",
+        pairs.to_str().unwrap(),
+        "-m",
+        TINY_BERT,
+        "-l",
+        "2",
+        "--format",
+        "csv",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ids: Vec<String> = stdout(&output)
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["'=1+2", "'+1", "'-1", "'@SUM(A1)", "plain"]);
+}
+
+#[test]
+fn a_baseline_file_gives_bert_scores_custom_rescaled_hash() {
+    let case = fixture("tiny-roberta-L3-rescaled-multi-ref.json");
+    let baseline = repo_root()
+        .join("tests/fixtures/parity")
+        .join(case["baseline"].as_str().unwrap());
+    let output = bertscore(&[
+        "score",
+        "-c",
+        "a cat",
+        "-r",
+        "a dog",
+        "-m",
+        "tests/fixtures/parity/models/tiny-roberta",
+        "-l",
+        "3",
+        "--baseline",
+        baseline.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("_L3_no-idf_version=0.3.12(hug_trans=4.46.3)-custom-rescaled_fast-tokenizer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_baseline_file_is_bad_input_said_once() {
+    let output = bertscore(&[
+        "score",
+        "-c",
+        "a cat",
+        "-r",
+        "a dog",
+        "-m",
+        TINY_BERT,
+        "-l",
+        "2",
+        "--baseline",
+        "/nonexistent/baseline.tsv",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("/nonexistent/baseline.tsv"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("/nonexistent/baseline.tsv").count(), 1, "{err}");
+}

@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::{Scorer, Timings};
-use crate::Result;
+use crate::{EngineError, Result};
 use crate::matching;
 use crate::models::Encoder;
 use crate::models::packed::PackedEncoder;
@@ -93,11 +93,19 @@ impl Scorer {
                     let tokens: usize = texts.iter().map(|t| t.len()).sum();
                     timings.tokens += tokens;
                     timings.padded_tokens += tokens;
+                    let mut non_finite = None;
                     encoder.forward(&texts, |index, rows| {
+                        if non_finite.is_none() {
+                            non_finite =
+                                EngineError::check_finite(rows, self.num_layers, batch[index]).err();
+                        }
                         let mut text_vectors = rows.to_vec();
                         matching::normalize_rows(&mut text_vectors, hidden);
                         vectors[batch[index]] = text_vectors;
                     })?;
+                    if let Some(error) = non_finite {
+                        return Err(error);
+                    }
                 }
                 LoadedEncoder::Candle(encoder) => {
                     let seq = batch
@@ -125,7 +133,10 @@ impl Scorer {
                     for (row, &i) in batch.iter().enumerate() {
                         let len = tokenized[i].ids.len();
                         let start = row * seq * hidden;
-                        let mut text_vectors = output[start..start + len * hidden].to_vec();
+                        let rows = &output[start..start + len * hidden];
+                        // NaN/inf from the model is the model's failure, not a score.
+                        EngineError::check_finite(rows, self.num_layers, i)?;
+                        let mut text_vectors = rows.to_vec();
                         matching::normalize_rows(&mut text_vectors, hidden);
                         vectors[i] = text_vectors;
                     }
