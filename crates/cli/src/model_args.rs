@@ -1,37 +1,37 @@
-//! The options that choose a model and how it scores, shared by `score`, `compare` and `bench`.
+//! The options that choose a model and how it scores, shared by `score`, `compare` and `bench`: the command
+//! line's view of the engine's [`ScorerSettings`], whose [`Default`] gives every default shown here.
 //!
 //! Both spellings are accepted: ours (`--num-layers`) and the `bert-score` CLI's (`--num_layers`), so existing
 //! scripts keep working.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use bertscore_engine::{
-    Backend, Baseline, DevicePreference, IdfMode, Precision, Scorer, ScorerOptions, registry,
-};
-use clap::{Args, ValueEnum};
+use anyhow::anyhow;
+use bertscore_engine::{Backend, DevicePreference, EngineError, Precision, Scorer, ScorerSettings};
+use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use crate::exit::CliError;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DeviceArg {
-    Cpu,
-    Cuda,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DtypeArg {
-    F32,
-    Bf16,
-    F16,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    /// The CPU fast path for BERT, RoBERTa, DistilBERT and MiniLM; candle for the rest
-    Auto,
-    /// candle with padded batches (the reference the fast path is tested against)
-    Candle,
+/// A value parser accepting exactly the named values of a settings enum, with their help lines.
+fn named_values<T>(
+    named: &'static [(T, &'static str, &'static str)],
+) -> impl TypedValueParser<Value = T>
+where
+    T: Copy + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(
+        named
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .map(move |chosen| {
+        named
+            .iter()
+            .find(|(_, name, _)| *name == chosen)
+            .map(|(value, _, _)| *value)
+            .expect("clap only passes a possible value")
+    })
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,46 +76,78 @@ pub struct ModelArgs {
     )]
     pub baseline: Option<PathBuf>,
 
-    /// Texts per encoder batch (scores do not depend on it)
+    /// Texts per encoder batch, at most 4096 (scores do not depend on it)
     #[arg(
         short = 'b',
         long = "batch-size",
         alias = "batch_size",
-        default_value_t = 64
+        value_name = "N",
+        default_value_t = ScorerSettings::default().batch_size
     )]
     pub batch_size: usize,
 
-    /// Worker threads [default: all cores] (scores do not depend on it)
+    /// Worker threads, at most 4 per core [default: all cores] (scores do not depend on it)
     #[arg(long, alias = "nthreads", value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Where the encoder runs (cuda needs a build with --features cuda)
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub device: DeviceArg,
+    /// Where the encoder runs: cpu, cuda or cuda:N (cuda needs a build with --features cuda)
+    #[arg(
+        long,
+        value_name = "DEVICE",
+        value_parser = str::parse::<DevicePreference>,
+        default_value_t = ScorerSettings::default().device
+    )]
+    pub device: DevicePreference,
 
-    /// Encoder precision: f32 is exact (bert_score parity); f16 is the fast CPU mode (AVX512-FP16),
-    /// bf16 is for CUDA
-    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
-    pub dtype: DtypeArg,
+    /// Encoder precision
+    #[arg(
+        long,
+        value_parser = named_values(Precision::NAMED),
+        default_value_t = ScorerSettings::default().dtype
+    )]
+    pub dtype: Precision,
 
     /// Encoder implementation (scores agree to 1e-4 either way)
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
+    #[arg(
+        long,
+        value_parser = named_values(Backend::NAMED),
+        default_value_t = ScorerSettings::default().backend
+    )]
+    pub backend: Backend,
+
+    /// Candidates scored per chunk: embeddings are held for one chunk at a time (scores do not depend on it)
+    #[arg(
+        long = "chunk-size",
+        value_name = "N",
+        default_value_t = ScorerSettings::default().chunk_size,
+        hide_short_help = true
+    )]
+    pub chunk_size: usize,
 }
 
 impl ModelArgs {
-    /// The model name as given, or the default for --lang, or the project default.
-    pub fn model_spec(&self) -> String {
-        match (&self.model, &self.lang) {
-            (Some(model), _) => model.clone(),
-            (None, Some(lang)) => registry::default_model_for_language(lang).to_string(),
-            (None, None) => bertscore_hub::DEFAULT_MODEL.to_string(),
+    /// The engine settings these arguments choose: the one conversion from the command line.
+    pub fn settings(&self) -> ScorerSettings {
+        ScorerSettings {
+            model: self.model.clone(),
+            lang: self.lang.clone(),
+            num_layers: self.num_layers,
+            idf: self.idf,
+            idf_corpus: self.idf_corpus.clone(),
+            rescale_with_baseline: self.rescale_with_baseline,
+            baseline: self.baseline.clone(),
+            batch_size: self.batch_size,
+            threads: self.threads,
+            device: self.device,
+            dtype: self.dtype,
+            backend: self.backend,
+            chunk_size: self.chunk_size,
         }
     }
 
-    /// Resolves the model, reads idf corpus and baseline files, and loads the scorer.
+    /// Validates the settings, resolves the model, reads idf corpus and baseline files, and loads the scorer.
     pub fn load_scorer(&self) -> Result<Scorer, CliError> {
-        self.load_scorer_with_idf_references(None)
+        load_scorer(&self.settings(), None)
     }
 
     /// As [`Self::load_scorer`]; with `--idf` (and no `--idf-corpus`), idf is computed over `idf_references`
@@ -125,101 +157,153 @@ impl ModelArgs {
         &self,
         idf_references: Option<Vec<String>>,
     ) -> Result<Scorer, CliError> {
-        if self.batch_size == 0 {
-            return Err(CliError::bad_input(anyhow::anyhow!(
-                "--batch-size must be at least 1"
-            )));
-        }
-        if self.threads == Some(0) {
-            return Err(CliError::bad_input(anyhow::anyhow!(
-                "--threads must be at least 1"
-            )));
-        }
-        let spec = self.model_spec();
-        let resolved = bertscore_hub::resolve(&spec).map_err(|e| match e {
-            bertscore_hub::HubError::NotAModel(_) => CliError::bad_input(e),
-            other => CliError::model(other),
-        })?;
-
-        let idf = match &self.idf_corpus {
-            Some(path) => IdfMode::Corpus(crate::text_input::read_lines(path)?),
-            None if self.idf => match idf_references {
-                Some(references) => IdfMode::Corpus(references),
-                None => IdfMode::References,
-            },
-            None => IdfMode::Off,
-        };
-        let mut options = ScorerOptions::new(&resolved.dir, &resolved.name);
-        options.num_layers = self.num_layers;
-        options.idf = idf;
-        options.batch_size = self.batch_size;
-        options.threads = self.threads;
-        options.device = match self.device {
-            DeviceArg::Cpu => DevicePreference::Cpu,
-            DeviceArg::Cuda => DevicePreference::Cuda(0),
-        };
-        options.backend = match self.backend {
-            BackendArg::Auto => Backend::Auto,
-            BackendArg::Candle => Backend::Candle,
-        };
-        options.precision = match self.dtype {
-            DtypeArg::F32 => Precision::F32,
-            DtypeArg::Bf16 => Precision::Bf16,
-            DtypeArg::F16 => Precision::F16,
-        };
-        // The registry's layer for known models; for others the engine picks (and says) its own.
-        options.num_layers = self
-            .num_layers
-            .or_else(|| registry::default_layer(&resolved.name));
-        if self.rescaled() {
-            let layer = options.num_layers.ok_or_else(|| {
-                CliError::bad_input(anyhow::anyhow!(
-                    "{} is not in the layer registry: give --num-layers to rescale with a baseline",
-                    resolved.name
-                ))
-            })?;
-            options.baseline = self.baseline(&resolved.name, layer)?;
-        }
-        Scorer::new(options).map_err(classify_engine_error)
+        load_scorer(&self.settings(), idf_references)
     }
 
-    /// The baseline to rescale with: a given file, or bert_score's file for (lang, model).
-    fn baseline(&self, model: &str, layer: usize) -> Result<Option<Baseline>, CliError> {
-        if let Some(path) = &self.baseline {
-            return Baseline::from_file(path, layer)
-                .map(Some)
-                .map_err(CliError::bad_input);
-        }
-        if !self.rescale_with_baseline {
-            return Ok(None);
-        }
-        let lang = self.lang.as_deref().unwrap_or("en");
-        Baseline::builtin(lang, model, layer)
-            .map_err(CliError::bad_input)?
-            .map(Some)
-            .with_context(|| {
-                format!(
-                    "no published baseline for model {model} and language {lang}; pass one with --baseline FILE"
-                )
-            })
-            .map_err(CliError::bad_input)
+    /// Checks the settings alone (no file read, no model loaded): for commands that want to fail on a bad
+    /// option before reading their inputs.
+    pub fn validate(&self) -> Result<(), CliError> {
+        self.settings().validate().map_err(option_error)
     }
 
     /// Whether scores are rescaled (for reports).
     pub fn rescaled(&self) -> bool {
-        self.rescale_with_baseline || self.baseline.is_some()
+        self.settings().rescaled()
     }
 }
 
-/// Engine errors caused by the user's input are exit 2; the rest are model/runtime failures.
-pub fn classify_engine_error(error: bertscore_engine::EngineError) -> CliError {
-    use bertscore_engine::EngineError as E;
+/// Validates `settings`, resolves the model (the project's default model when the settings name none),
+/// and loads the scorer.
+pub fn load_scorer(
+    settings: &ScorerSettings,
+    idf_references: Option<Vec<String>>,
+) -> Result<Scorer, CliError> {
+    settings.validate().map_err(option_error)?;
+    let resolved = match settings.model_spec() {
+        Some(spec) => bertscore_hub::resolve(&spec),
+        None => bertscore_hub::resolve_default(),
+    }
+    .map_err(|e| match e {
+        bertscore_hub::HubError::NotAModel(_) => CliError::bad_input(e),
+        other => CliError::model(other),
+    })?;
+    let options = settings
+        .scorer_options(&resolved.dir, &resolved.name, idf_references)
+        .map_err(option_error)?;
+    let scorer = Scorer::new(options).map_err(classify_engine_error)?;
+    say_fallback_once(&scorer);
+    Ok(scorer)
+}
+
+/// A slower path than the one asked for (no native kernel for the dtype on this CPU) is said on stderr, once
+/// per process however many scorers are loaded.
+fn say_fallback_once(scorer: &Scorer) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    if let Some(note) = &scorer.kernel().fallback {
+        let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !said.contains(note) {
+            eprintln!("warning: {note}");
+            said.push(note.clone());
+        }
+    }
+}
+
+/// An option error in the command line's words (`--batch-size: ...`); other engine errors as they are.
+fn option_error(error: EngineError) -> CliError {
     match error {
-        E::LayerOutOfRange { .. }
-        | E::LengthMismatch { .. }
-        | E::InvalidBaseline { .. }
-        | E::InvalidFile { .. } => CliError::bad_input(error),
-        E::MissingModelFile { .. } | E::UnsupportedArchitecture { .. } => CliError::model(error),
-        _ => CliError::runtime(error),
+        EngineError::InvalidOption { name, message } => {
+            CliError::bad_input(anyhow!("--{}: {message}", name.replace('_', "-")))
+        }
+        other => classify_engine_error(other),
+    }
+}
+
+/// An engine error with the exit code of its kind: bad input 2, model 3, runtime 4.
+pub fn classify_engine_error(error: EngineError) -> CliError {
+    use bertscore_engine::ErrorKind;
+    match error.kind() {
+        ErrorKind::BadInput => CliError::bad_input(error),
+        ErrorKind::Model => CliError::model(error),
+        ErrorKind::Runtime => CliError::runtime(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        model: ModelArgs,
+    }
+
+    fn parse(args: &[&str]) -> ModelArgs {
+        Cli::try_parse_from(std::iter::once("bertscore").chain(args.iter().copied()))
+            .unwrap()
+            .model
+    }
+
+    #[test]
+    fn no_arguments_are_the_engine_defaults() {
+        assert_eq!(parse(&[]).settings(), ScorerSettings::default());
+    }
+
+    #[test]
+    fn arguments_reach_the_settings() {
+        let settings = parse(&[
+            "--model",
+            "m",
+            "--num_layers",
+            "3",
+            "--batch-size",
+            "8",
+            "--threads",
+            "2",
+            "--device",
+            "cuda:1",
+            "--dtype",
+            "f16",
+            "--backend",
+            "candle",
+            "--idf",
+            "--chunk-size",
+            "10",
+        ])
+        .settings();
+        assert_eq!(settings.model.as_deref(), Some("m"));
+        assert_eq!(settings.num_layers, Some(3));
+        assert_eq!((settings.batch_size, settings.threads), (8, Some(2)));
+        assert_eq!(settings.device, DevicePreference::Cuda(1));
+        assert_eq!(settings.dtype, Precision::F16);
+        assert_eq!(settings.backend, Backend::Candle);
+        assert!(settings.idf);
+        assert_eq!(settings.chunk_size, 10);
+    }
+
+    #[test]
+    fn too_many_threads_is_bad_input_naming_the_flag() {
+        let error = parse(&["--threads", "100000"]).validate().unwrap_err();
+        assert_eq!(error.exit, crate::exit::Exit::BadInput);
+        let message = error.error.to_string();
+        assert!(
+            message.starts_with("--threads: 100000 is more than 4 per available core"),
+            "{message}"
+        );
+        let error = parse(&["--batch-size", "0"]).validate().unwrap_err();
+        assert!(
+            error
+                .error
+                .to_string()
+                .starts_with("--batch-size: 0 is out of range")
+        );
+    }
+
+    #[test]
+    fn unknown_dtype_is_a_usage_error() {
+        let cli = Cli::try_parse_from(["bertscore", "--dtype", "f64"]);
+        assert!(cli.is_err());
     }
 }

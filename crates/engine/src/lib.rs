@@ -19,10 +19,12 @@ pub mod matching;
 pub mod models;
 pub mod registry;
 pub mod scorer;
+pub mod settings;
 pub mod tokenize;
 
 pub use baseline::Baseline;
 pub use error::EngineError;
+pub use settings::ScorerSettings;
 pub use scorer::{
     Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, PairScore, Precision, ScoreReport,
     Scorer, ScorerOptions, Timings, TokenSimilarity,

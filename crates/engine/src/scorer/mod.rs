@@ -59,18 +59,8 @@ impl Scorer {
                 });
             }
         }
-        if options.batch_size == 0 {
-            return Err(EngineError::InvalidOption {
-                name: "batch_size".into(),
-                message: "must be at least 1".into(),
-            });
-        }
-        if options.threads == Some(0) {
-            return Err(EngineError::InvalidOption {
-                name: "threads".into(),
-                message: "must be at least 1".into(),
-            });
-        }
+        // The same bounds as ScorerSettings::validate, for options built directly.
+        crate::settings::check_sizes(options.batch_size, options.threads, options.chunk_size)?;
         let config_path = dir.join("config.json");
         let config = tokenize::read_json(&config_path)?;
         let arch = Architecture::from_config(&config, &config_path)?;
@@ -330,12 +320,6 @@ impl Scorer {
         }
         if let Some(index) = refs.iter().position(Vec::is_empty) {
             return Err(EngineError::NoReferences { index });
-        }
-        if self.options.chunk_size == 0 {
-            return Err(EngineError::InvalidOption {
-                name: "chunk_size".into(),
-                message: "must be at least 1".into(),
-            });
         }
 
         let mut timings = Timings::default();

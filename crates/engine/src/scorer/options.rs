@@ -78,20 +78,22 @@ pub struct ScorerOptions {
 pub const DEFAULT_CHUNK_SIZE: usize = 4096;
 
 impl ScorerOptions {
+    /// The options for a model, everything else at [`ScorerSettings`](crate::ScorerSettings)'s defaults.
     pub fn new(model_dir: impl Into<PathBuf>, model_name: impl Into<String>) -> Self {
+        let defaults = crate::ScorerSettings::default();
         Self {
             model_dir: model_dir.into(),
             model_name: model_name.into(),
-            num_layers: None,
+            num_layers: defaults.num_layers,
             idf: IdfMode::Off,
             baseline: None,
             custom_baseline: false,
-            batch_size: 64,
-            threads: None,
-            device: DevicePreference::Cpu,
-            precision: Precision::F32,
-            backend: Backend::Auto,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            batch_size: defaults.batch_size,
+            threads: defaults.threads,
+            device: defaults.device,
+            precision: defaults.dtype,
+            backend: defaults.backend,
+            chunk_size: defaults.chunk_size,
         }
     }
 }
