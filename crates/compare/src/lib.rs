@@ -23,8 +23,8 @@ pub use html::{HeatmapSide, ItemHeatmap, render_html};
 pub use input::{Location, align, load_items, read_candidates, read_references};
 pub use report::render_table;
 pub use stats::{
-    DeltaStatistics, MeanScores, PairedStatistics, PermutationTest, TIE_TOLERANCE,
-    paired_statistics,
+    CompareSettings, DeltaStatistics, MAX_RESAMPLES, MeanScores, PairedStatistics, PermutationTest,
+    TIE_TOLERANCE, paired_statistics,
 };
 
 /// One prompt's two outputs and the references they are scored against.
@@ -35,33 +35,6 @@ pub struct Item {
     pub base: String,
     pub custom: String,
     pub references: Vec<String>,
-}
-
-/// How the difference is tested and judged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompareOptions {
-    /// Bootstrap resamples for the 95% confidence interval.
-    pub bootstrap: usize,
-    /// Random sign patterns for the permutation test (all `2^n` are enumerated when there are no more).
-    pub permutations: usize,
-    /// Seed of the bootstrap and permutation draws.
-    pub seed: u64,
-    /// The F1 gain (or loss) the mean difference must exceed for a verdict other than `inconclusive`.
-    pub margin: f64,
-    /// Significance level of the permutation test.
-    pub alpha: f64,
-}
-
-impl Default for CompareOptions {
-    fn default() -> Self {
-        Self {
-            bootstrap: 10_000,
-            permutations: 10_000,
-            seed: 0,
-            margin: 0.0,
-            alpha: 0.05,
-        }
-    }
 }
 
 /// Which model the evidence favours.
@@ -225,7 +198,7 @@ pub fn idf_corpus(items: &[Item]) -> Vec<String> {
 pub fn compare(
     scorer: &Scorer,
     items: &[Item],
-    options: &CompareOptions,
+    options: &CompareSettings,
 ) -> Result<Comparison, CompareError> {
     compare_with_progress(scorer, items, options, &|_, _| {})
 }
@@ -234,7 +207,7 @@ pub fn compare(
 pub fn compare_with_progress(
     scorer: &Scorer,
     items: &[Item],
-    options: &CompareOptions,
+    options: &CompareSettings,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Comparison, CompareError> {
     options.validate()?;
@@ -383,7 +356,7 @@ mod tests {
         };
         let base: Vec<PairScore> = deltas.iter().map(|d| score(d.1)).collect();
         let custom: Vec<PairScore> = deltas.iter().map(|d| score(d.2)).collect();
-        let statistics = paired_statistics(&base, &custom, &CompareOptions::default()).unwrap();
+        let statistics = paired_statistics(&base, &custom, &CompareSettings::default()).unwrap();
         Comparison {
             settings: "test".into(),
             statistics,

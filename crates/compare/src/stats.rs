@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use bertscore_engine::PairScore;
 
-use crate::{CompareError, CompareOptions, Verdict};
+use crate::{CompareError, Verdict};
 
 /// Differences at most this large (in absolute value) are ties.
 pub const TIE_TOLERANCE: f64 = 1e-9;
@@ -94,21 +94,66 @@ pub struct PairedStatistics {
     pub alpha: f64,
 }
 
-impl CompareOptions {
-    /// Rejects settings the statistics cannot be computed with.
-    pub fn validate(&self) -> Result<(), CompareError> {
-        let invalid = |message: &str| Err(CompareError::InvalidOption(message.to_string()));
-        if self.bootstrap == 0 {
-            return invalid("bootstrap must be at least 1 resample");
+/// Most bootstrap resamples or permutation sign patterns: a million already pins a 95% interval or a p-value
+/// far below the noise of the scores, and each costs one pass over the items.
+pub const MAX_RESAMPLES: usize = 1_000_000;
+
+/// How the difference is tested and judged: the settings of `bertscore compare` and of the pipeline's
+/// `[scoring]` section. Every field has a default; in TOML or JSON a field left out takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompareSettings {
+    /// Bootstrap resamples for the 95% confidence interval, 1 to [`MAX_RESAMPLES`].
+    pub bootstrap: usize,
+    /// Random sign patterns for the permutation test, 1 to [`MAX_RESAMPLES`] (all `2^n` are enumerated when
+    /// there are no more).
+    pub permutations: usize,
+    /// Seed of the bootstrap and permutation draws.
+    pub seed: u64,
+    /// The F1 gain (or loss) the mean difference must exceed for a verdict other than `inconclusive`; >= 0.
+    pub margin: f64,
+    /// Significance level of the permutation test, in (0, 1).
+    pub alpha: f64,
+}
+
+impl Default for CompareSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap: 10_000,
+            permutations: 10_000,
+            seed: 0,
+            margin: 0.0,
+            alpha: 0.05,
         }
-        if self.permutations == 0 {
-            return invalid("permutations must be at least 1");
+    }
+}
+
+impl CompareSettings {
+    /// The field names, as TOML and JSON spell them.
+    pub const FIELDS: [&'static str; 5] = ["bootstrap", "permutations", "seed", "margin", "alpha"];
+
+    /// Rejects settings the statistics cannot be computed with, naming the field: resample counts out of
+    /// 1..=[`MAX_RESAMPLES`], a negative or non-finite margin, alpha outside (0, 1).
+    pub fn validate(&self) -> Result<(), CompareError> {
+        let invalid = |message: String| Err(CompareError::InvalidOption(message));
+        for (name, count, unit) in [
+            ("bootstrap", self.bootstrap, "resamples"),
+            ("permutations", self.permutations, "sign patterns"),
+        ] {
+            if !(1..=MAX_RESAMPLES).contains(&count) {
+                return invalid(format!(
+                    "{name} must be 1 to {MAX_RESAMPLES} {unit}, not {count}"
+                ));
+            }
         }
         if !(self.margin >= 0.0 && self.margin.is_finite()) {
-            return invalid("margin must be a finite number >= 0");
+            return invalid(format!(
+                "margin must be a finite number >= 0, not {}",
+                self.margin
+            ));
         }
-        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return invalid("alpha must be in (0, 1]");
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return invalid(format!("alpha must be in (0, 1), not {}", self.alpha));
         }
         Ok(())
     }
@@ -116,7 +161,7 @@ impl CompareOptions {
 
 /// The verdict on F1: `custom` when its mean gain exceeds `margin` and is significant at `alpha`, `base` for
 /// a significant loss beyond `margin`, else `inconclusive`.
-pub fn verdict(delta_f1: f64, p_value: f64, options: &CompareOptions) -> Verdict {
+pub fn verdict(delta_f1: f64, p_value: f64, options: &CompareSettings) -> Verdict {
     if p_value < options.alpha && delta_f1 > options.margin {
         Verdict::Custom
     } else if p_value < options.alpha && delta_f1 < -options.margin {
@@ -130,7 +175,7 @@ pub fn verdict(delta_f1: f64, p_value: f64, options: &CompareOptions) -> Verdict
 pub fn paired_statistics(
     base: &[PairScore],
     custom: &[PairScore],
-    options: &CompareOptions,
+    options: &CompareSettings,
 ) -> Result<PairedStatistics, CompareError> {
     options.validate()?;
     if base.len() != custom.len() {
@@ -308,8 +353,8 @@ mod tests {
             .collect()
     }
 
-    fn options() -> CompareOptions {
-        CompareOptions::default()
+    fn options() -> CompareSettings {
+        CompareSettings::default()
     }
 
     #[test]
@@ -461,7 +506,7 @@ mod tests {
 
     #[test]
     fn margin_and_alpha_gate_the_verdict() {
-        let o = CompareOptions {
+        let o = CompareSettings {
             margin: 0.02,
             ..options()
         };
@@ -488,24 +533,28 @@ mod tests {
     fn bad_options_and_inputs_are_rejected() {
         let s = scores(&[0.5]);
         for o in [
-            CompareOptions {
+            CompareSettings {
                 bootstrap: 0,
                 ..options()
             },
-            CompareOptions {
+            CompareSettings {
                 permutations: 0,
                 ..options()
             },
-            CompareOptions {
+            CompareSettings {
                 alpha: 0.0,
                 ..options()
             },
-            CompareOptions {
+            CompareSettings {
                 margin: -0.1,
                 ..options()
             },
-            CompareOptions {
+            CompareSettings {
                 margin: f64::NAN,
+                ..options()
+            },
+            CompareSettings {
+                alpha: 1.0,
                 ..options()
             },
         ] {
@@ -523,5 +572,59 @@ mod tests {
             Err(CompareError::Empty)
         ));
         assert!(paired_statistics(&s, &scores(&[f64::NAN]), &options()).is_err());
+    }
+
+    #[test]
+    fn resample_counts_are_capped() {
+        for (bootstrap, permutations) in [
+            (usize::MAX, 10),
+            (1_000_000_000, 10),
+            (MAX_RESAMPLES + 1, 10),
+            (10, usize::MAX),
+        ] {
+            let o = CompareSettings {
+                bootstrap,
+                permutations,
+                ..options()
+            };
+            let error = o.validate().unwrap_err().to_string();
+            assert!(error.contains("must be 1 to 1000000"), "{error}");
+            // Refused before anything is allocated.
+            assert!(paired_statistics(&scores(&[0.5]), &scores(&[0.6]), &o).is_err());
+        }
+        let o = CompareSettings {
+            bootstrap: MAX_RESAMPLES,
+            permutations: MAX_RESAMPLES,
+            ..options()
+        };
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn settings_round_trip_with_defaults() {
+        let json = serde_json::to_value(CompareSettings::default()).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        let mut expected = CompareSettings::FIELDS.to_vec();
+        expected.sort_unstable();
+        assert_eq!(fields, expected);
+        let partial: CompareSettings = serde_json::from_str(r#"{"seed": 7}"#).unwrap();
+        assert_eq!(
+            partial,
+            CompareSettings {
+                seed: 7,
+                ..CompareSettings::default()
+            }
+        );
+        let error = serde_json::from_str::<CompareSettings>(r#"{"bootstrapp": 1}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown field `bootstrapp`"),
+            "{error}"
+        );
     }
 }

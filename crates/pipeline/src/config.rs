@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bertscore_compare::CompareSettings;
+use bertscore_engine::ScorerSettings;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::adapter::AdapterKind;
@@ -259,48 +261,71 @@ impl Default for InferenceConfig {
     }
 }
 
-/// The BERTScore comparison (see `bertscore compare`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[scoring]`: how the outputs are scored and judged, as `bertscore compare` does it. One TOML table holds the
+/// engine's [`ScorerSettings`] (`model`, `lang`, `num_layers`, `idf`, `batch_size`, `threads`, ...) and compare's
+/// [`CompareSettings`] (`bootstrap`, `permutations`, `seed`, `margin`, `alpha`) side by side; each field left out
+/// takes that type's default, and an unknown field is an error.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ScoringConfig {
-    /// A model directory or hub id, resolved by `bertscore_hub::resolve`.
-    #[serde(default = "default_scoring_model")]
-    pub model: String,
-    #[serde(default)]
-    pub num_layers: Option<usize>,
-    #[serde(default)]
-    pub idf: bool,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default)]
-    pub threads: Option<usize>,
-    #[serde(default = "default_resamples")]
-    pub bootstrap: usize,
-    #[serde(default = "default_resamples")]
-    pub permutations: usize,
-    #[serde(default)]
-    pub seed: u64,
-    /// The F1 gain the custom model must exceed to win.
-    #[serde(default)]
-    pub margin: f64,
-    #[serde(default = "default_alpha")]
-    pub alpha: f64,
+    /// Model, layer, idf, rescaling, batch size, threads, device, precision.
+    pub scorer: ScorerSettings,
+    /// Bootstrap and permutation counts, seed, margin, significance level.
+    pub statistics: CompareSettings,
 }
 
-impl Default for ScoringConfig {
-    fn default() -> Self {
-        Self {
-            model: default_scoring_model(),
-            num_layers: None,
-            idf: false,
-            batch_size: default_batch_size(),
-            threads: None,
-            bootstrap: default_resamples(),
-            permutations: default_resamples(),
-            seed: 0,
-            margin: 0.0,
-            alpha: default_alpha(),
-        }
+impl ScoringConfig {
+    /// The model to resolve: `model`, else bert_score's model for `lang`, else the project's default model.
+    pub fn model_spec(&self) -> String {
+        self.scorer
+            .model_spec()
+            .unwrap_or_else(|| bertscore_hub::DEFAULT_MODEL.to_string())
+    }
+
+    /// Checks every scoring and statistics setting (no file read, no model loaded), naming the field as
+    /// `scoring.FIELD`: what a run must pass before anything is billed.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        self.scorer.validate().map_err(|error| {
+            let message = match error {
+                bertscore_engine::EngineError::InvalidOption { name, message } => {
+                    format!("scoring.{name}: {message}")
+                }
+                other => format!("scoring: {other}"),
+            };
+            PipelineError::config(origin, message)
+        })?;
+        self.statistics
+            .validate()
+            .map_err(|error| PipelineError::config(origin, format!("scoring.{error}")))
+    }
+}
+
+impl Serialize for ScoringConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let table = |value: serde_json::Result<serde_json::Value>| match value {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err(S::Error::custom("settings serialize to a table")),
+            Err(e) => Err(S::Error::custom(e)),
+        };
+        let mut fields = table(serde_json::to_value(&self.scorer))?;
+        fields.extend(table(serde_json::to_value(&self.statistics))?);
+        fields.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ScoringConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let (statistics, scorer): (serde_json::Map<_, _>, serde_json::Map<_, _>) = fields
+            .into_iter()
+            .partition(|(key, _)| CompareSettings::FIELDS.contains(&key.as_str()));
+        Ok(Self {
+            scorer: serde_json::from_value(serde_json::Value::Object(scorer))
+                .map_err(D::Error::custom)?,
+            statistics: serde_json::from_value(serde_json::Value::Object(statistics))
+                .map_err(D::Error::custom)?,
+        })
     }
 }
 
@@ -359,18 +384,6 @@ fn default_retry_max() -> f64 {
 }
 fn default_failure_fraction() -> f64 {
     0.2
-}
-fn default_scoring_model() -> String {
-    bertscore_hub::DEFAULT_MODEL.into()
-}
-fn default_batch_size() -> usize {
-    64
-}
-fn default_resamples() -> usize {
-    10_000
-}
-fn default_alpha() -> f64 {
-    0.05
 }
 fn default_subject_prefix() -> String {
     "[bertscore pipeline]".into()
@@ -456,13 +469,13 @@ impl PipelineConfig {
                 "customization.customization_type",
                 self.customization.customization_type.as_str(),
             ),
-            ("scoring.model", self.scoring.model.as_str()),
         ];
         for (field, value) in nonempty {
             if value.trim().is_empty() {
                 return fail(format!("{field} must not be empty"));
             }
         }
+        self.scoring.validate(origin)?;
         if self.throughput.model_units < 1 {
             return fail("throughput.model_units must be at least 1".into());
         }
@@ -626,7 +639,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("bukket"), "{err}");
-        assert!(err.is_bad_input());
+        assert_eq!(err.kind(), crate::ErrorKind::BadInput);
         let text = format!("{MINIMAL}\n[throughput]\nmodel_units = 0\n");
         let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
         let err = config.validate(Path::new("x.toml")).unwrap_err();
@@ -651,5 +664,75 @@ mod tests {
         assert_eq!(config.customization.job_name.as_deref(), Some("j1"));
         assert_eq!(config.customization.hyper_parameters.len(), 1);
         assert_eq!(config.data.training, PathBuf::from("/data/other.jsonl"));
+    }
+
+    fn with_scoring(lines: &str) -> Result<PipelineConfig> {
+        let config = PipelineConfig::from_toml_str(
+            &format!("{MINIMAL}\n[scoring]\n{lines}\n"),
+            Path::new("x.toml"),
+        )?;
+        config.validate(Path::new("x.toml"))?;
+        Ok(config)
+    }
+
+    #[test]
+    fn scoring_takes_the_settings_defaults() {
+        let config = with_scoring("").unwrap();
+        assert_eq!(config.scoring.scorer, ScorerSettings::default());
+        assert_eq!(config.scoring.statistics, CompareSettings::default());
+        assert_eq!(config.scoring.model_spec(), bertscore_hub::DEFAULT_MODEL);
+
+        let config = with_scoring(
+            "model = \"roberta-large\"\nnum_layers = 17\nidf = true\nbatch_size = 8\nbootstrap = 2000\nalpha = 0.01",
+        )
+        .unwrap();
+        assert_eq!(config.scoring.model_spec(), "roberta-large");
+        assert_eq!(config.scoring.scorer.num_layers, Some(17));
+        assert_eq!(config.scoring.scorer.batch_size, 8);
+        assert!(config.scoring.scorer.idf);
+        assert_eq!(config.scoring.statistics.bootstrap, 2000);
+        assert_eq!(config.scoring.statistics.alpha, 0.01);
+        assert_eq!(
+            config.scoring.statistics.permutations,
+            CompareSettings::default().permutations
+        );
+    }
+
+    #[test]
+    fn bad_scoring_settings_are_rejected_by_validate() {
+        for (line, field) in [
+            ("batch_size = 0", "scoring.batch_size"),
+            ("threads = 100000", "scoring.threads"),
+            ("alpha = 2.0", "scoring.alpha"),
+            ("margin = -1", "scoring.margin"),
+            ("bootstrap = 1000000000", "scoring.bootstrap"),
+            ("permutations = 0", "scoring.permutations"),
+            ("model = \"\"", "scoring.model"),
+        ] {
+            let error = with_scoring(line).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                crate::error::ErrorKind::BadInput,
+                "{line}: {error}"
+            );
+            assert!(error.to_string().contains(field), "{line}: {error}");
+        }
+        let error = with_scoring("bukket = 1").unwrap_err();
+        assert!(error.to_string().contains("bukket"), "{error}");
+    }
+
+    #[test]
+    fn scoring_round_trips_through_toml_and_json() {
+        let config =
+            with_scoring("lang = \"en\"\nrescale_with_baseline = true\ndevice = \"cpu\"\nseed = 3")
+                .unwrap();
+        let toml_text = toml::to_string(&config).unwrap();
+        let back = PipelineConfig::from_toml_str(&toml_text, Path::new("y.toml")).unwrap();
+        assert_eq!(back, config);
+        let json = serde_json::to_string(&config).unwrap();
+        let back: PipelineConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config);
+        assert_eq!(back.scoring.statistics.seed, 3);
+        assert_eq!(back.scoring.scorer.lang.as_deref(), Some("en"));
     }
 }

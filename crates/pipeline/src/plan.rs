@@ -211,11 +211,11 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         "score",
         format!(
             "BERTScore with {} (bootstrap {}, permutations {}, margin {}, alpha {})",
-            config.scoring.model,
-            config.scoring.bootstrap,
-            config.scoring.permutations,
-            config.scoring.margin,
-            config.scoring.alpha
+            config.scoring.model_spec(),
+            config.scoring.statistics.bootstrap,
+            config.scoring.statistics.permutations,
+            config.scoring.statistics.margin,
+            config.scoring.statistics.alpha
         ),
         None,
     );
