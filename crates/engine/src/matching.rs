@@ -5,6 +5,25 @@
 //! similar candidate token (recall); the matched similarities are averaged with the token weights
 //! (see [`crate::idf`]). Special tokens take part in the maxima — they are real positions of the
 //! encoded sequence — but weigh 0 unless idf says otherwise.
+//!
+//! # bert_score's padding rule
+//!
+//! bert_score 0.3.13 (`bert_cos_score_idf`) does not match pairs one at a time: it takes the
+//! flattened (candidate, reference) pairs — for each candidate in input order, each of its
+//! references in order — in consecutive groups of 64 (its `batch_size`), pads every candidate and
+//! every reference of a group to the group's longest one (embedding value 2.0), and
+//! `greedy_cos_idf` multiplies the similarity matrix by the padding mask. A padded position
+//! therefore takes part in the greedy maxima with similarity 0. The consequence, reproduced here:
+//!
+//! - a candidate token's best match is `max(best, 0)` when its pair's reference is shorter than
+//!   the longest reference of the group;
+//! - a reference token's best match is `max(best, 0)` when its pair's candidate is shorter than
+//!   the longest candidate of the group.
+//!
+//! Lengths are in tokens, after truncation, special tokens included. Only tokens whose best
+//! cosine similarity is negative are affected. The groups are bert_score's, over the whole
+//! input ([`PADDING_GROUP`] pairs each, see [`GroupLengths`]), whatever batch size, thread count or
+//! chunk size this engine uses; a pair scored on its own is a group of one and never clamped.
 
 use crate::PairScore;
 
@@ -41,16 +60,95 @@ pub struct MatchNotes {
     pub empty_reference: bool,
 }
 
+/// How many consecutive flattened pairs bert_score matches together (its default `batch_size`).
+pub const PADDING_GROUP: usize = 64;
+
+/// Which sides of a pair bert_score padded in its group (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Padded {
+    /// The candidate is shorter than its group's longest candidate: every reference token also
+    /// meets padded candidate positions, so its best match is at least 0.
+    pub candidate: bool,
+    /// The reference is shorter than its group's longest reference: every candidate token's best
+    /// match is at least 0.
+    pub reference: bool,
+}
+
+/// The longest candidate and the longest reference (in tokens) of each of bert_score's groups of
+/// [`PADDING_GROUP`] pairs, for a run of consecutive flattened pairs.
+#[derive(Debug, Clone, Default)]
+pub struct GroupLengths {
+    /// Flattened index of the first pair the run covers; a multiple of [`PADDING_GROUP`].
+    first_pair: usize,
+    /// (longest candidate, longest reference) per group, from the group of `first_pair` on.
+    longest: Vec<(usize, usize)>,
+}
+
+impl GroupLengths {
+    /// `lengths` holds the (candidate, reference) token counts of the flattened pairs
+    /// `first_pair..first_pair + lengths.len()`; `first_pair` must start a group. Groups that the
+    /// run covers only in part get the maxima of the part: give whole groups.
+    pub fn new(first_pair: usize, lengths: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        assert_eq!(first_pair % PADDING_GROUP, 0, "runs start at a group");
+        let mut longest: Vec<(usize, usize)> = Vec::new();
+        for (k, (cand, reference)) in lengths.into_iter().enumerate() {
+            if k % PADDING_GROUP == 0 {
+                longest.push((0, 0));
+            }
+            let group = longest.last_mut().expect("pushed above");
+            group.0 = group.0.max(cand);
+            group.1 = group.1.max(reference);
+        }
+        Self {
+            first_pair,
+            longest,
+        }
+    }
+
+    /// Which sides of flattened pair `pair` (with these token counts) bert_score padded.
+    pub fn padded(&self, pair: usize, cand_len: usize, ref_len: usize) -> Padded {
+        let (longest_cand, longest_ref) = self.longest[(pair - self.first_pair) / PADDING_GROUP];
+        Padded {
+            candidate: cand_len < longest_cand,
+            reference: ref_len < longest_ref,
+        }
+    }
+
+    /// The flattened pairs whose lengths [`GroupLengths::new`] needs to decide the pairs
+    /// `pairs` of an input of `total` pairs: `pairs` widened to whole groups.
+    pub fn covering(pairs: std::ops::Range<usize>, total: usize) -> std::ops::Range<usize> {
+        let start = pairs.start - pairs.start % PADDING_GROUP;
+        let end = pairs.end.div_ceil(PADDING_GROUP) * PADDING_GROUP;
+        start..end.min(total)
+    }
+}
+
 /// Scores one pair the way `greedy_cos_idf` does:
 /// `P = Σᵢ w(cᵢ)·maxⱼ cos(cᵢ, rⱼ) / Σᵢ w(cᵢ)`, `R` likewise over the reference, `F = 2PR/(P+R)`.
 /// An empty candidate or reference (special tokens only) gets `P = R = 0`; `F` is computed from the
-/// raw `P` and `R` first and then only NaN is replaced by 0, as bert_score does.
+/// raw `P` and `R` first and then only NaN is replaced by 0, as bert_score does. `padded` says
+/// which best matches bert_score's padding raises to 0 (see the [module docs](self)).
 pub fn score_pair(
     candidate: TokenVectors,
     reference: TokenVectors,
     dim: usize,
+    padded: Padded,
 ) -> (PairScore, MatchNotes) {
-    let (best_for_candidate, best_for_reference) = best_matches(candidate, reference, dim);
+    let (mut best_for_candidate, mut best_for_reference) = best_matches(candidate, reference, dim);
+    // A padded position's similarity is 0 (`sim * mask`); `torch.max` keeps NaN.
+    let meet_padding = |best: &mut [f32]| {
+        for b in best {
+            if *b < 0.0 {
+                *b = 0.0;
+            }
+        }
+    };
+    if padded.reference {
+        meet_padding(&mut best_for_candidate);
+    }
+    if padded.candidate {
+        meet_padding(&mut best_for_reference);
+    }
     let mut precision = weighted_mean(&best_for_candidate, candidate.weights);
     let mut recall = weighted_mean(&best_for_reference, reference.weights);
     let mut f1 = 2.0 * precision * recall / (precision + recall);
@@ -164,7 +262,7 @@ mod tests {
             vectors: &vectors,
             weights: &weights,
         };
-        let (score, notes) = score_pair(t, t, 2);
+        let (score, notes) = score_pair(t, t, 2, Padded::default());
         assert!((score.precision - 1.0).abs() < 1e-6);
         assert!((score.recall - 1.0).abs() < 1e-6);
         assert!((score.f1 - 1.0).abs() < 1e-6);
@@ -189,6 +287,7 @@ mod tests {
                 weights: &[0.0, 1.0, 1.0, 0.0],
             },
             3,
+            Padded::default(),
         );
         assert!((score.precision - 1.0).abs() < 1e-6);
         assert!((score.recall - 0.5).abs() < 1e-6);
@@ -210,9 +309,60 @@ mod tests {
                 weights: &[0.0, 1.0, 0.0],
             },
             2,
+            Padded::default(),
         );
         assert_eq!((score.precision, score.recall, score.f1), (0.0, 0.0, 0.0));
         assert!(notes.empty_candidate && !notes.empty_reference);
+    }
+
+    #[test]
+    fn padding_raises_negative_best_matches_to_zero() {
+        // Candidate [x, x, -x] (weights 0, 1, 1); reference [x, x, x]: the last candidate token's
+        // best is -1.
+        let x = unit(&[1.0, 0.0]);
+        let minus: Vec<f32> = x.iter().map(|v| -v).collect();
+        let cand: Vec<f32> = [x.clone(), x.clone(), minus].concat();
+        let reference: Vec<f32> = [x.clone(), x.clone(), x].concat();
+        let c = TokenVectors {
+            vectors: &cand,
+            weights: &[0.0, 1.0, 1.0],
+        };
+        let r = TokenVectors {
+            vectors: &reference,
+            weights: &[0.0, 1.0, 0.0],
+        };
+        let alone = score_pair(c, r, 2, Padded::default()).0;
+        assert!(alone.precision.abs() < 1e-6, "(1 - 1) / 2");
+        let padded = Padded {
+            candidate: false,
+            reference: true,
+        };
+        assert!((score_pair(c, r, 2, padded).0.precision - 0.5).abs() < 1e-6);
+        // Padding on the candidate side concerns the reference tokens only, all matched at 1.
+        let other = Padded {
+            candidate: true,
+            reference: false,
+        };
+        assert_eq!(score_pair(c, r, 2, other).0, alone);
+        assert!((alone.recall - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn groups_of_64_pairs_hold_their_longest_texts() {
+        // 130 pairs: groups 0..64, 64..128, 128..130.
+        let lengths: Vec<(usize, usize)> = (0..130).map(|p| (p % 7 + 3, 100 - p % 64)).collect();
+        let groups = GroupLengths::new(0, lengths.iter().copied());
+        assert_eq!(groups.longest, [(9, 100), (9, 100), (6, 100)]);
+        let first = groups.padded(0, 3, 100);
+        assert!(first.candidate && !first.reference);
+        let last = groups.padded(129, 6, 99);
+        assert!(!last.candidate && last.reference);
+        assert_eq!(GroupLengths::covering(70..75, 130), 64..128);
+        assert_eq!(GroupLengths::covering(128..130, 130), 128..130);
+        assert_eq!(GroupLengths::covering(0..64, 130), 0..64);
+        let tail = GroupLengths::new(64, lengths[64..].iter().copied());
+        assert_eq!(tail.padded(129, 6, 99), last);
+        assert_eq!(tail.padded(100, 3, 100), groups.padded(100, 3, 100));
     }
 
     #[test]

@@ -268,24 +268,38 @@ fn baseline_file_errors_name_file_and_line() {
     ));
 }
 
+/// Several references: each candidate keeps the maximum of P, R and F over its references, where
+/// each pair's score is the one it gets in bert_score's flattened input (one row per reference, in
+/// order: the same groups of 64 pairs, so the same padding).
 #[test]
 fn several_references_take_the_maximum_of_each_score() {
     let (cands, refs) = case_inputs("tiny-distilbert-L1-idf-multi-ref");
     let scorer = Scorer::new(options("tiny-roberta", 2)).unwrap();
+    let flattened = |cands: &[String], refs: &[Vec<String>]| {
+        let rows: Vec<(String, Vec<String>)> = cands
+            .iter()
+            .zip(refs)
+            .flat_map(|(c, group)| group.iter().map(|r| (c.clone(), vec![r.clone()])))
+            .collect();
+        let (c, r): (Vec<String>, Vec<Vec<String>>) = rows.into_iter().unzip();
+        scorer.score(&c, &r).unwrap().scores
+    };
+    let max_over = |rows: &[PairScore], refs: &[Vec<String>]| -> Vec<PairScore> {
+        let mut rows = rows.iter();
+        refs.iter()
+            .map(|group| {
+                let mut best = *rows.next().unwrap();
+                for row in rows.by_ref().take(group.len() - 1) {
+                    best.precision = best.precision.max(row.precision);
+                    best.recall = best.recall.max(row.recall);
+                    best.f1 = best.f1.max(row.f1);
+                }
+                best
+            })
+            .collect()
+    };
     let together = scorer.score(&cands, &refs).unwrap().scores;
-    let first: Vec<Vec<String>> = refs.iter().map(|g| vec![g[0].clone()]).collect();
-    let second: Vec<Vec<String>> = refs.iter().map(|g| vec![g[1].clone()]).collect();
-    let a = scorer.score(&cands, &first).unwrap().scores;
-    let b = scorer.score(&cands, &second).unwrap().scores;
-    let expected: Vec<PairScore> = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| PairScore {
-            precision: x.precision.max(y.precision),
-            recall: x.recall.max(y.recall),
-            f1: x.f1.max(y.f1),
-        })
-        .collect();
+    let expected = max_over(&flattened(&cands, &refs), &refs);
     assert!(max_difference(&together, &expected) <= 1e-9);
 
     // The maximum is taken per score: a long reference covers the candidate (high P, low R), a short
@@ -293,10 +307,11 @@ fn several_references_take_the_maximum_of_each_score() {
     let cand = vec!["the cat sat".to_string()];
     let long = "the cat sat on the mat with a big hat".to_string();
     let short = "the cat".to_string();
-    let by_long = scorer.score(&cand, &[vec![long.clone()]]).unwrap().scores[0];
-    let by_short = scorer.score(&cand, &[vec![short.clone()]]).unwrap().scores[0];
+    let group = vec![vec![long, short]];
+    let rows = flattened(&cand, &group);
+    let (by_long, by_short) = (rows[0], rows[1]);
     assert!(by_long.precision > by_short.precision && by_short.recall > by_long.recall);
-    let both = scorer.score(&cand, &[vec![long, short]]).unwrap().scores[0];
+    let both = scorer.score(&cand, &group).unwrap().scores[0];
     assert_eq!(both.precision, by_long.precision);
     assert_eq!(both.recall, by_short.recall);
     assert_eq!(both.f1, by_long.f1.max(by_short.f1));
@@ -398,7 +413,7 @@ fn hash_names_the_settings() {
 }
 
 #[test]
-fn half_precision_runs_close_to_f32_and_bf16_needs_cuda() {
+fn half_precisions_run_close_to_f32_and_bf16_needs_avx512_bf16_on_cpu() {
     let (cands, refs) = case_inputs("tiny-distilbert-L3-dialogsum-lead");
     let exact = Scorer::new(options("tiny-bert", 3))
         .unwrap()
@@ -414,17 +429,28 @@ fn half_precision_runs_close_to_f32_and_bf16_needs_cuda() {
         .scores;
     let diff = max_difference(&exact, &half);
     assert!(diff < 1e-2, "f16 max |Δ| {diff}");
+    // bf16 runs natively where the CPU has AVX512-BF16 (AMD Zen 4/5, recent Xeons); elsewhere it is
+    // refused (candle has no bf16 CPU matrix product), never run slowly.
     o.precision = Precision::Bf16;
-    assert!(matches!(
-        Scorer::new(o),
-        Err(EngineError::UnsupportedPrecision { .. })
-    ));
+    if bertscore_kernels::Isa::detect().avx512bf16() {
+        let scorer = Scorer::new(o).unwrap();
+        assert_eq!(scorer.encoder_name(), "cpu-kernels");
+        assert!(scorer.kernel().fallback.is_none());
+        let bf16 = scorer.score(&cands, &refs).unwrap().scores;
+        let diff = max_difference(&exact, &bf16);
+        assert!(diff < 1e-2, "bf16 max |Δ| {diff}");
+    } else {
+        assert!(matches!(
+            Scorer::new(o),
+            Err(EngineError::UnsupportedPrecision { .. })
+        ));
+    }
 }
 
 #[test]
 fn the_fast_path_runs_the_post_layernorm_families_and_candle_the_rest() {
     // The fast path runs where its AVX-512 kernels do (CI's machines have them).
-    let fast = if bertscore_kernels::Isa::detect().avx512f {
+    let fast = if bertscore_kernels::Isa::detect().avx512f() {
         "cpu-kernels"
     } else {
         "candle"
@@ -491,4 +517,97 @@ fn progress_reports_every_distinct_text() {
     // Four distinct texts: "a b", "c", "d", "e".
     assert_eq!(seen.first(), Some(&(0, 4)));
     assert_eq!(seen.last(), Some(&(4, 4)));
+}
+
+/// bert_score's padding groups (64 flattened pairs) are global: chunks, encoder batches and threads
+/// do not move a pair into another group, even when a group boundary falls between two references
+/// of one candidate or between two chunks.
+#[test]
+fn padding_groups_do_not_depend_on_chunk_or_batch_size() {
+    let (cands, single) = case_inputs("tiny-distilbert-L2-idf-negative-max");
+    // Every third candidate also gets the next candidate's reference: 107 flattened pairs.
+    let refs: Vec<Vec<String>> = single
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            let mut group = group.clone();
+            if i % 3 == 0 {
+                group.push(single[(i + 1) % single.len()][0].clone());
+            }
+            group
+        })
+        .collect();
+    let mut whole = options("tiny-distilbert", 2);
+    whole.idf = IdfMode::References;
+    let reference = Scorer::new(whole.clone())
+        .unwrap()
+        .score(&cands, &refs)
+        .unwrap();
+    for (chunk_size, batch_size, threads) in [
+        (1, 64, None),
+        (5, 3, Some(1)),
+        (21, 64, Some(2)),
+        (33, 500, None),
+        (64, 7, None),
+    ] {
+        let mut o = whole.clone();
+        o.chunk_size = chunk_size;
+        o.batch_size = batch_size;
+        o.threads = threads;
+        let chunked = Scorer::new(o).unwrap().score(&cands, &refs).unwrap();
+        let diff = max_difference(&reference.scores, &chunked.scores);
+        assert!(
+            diff <= 1e-6,
+            "chunk {chunk_size}, batch {batch_size}: max |Δ| {diff:.3e}"
+        );
+    }
+}
+
+/// The padding rule itself: a pair whose candidate has a token with no positively similar reference
+/// token scores higher precision when a longer reference shares its group of 64 pairs (the padded
+/// positions count as similarity 0), and exactly its lone score when the longer reference is in the
+/// next group.
+#[test]
+fn a_longer_reference_in_the_same_group_raises_negative_best_matches_to_zero() {
+    let (cands, refs) = case_inputs("tiny-distilbert-L3-negative-max");
+    let scorer = Scorer::new(options("tiny-distilbert", 3)).unwrap();
+    let score = |c: &[String], r: &[Vec<String>]| scorer.score(c, r).unwrap().scores;
+    let longest = refs
+        .iter()
+        .max_by_key(|r| scorer.tokenize(&r[0]).unwrap().len())
+        .unwrap()
+        .clone();
+    let longest_len = scorer.tokenize(&longest[0]).unwrap().len();
+    let mut raised = 0;
+    for (cand, reference) in cands.iter().zip(&refs) {
+        if scorer.tokenize(&reference[0]).unwrap().len() == longest_len {
+            continue;
+        }
+        let alone = score(std::slice::from_ref(cand), std::slice::from_ref(reference))[0];
+        let grouped = score(
+            &[cand.clone(), cand.clone()],
+            &[reference.clone(), longest.clone()],
+        )[0];
+        assert!(grouped.precision >= alone.precision);
+        assert_eq!(
+            grouped.recall, alone.recall,
+            "same candidate length: recall unchanged"
+        );
+        if grouped.precision > alone.precision + 1e-6 {
+            raised += 1;
+        }
+        // 64 filler pairs put the longer reference into the next group.
+        let mut far_cands = vec![cand.clone(); 65];
+        let mut far_refs = vec![reference.clone(); 64];
+        far_cands.push(cand.clone());
+        far_refs.push(longest.clone());
+        far_refs.insert(64, reference.clone());
+        far_cands.truncate(far_refs.len());
+        let far = score(&far_cands, &far_refs)[0];
+        assert!(max_difference(&[far], &[alone]) <= 1e-9);
+    }
+    assert!(
+        raised > 0,
+        "the case has tokens whose best match is negative"
+    );
 }

@@ -172,4 +172,10 @@ parity_cases! {
     minilm_l6_multi_ref => "minilm-L6-multi-ref",
     minilm_l6_edge => "minilm-L6-edge",
     minilm_l5_rescaled_dialogsum_lead => "minilm-L5-rescaled-dialogsum-lead",
+    tiny_bert_l3_negative_max => "tiny-bert-L3-negative-max",
+    tiny_deberta_v2_l3_negative_max => "tiny-deberta-v2-L3-negative-max",
+    tiny_distilbert_l3_negative_max => "tiny-distilbert-L3-negative-max",
+    tiny_distilbert_l2_idf_negative_max => "tiny-distilbert-L2-idf-negative-max",
+    tiny_distilbert_l2_idf_negative_max_multi => "tiny-distilbert-L2-idf-negative-max-multi",
+    tiny_roberta_l3_idf_negative_max_multi => "tiny-roberta-L3-idf-negative-max-multi",
 }

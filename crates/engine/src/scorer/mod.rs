@@ -25,10 +25,10 @@ use rayon::prelude::*;
 use self::encoder::LoadedEncoder;
 use self::warnings::Notes;
 use crate::idf::{DocumentFrequencies, TokenWeights};
-use crate::matching::{self, TokenVectors};
+use crate::matching::{self, GroupLengths, TokenVectors};
 use crate::models::packed::PackedEncoder;
-use crate::precision::{self, KernelChoice, Run, Target};
 use crate::models::{self, Architecture};
+use crate::precision::{self, KernelChoice, Run, Target};
 use crate::registry::{self, BaselineOrigin};
 use crate::tokenize::{self, TextTokenizer, TokenizedText};
 use crate::{EngineError, Result};
@@ -89,7 +89,12 @@ impl Scorer {
 
         let device = match options.device {
             DevicePreference::Cpu => Device::Cpu,
-            DevicePreference::Cuda(ordinal) => Device::new_cuda(ordinal)?,
+            DevicePreference::Cuda(ordinal) => {
+                Device::new_cuda(ordinal).map_err(|e| EngineError::UnsupportedDevice {
+                    device: format!("cuda:{ordinal}"),
+                    reason: e.to_string(),
+                })?
+            }
         };
         // Which kernels run, decided from the request, the device, the CPU's instruction sets and
         // whether the model has a fast path (known once its layers are loaded: reloaded in the
@@ -337,6 +342,7 @@ impl Scorer {
             .collect();
         let total: usize = chunk_texts.iter().map(|d| d.texts.len()).sum();
 
+        let flat = Flattened::new(cands, refs);
         let mut scores = Vec::with_capacity(cands.len());
         let mut notes = Notes::default();
         let mut done = 0;
@@ -345,8 +351,8 @@ impl Scorer {
             let chunk_progress = |d: usize| progress(done + d, total);
             let count = distinct.texts.len();
             self.score_chunk(
-                range.start,
-                &refs[range],
+                &flat,
+                range,
                 distinct,
                 &weights,
                 &chunk_progress,
@@ -364,14 +370,14 @@ impl Scorer {
         })
     }
 
-    /// Scores the candidates of one chunk (`offset` = index of its first candidate) and appends their
-    /// scores: tokenize and embed each distinct text of the chunk once, match every pair in parallel,
-    /// take the maximum over each candidate's references, rescale.
+    /// Scores the candidates `chunk` of the input and appends their scores: tokenize and embed each
+    /// distinct text of the chunk once, match every pair in parallel (padded as bert_score's groups
+    /// of 64 pairs pad it), take the maximum over each candidate's references, rescale.
     #[allow(clippy::too_many_arguments)]
     fn score_chunk(
         &self,
-        offset: usize,
-        refs: &[Vec<String>],
+        flat: &Flattened,
+        chunk: Range<usize>,
         distinct: DistinctTexts,
         weights: &TokenWeights,
         progress: &(dyn Fn(usize) + Sync),
@@ -379,15 +385,16 @@ impl Scorer {
         notes: &mut Notes,
         timings: &mut Timings,
     ) -> Result<()> {
-        let DistinctTexts { texts, pairs, .. } = distinct;
-
         let started = Instant::now();
-        let tokenized = self.tokenizer.encode_all(&texts)?;
+        let tokenized = self.tokenizer.encode_all(&distinct.texts)?;
         let text_weights: Vec<Vec<f64>> = tokenized
             .par_iter()
             .map(|t| weights.weights_of(&t.ids))
             .collect();
+        let chunk_pairs = flat.pairs_of(chunk.clone());
+        let groups = self.group_lengths(flat, chunk_pairs.clone(), &distinct, &tokenized)?;
         timings.tokenize += started.elapsed();
+        let DistinctTexts { texts, pairs, .. } = distinct;
 
         let started = Instant::now();
         let embedded = self.embed(&tokenized, &|done, _| progress(done), timings)?;
@@ -400,11 +407,19 @@ impl Scorer {
         };
         let pair_scores: Vec<(PairScore, matching::MatchNotes)> = pairs
             .par_iter()
-            .map(|&(_, c, r)| matching::score_pair(view(c), view(r), embedded.hidden))
+            .enumerate()
+            .map(|(k, &(_, c, r))| {
+                let padded = groups.padded(
+                    chunk_pairs.start + k,
+                    tokenized[c].ids.len(),
+                    tokenized[r].ids.len(),
+                );
+                matching::score_pair(view(c), view(r), embedded.hidden, padded)
+            })
             .collect();
 
         // Maximum over each candidate's references, P, R and F separately (NaN wins, as in torch.max).
-        let mut best: Vec<Option<PairScore>> = vec![None; refs.len()];
+        let mut best: Vec<Option<PairScore>> = vec![None; chunk.len()];
         for (&(i, _, _), (score, _)) in pairs.iter().zip(&pair_scores) {
             best[i] = Some(match best[i] {
                 None => *score,
@@ -424,8 +439,50 @@ impl Scorer {
         }));
         timings.matching += started.elapsed();
 
-        notes.record(offset, &texts, &tokenized, &pairs, &pair_scores);
+        notes.record(chunk.start, &texts, &tokenized, &pairs, &pair_scores);
         Ok(())
+    }
+
+    /// The longest candidate and reference of each of bert_score's groups of 64 pairs that the
+    /// chunk's pairs `chunk_pairs` fall in. A chunk need not start or end at a group boundary: the
+    /// texts of the neighbouring chunks' pairs in its first and last group are tokenized here too,
+    /// so the groups, and the scores, do not depend on the chunk size.
+    fn group_lengths(
+        &self,
+        flat: &Flattened,
+        chunk_pairs: Range<usize>,
+        distinct: &DistinctTexts,
+        tokenized: &[TokenizedText],
+    ) -> Result<GroupLengths> {
+        let cover = GroupLengths::covering(chunk_pairs.clone(), flat.total());
+        let outside = || {
+            (cover.start..chunk_pairs.start)
+                .chain(chunk_pairs.end..cover.end)
+                .flat_map(|p| {
+                    let (cand, reference) = flat.pair(p);
+                    [cand, reference]
+                })
+        };
+        let mut missing: Vec<&str> = outside()
+            .filter(|text| !distinct.slot_of.contains_key(text))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let extra = self.tokenizer.encode_all(&missing)?;
+        let len_of = |text: &str| match distinct.slot_of.get(text) {
+            Some(&slot) => tokenized[slot].ids.len(),
+            None => {
+                let index = missing.binary_search(&text).expect("tokenized above");
+                extra[index].ids.len()
+            }
+        };
+        Ok(GroupLengths::new(
+            cover.start,
+            cover.map(|p| {
+                let (cand, reference) = flat.pair(p);
+                (len_of(cand), len_of(reference))
+            }),
+        ))
     }
 
     /// The weight table the settings ask for: uniform, idf over all the references (flattened,
@@ -451,6 +508,46 @@ impl Scorer {
             IdfMode::Corpus(corpus) => idf_over(&mut corpus.iter()),
             IdfMode::Weights(weights) => Ok(weights.clone()),
         }
+    }
+}
+
+/// The input as bert_score flattens it: for each candidate in order, one pair per reference.
+struct Flattened<'a> {
+    cands: &'a [String],
+    refs: &'a [Vec<String>],
+    /// `starts[i]`: flattened index of candidate `i`'s first pair; `starts[cands.len()]` = total.
+    starts: Vec<usize>,
+}
+
+impl<'a> Flattened<'a> {
+    fn new(cands: &'a [String], refs: &'a [Vec<String>]) -> Self {
+        let mut starts = Vec::with_capacity(cands.len() + 1);
+        let mut total = 0;
+        starts.push(0);
+        for group in refs {
+            total += group.len();
+            starts.push(total);
+        }
+        Self {
+            cands,
+            refs,
+            starts,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.starts[self.cands.len()]
+    }
+
+    /// The flattened pairs of the candidates `cands`.
+    fn pairs_of(&self, cands: Range<usize>) -> Range<usize> {
+        self.starts[cands.start]..self.starts[cands.end]
+    }
+
+    /// The (candidate, reference) texts of flattened pair `p`.
+    fn pair(&self, p: usize) -> (&'a str, &'a str) {
+        let i = self.starts.partition_point(|&start| start <= p) - 1;
+        (&self.cands[i], &self.refs[i][p - self.starts[i]])
     }
 }
 
