@@ -293,9 +293,15 @@ impl ScoringConfig {
             };
             PipelineError::config(origin, message)
         })?;
-        self.statistics
-            .validate()
-            .map_err(|error| PipelineError::config(origin, format!("scoring.{error}")))
+        self.statistics.validate().map_err(|error| {
+            let message = match error {
+                bertscore_compare::CompareError::InvalidOption(message) => {
+                    format!("scoring.{message}")
+                }
+                other => format!("scoring: {other}"),
+            };
+            PipelineError::config(origin, message)
+        })
     }
 }
 
