@@ -292,12 +292,13 @@ fn markdown(r: &BenchReport) -> String {
     format!(
         "| model | dtype | device | kernel | threads | pairs | s | pairs/s | tokens/s | tokenize | encode | matching | padding | peak RSS | mean \\|ΔF1\\| vs f32 |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n\
-         | {} L{} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} |\n",
+         | {} L{} | {} | {} | {}: {} | {} | {} | {:.2} | {:.1} | {:.0} | {:.1}% | {:.1}% | {:.1}% | {:.1}% | {} | {} |\n",
         r.model,
         r.num_layers,
         dtype_text(r),
         r.device,
-        format!("{}: {}", r.encoder, r.kernel),
+        r.encoder,
+        r.kernel,
         r.threads,
         r.pairs,
         r.seconds,

@@ -55,17 +55,37 @@ fn main() {
                 _ => Epilogue::BiasResidual(&residual),
             };
             layer.forward(&x, &mut out, epilogue);
-            let reps = 20;
-            let start = Instant::now();
+            let reps = 100;
+            let (start, cpu_start) = (Instant::now(), cpu_seconds());
             for _ in 0..reps {
                 layer.forward(&x, &mut out, epilogue);
             }
             let seconds = start.elapsed().as_secs_f64() / reps as f64;
+            let cpu = cpu_seconds()
+                .zip(cpu_start)
+                .map(|(end, start)| (end - start) / reps as f64);
             let flops = 2.0 * rows as f64 * k as f64 * n as f64;
+            // Per CPU-second of this process, times the threads: what they would do on idle
+            // cores (a little low: rayon's waiting threads spin).
+            let per_core = cpu.map_or(String::new(), |cpu| {
+                format!(
+                    "  ({:6.1} GFLOP/s by CPU time, {threads} idle cores)",
+                    threads as f64 * flops / cpu / 1e9
+                )
+            });
             println!(
-                "{format:?} {name:<20} {:7.1} GFLOP/s",
+                "{format:?} {name:<20} {:7.1} GFLOP/s{per_core}",
                 flops / seconds / 1e9
             );
         }
     }
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, clock ticks of 10 ms).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

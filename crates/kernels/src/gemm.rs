@@ -422,7 +422,33 @@ mod avx512 {
     /// for `rows` rows of `args.ldo` from the tile's first column.
     pub(super) unsafe fn tile_f32(rows: usize, a: *const f32, b: *const f32, args: &TileArgs) {
         // SAFETY: forwarded contract.
-        unsafe { dispatch_rows!(rows, kernel_f32, a, b, args) }
+        unsafe {
+            dispatch_rows!(rows, kernel_f32, a, b, args);
+            gelu_rows(rows, args);
+        }
+    }
+
+    /// GELU in place on the tile's stored rows, when the epilogue asks for it.
+    ///
+    /// # Safety
+    /// avx512f; `args.out` valid for `rows` rows of `args.ldo` from the tile's first column.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn gelu_rows(rows: usize, args: &TileArgs) {
+        if !args.gelu {
+            return;
+        }
+        for row in 0..rows {
+            for first in (0..args.columns).step_by(16) {
+                let lanes = (args.columns - first).min(16);
+                let mask: __mmask16 = if lanes == 16 { !0 } else { (1 << lanes) - 1 };
+                // SAFETY: only the valid columns of the tile's rows are read and written.
+                unsafe {
+                    let at = args.out.add(row * args.ldo + first);
+                    let x = _mm512_maskz_loadu_ps(mask, at);
+                    _mm512_mask_storeu_ps(at, mask, gelu(x));
+                }
+            }
+        }
     }
 
     /// # Safety
@@ -430,7 +456,10 @@ mod avx512 {
     /// pairs (`k/2` rows of 32 columns × 2 steps).
     pub(super) unsafe fn tile_f16(rows: usize, a: *const u32, b: *const u32, args: &TileArgs) {
         // SAFETY: forwarded contract.
-        unsafe { dispatch_rows!(rows, kernel_f16, a, b, args) }
+        unsafe {
+            dispatch_rows!(rows, kernel_f16, a, b, args);
+            gelu_rows(rows, args);
+        }
     }
 
     /// # Safety
@@ -438,7 +467,10 @@ mod avx512 {
     /// packed in pairs (`⌈k/2⌉` rows of 32 columns × 2 steps).
     pub(super) unsafe fn tile_bf16(rows: usize, a: *const u32, b: *const u32, args: &TileArgs) {
         // SAFETY: forwarded contract.
-        unsafe { dispatch_rows!(rows, kernel_bf16, a, b, args) }
+        unsafe {
+            dispatch_rows!(rows, kernel_bf16, a, b, args);
+            gelu_rows(rows, args);
+        }
     }
 
     /// Rounds a row to bf16 pairs, 32 floats at a time (to nearest even, as `half` does; f32
@@ -634,10 +666,16 @@ mod avx512 {
         acc
     }
 
-    /// Bias, GELU or residual on one tile row of `N` vectors (columns past `args.columns`
-    /// skipped), then a masked store.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
+    /// Bias and residual on one tile row of `N` vectors (columns past `args.columns` skipped),
+    /// then a masked store. GELU runs afterwards ([`gelu_rows`]) on the stored tile, still in L1:
+    /// its temporaries next to the 24 accumulators would spill them.
+    ///
+    /// Always inlined into the micro-kernels (which enable AVX-512), so the tile stays in
+    /// registers: a call would spill it to a zeroed stack array on every tile.
+    ///
+    /// # Safety
+    /// avx512f; as the micro-kernels' contract.
+    #[inline(always)]
     unsafe fn store_row<const N: usize>(values: &[__m512; N], row: usize, args: &TileArgs) {
         for (v, &value) in values.iter().enumerate() {
             let first = v * 16;
@@ -650,9 +688,6 @@ mod avx512 {
             // only in the `lanes` valid columns of row `row`.
             unsafe {
                 let mut x = _mm512_add_ps(value, _mm512_loadu_ps(args.bias.add(first)));
-                if args.gelu {
-                    x = gelu(x);
-                }
                 let at = row * args.ldo + first;
                 if !args.residual.is_null() {
                     x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask, args.residual.add(at)));
