@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -421,15 +421,41 @@ async fn get_config(State(state): State<AppState>) -> Response {
     )
 }
 
+/// The test endpoints that change the emulator take `Content-Type: application/json` only. A web page can send
+/// a cross-origin `text/plain` (or form) POST without asking first, but not a JSON one: the browser's CORS
+/// preflight, which the emulator does not answer, stops it. So no page the user visits can reconfigure or
+/// reset the emulator.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaTypeException",
+            format!(
+                "The emulator's test endpoints take Content-Type: application/json, not {:?}",
+                content_type
+            ),
+        ))
+    }
+}
+
 /// Replaces the config; missing keys take their defaults, except `answers`, which is kept
 /// when the body has no `answers` key (so faults can be flipped without resending the key).
-async fn post_config(State(state): State<AppState>, body: Bytes) -> Response {
-    let parsed = parse_body(&body).and_then(|value| {
-        let has_answers = value.get("answers").is_some();
-        serde_json::from_value::<EmulatorConfig>(value)
-            .map(|config| (config, has_answers))
-            .map_err(|e| ApiError::validation(format!("Invalid emulator config: {e}")))
-    });
+async fn post_config(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = require_json(&headers)
+        .and_then(|()| parse_body(&body))
+        .and_then(|value| {
+            let has_answers = value.get("answers").is_some();
+            serde_json::from_value::<EmulatorConfig>(value)
+                .map(|config| (config, has_answers))
+                .map_err(|e| ApiError::validation(format!("Invalid emulator config: {e}")))
+        });
     match parsed {
         Ok((mut config, has_answers)) => {
             let mut store = state.store();
@@ -444,7 +470,10 @@ async fn post_config(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn post_reset(State(state): State<AppState>) -> Response {
+async fn post_reset(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(err) = require_json(&headers) {
+        return err.into_response();
+    }
     state.store().reset();
     wire::json(StatusCode::OK, json!({}))
 }

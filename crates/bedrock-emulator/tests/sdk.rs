@@ -873,3 +873,61 @@ async fn state_and_config_endpoints() {
     assert_eq!(status, 200);
     assert!(emulator.state().jobs.is_empty());
 }
+
+/// What a web page can send without a CORS preflight: a `text/plain` or form POST. The emulator refuses it.
+#[tokio::test]
+async fn a_page_cannot_reconfigure_or_reset_the_emulator() {
+    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let client = control_client(&emulator);
+    create_job(&client, "kept-job", "kept-token").await.unwrap();
+    let before = emulator.config();
+    let body =
+        json!({ "custom_quality": "worse", "faults": { "fail_next_job": true } }).to_string();
+    for (path, content_type) in [
+        ("config", Some("text/plain")),
+        ("config", Some("text/plain;charset=UTF-8")),
+        ("config", Some("application/x-www-form-urlencoded")),
+        ("config", None),
+        ("reset", Some("text/plain")),
+        ("reset", None),
+    ] {
+        let url = format!("{}/_emulator/{path}", emulator.endpoint());
+        let body = body.clone();
+        let (status, answer) = tokio::task::spawn_blocking(move || {
+            let mut request = ureq::post(&url);
+            if let Some(content_type) = content_type {
+                request = request.set("content-type", content_type);
+            }
+            let response = match request.send_string(&body) {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("POST {url}: {e}"),
+            };
+            let status = response.status();
+            let answer: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+            (status, answer)
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 415, "{path} with {content_type:?}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{answer}"
+        );
+    }
+    let after = emulator.config();
+    assert_eq!(after.custom_quality, before.custom_quality);
+    assert_eq!(after.faults.fail_next_job, before.faults.fail_next_job);
+    assert_eq!(emulator.state().jobs.len(), 1, "the state was reset");
+    // A JSON POST still works (the tools and tests use it).
+    let (status, _) = http(
+        "POST",
+        format!("{}/_emulator/config", emulator.endpoint()),
+        Some(json!({ "custom_quality": "same" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(emulator.config().custom_quality, Quality::Same);
+}

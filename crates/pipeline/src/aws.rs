@@ -79,6 +79,9 @@ pub struct Clients {
     pub runtime: aws_sdk_bedrockruntime::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub region: String,
+    /// The Bedrock endpoint when it is not AWS's own (`[aws.endpoints] bedrock`, `AWS_ENDPOINT_URL_BEDROCK`,
+    /// `AWS_ENDPOINT_URL`): recorded in the run, so `status` can tell an emulator's throughput from a billed one.
+    pub bedrock_endpoint: Option<String>,
 }
 
 impl Clients {
@@ -112,6 +115,17 @@ impl Clients {
             }
             loader.load().await
         };
+        let bedrock_endpoint = settings.endpoints.bedrock.clone().or_else(|| {
+            if settings.ignore_environment {
+                return None;
+            }
+            let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+                .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+            let from_env = std::env::var("AWS_ENDPOINT_URL_BEDROCK").ok();
+            (!ignored)
+                .then(|| from_env.or_else(|| sdk.endpoint_url().map(str::to_string)))
+                .flatten()
+        });
         let region = sdk
             .region()
             .map(|r| r.to_string())
@@ -141,6 +155,7 @@ impl Clients {
             runtime: aws_sdk_bedrockruntime::Client::from_conf(runtime.build()),
             ses: aws_sdk_sesv2::Client::from_conf(ses.build()),
             region,
+            bedrock_endpoint,
         }
     }
 }

@@ -318,7 +318,7 @@ mod tests {
             shown[5].starts_with("6: expected a JSON object"),
             "{shown:?}"
         );
-        assert!(err.is_bad_input());
+        assert_eq!(err.kind(), crate::ErrorKind::BadInput);
     }
 
     #[test]

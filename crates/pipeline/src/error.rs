@@ -1,20 +1,37 @@
-//! What can go wrong, split by who must act: the user (bad config or data), AWS (a call failed), or the
-//! machine (I/O, the scoring engine). The CLI maps the first to exit code 2, a scoring model that cannot be
-//! loaded to 3 (as `score` does), and the rest to 4.
+//! What can go wrong, split by who must act ([`PipelineError::kind`]): the user (bad config or data, a run owned
+//! by another process), the scoring model, or AWS and the machine. A command-line tool maps the kinds to exit
+//! codes 2, 3 and 4, as `bertscore score` does.
+//!
+//! Messages never repeat their cause: a kept [`source`](std::error::Error::source) is printed by the chain
+//! (`{:#}` with anyhow), not by the message. An AWS failure is summarised (service, operation, error code,
+//! message, HTTP status, request id), never dumped.
 
+use std::fmt;
 use std::path::PathBuf;
+
+use aws_sdk_bedrock::config::http::HttpResponse;
+use aws_sdk_bedrock::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrock::operation::RequestId;
+pub use bertscore_engine::ErrorKind;
 
 /// Every failure the pipeline reports.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// The configuration (TOML or Step Functions input) is unusable.
     #[error("{path}: {message}")]
-    Config { path: PathBuf, message: String },
+    Config {
+        /// The file (or `<flags>`) the setting came from.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
 
     /// A data file is invalid; `problems` lists every bad line found (file:line: what).
     #[error("{path}: invalid data:\n{}", problems.join("\n"))]
     InvalidData {
+        /// The data file.
         path: PathBuf,
+        /// One `file:line: what` per problem.
         problems: Vec<String>,
     },
 
@@ -22,9 +39,22 @@ pub enum PipelineError {
     #[error("{0}")]
     Run(String),
 
-    /// An AWS call failed (after the SDK's and our own retries).
-    #[error("{operation}: {message}")]
-    Aws { operation: String, message: String },
+    /// Another process holds the run (a `run`, `resume` or `cleanup` of it is in progress).
+    #[error(
+        "run {run_dir} is in use by {}: one process at a time may run, resume or clean up a run; wait for it \
+         to end (or stop it) and try again",
+        match pid { Some(pid) => format!("process {pid}"), None => "another process".to_string() }
+    )]
+    Busy {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The holder's process id, as it wrote it into the lock file.
+        pid: Option<u32>,
+    },
+
+    /// An AWS call failed (after the SDK's retries).
+    #[error("{0}")]
+    Aws(Box<AwsFailure>),
 
     /// A Bedrock resource reached a state the pipeline cannot continue from (job Failed, PT Failed, timeout).
     #[error("{0}")]
@@ -34,35 +64,184 @@ pub enum PipelineError {
     #[error("{0}")]
     Inference(String),
 
-    #[error("{path}: {source}")]
+    /// Reading or writing a local file failed.
+    #[error("{}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
 
-    /// The BERTScore model could not be found or loaded.
-    #[error("scoring model: {0}")]
-    ScoringModel(String),
+    /// The BERTScore model could not be resolved to a local directory.
+    #[error("scoring model {model}")]
+    ScoringModel {
+        /// The model as configured (`[scoring] model`).
+        model: String,
+        /// Why.
+        #[source]
+        source: Box<bertscore_hub::HubError>,
+    },
 
-    #[error("scoring: {0}")]
-    Scoring(String),
+    /// The scoring engine failed (loading the model, or scoring).
+    #[error("scoring ({context})")]
+    Scoring {
+        /// What was being done.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: Box<bertscore_engine::EngineError>,
+    },
+
+    /// The comparison statistics failed.
+    #[error("comparison: {0}")]
+    Compare(String),
+}
+
+/// An AWS call's failure in brief.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsFailure {
+    /// `s3`, `bedrock`, `bedrock-runtime` or `sesv2`.
+    pub service: &'static str,
+    /// The API operation, e.g. `CreateProvisionedModelThroughput`.
+    pub operation: &'static str,
+    /// The service's error code (`ThrottlingException`, ...), when the service answered with one.
+    pub code: Option<String>,
+    /// The service's message, or what went wrong on the way (timeout, connection refused).
+    pub message: String,
+    /// The HTTP status of the answer, if there was one.
+    pub status: Option<u16>,
+    /// The AWS request id, for AWS support.
+    pub request_id: Option<String>,
+}
+
+impl fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} failed: ", self.service, self.operation)?;
+        if let Some(code) = &self.code {
+            write!(f, "{code}: ")?;
+        }
+        f.write_str(&self.message)?;
+        match (self.status, &self.request_id) {
+            (Some(status), Some(id)) => write!(f, " (HTTP {status}, request id {id})"),
+            (Some(status), None) => write!(f, " (HTTP {status})"),
+            (None, Some(id)) => write!(f, " (request id {id})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl AwsFailure {
+    /// Summarises an SDK error of any AWS service client: the error variant decides what is said.
+    pub fn from_sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        error: &SdkError<E, HttpResponse>,
+    ) -> AwsFailure
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let request_id = error.request_id().map(str::to_string);
+        let (code, message, status) = match error {
+            SdkError::ServiceError(service_error) => {
+                let err = service_error.err();
+                (
+                    err.code().map(str::to_string),
+                    err.message()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| "no message".into()),
+                    Some(service_error.raw().status().as_u16()),
+                )
+            }
+            SdkError::TimeoutError(_) => (None, "timed out".into(), None),
+            SdkError::DispatchFailure(failure) => {
+                let what = if failure.is_timeout() {
+                    "timed out connecting"
+                } else if failure.is_io() {
+                    "could not reach the endpoint"
+                } else {
+                    "the request could not be sent"
+                };
+                (None, with_causes(what, error), None)
+            }
+            SdkError::ResponseError(response) => (
+                None,
+                with_causes("the response could not be read", error),
+                Some(response.raw().status().as_u16()),
+            ),
+            SdkError::ConstructionFailure(_) => (
+                None,
+                with_causes("the request could not be built", error),
+                None,
+            ),
+            _ => (None, with_causes("failed", error), None),
+        };
+        AwsFailure {
+            service,
+            operation,
+            code,
+            message,
+            status,
+            request_id,
+        }
+    }
+}
+
+/// `what` followed by the distinct messages of the error's causes (the SDK's own texts say only "dispatch
+/// failure" and the like; the causes say "connection refused").
+fn with_causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = current.source();
+    }
+    if parts.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", parts.join(": "))
+    }
 }
 
 impl PipelineError {
-    /// Whether the user's input is at fault (exit code 2) rather than AWS or the machine (exit code 4).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+    /// Whose problem this is: bad input (exit code 2), the scoring model (3), or AWS and the machine (4).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
             PipelineError::Config { .. }
-                | PipelineError::InvalidData { .. }
-                | PipelineError::Run(_)
-        )
+            | PipelineError::InvalidData { .. }
+            | PipelineError::Run(_)
+            | PipelineError::Busy { .. } => ErrorKind::BadInput,
+            PipelineError::ScoringModel { source, .. } => match source.kind() {
+                bertscore_hub::ErrorKind::BadInput => ErrorKind::BadInput,
+                bertscore_hub::ErrorKind::Model => ErrorKind::Model,
+            },
+            PipelineError::Scoring { source, .. } => source.kind(),
+            PipelineError::Aws(_)
+            | PipelineError::Resource(_)
+            | PipelineError::Inference(_)
+            | PipelineError::Io { .. }
+            | PipelineError::Compare(_) => ErrorKind::Runtime,
+        }
     }
 
-    /// Whether the scoring model is at fault (exit code 3).
-    pub fn is_model_error(&self) -> bool {
-        matches!(self, PipelineError::ScoringModel(_))
+    /// The error with its causes on one line (`message: cause: cause`), each text once: for the journal, the
+    /// state, the report and the email.
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(current) = cause {
+            let more = current.to_string();
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            cause = current.source();
+        }
+        text
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -79,30 +258,84 @@ impl PipelineError {
         }
     }
 
-    pub(crate) fn aws(operation: &str, error: impl std::fmt::Display) -> Self {
-        PipelineError::Aws {
-            operation: operation.to_string(),
-            message: error.to_string(),
-        }
+    /// An AWS call's failure, summarised.
+    pub(crate) fn aws<E>(
+        service: &'static str,
+        operation: &'static str,
+        error: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        PipelineError::Aws(Box::new(AwsFailure::from_sdk(service, operation, &error)))
+    }
+
+    /// A request that could not even be built (a required field missing): a bug or a bad value.
+    pub(crate) fn build(
+        service: &'static str,
+        operation: &'static str,
+        error: impl fmt::Display,
+    ) -> Self {
+        PipelineError::Aws(Box::new(AwsFailure {
+            service,
+            operation,
+            code: None,
+            message: format!("the request could not be built: {error}"),
+            status: None,
+            request_id: None,
+        }))
     }
 }
 
+/// The pipeline's result type.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
-    use super::PipelineError;
+    use super::*;
 
     #[test]
-    fn only_a_scoring_model_failure_is_a_model_error() {
-        let model = PipelineError::ScoringModel("no such model".into());
-        assert!(model.is_model_error() && !model.is_bad_input());
-        for other in [
-            PipelineError::Scoring("matching failed".into()),
-            PipelineError::Run("busy".into()),
-            PipelineError::aws("CreateModelCustomizationJob", "throttled"),
-        ] {
-            assert!(!other.is_model_error(), "{other}");
-        }
+    fn kinds_follow_whose_problem_it_is() {
+        let busy = PipelineError::Busy {
+            run_dir: "runs/r1".into(),
+            pid: Some(42),
+        };
+        assert_eq!(busy.kind(), ErrorKind::BadInput);
+        assert!(busy.to_string().contains("in use by process 42"), "{busy}");
+        let model = PipelineError::ScoringModel {
+            model: "/nowhere".into(),
+            source: Box::new(bertscore_hub::HubError::MissingFile {
+                dir: "/nowhere".into(),
+                file: "config.json".into(),
+            }),
+        };
+        assert_eq!(model.kind(), ErrorKind::Model);
+        assert_eq!(
+            model.describe(),
+            "scoring model /nowhere: model directory /nowhere lacks config.json"
+        );
+        let io = PipelineError::io(
+            "/x/state.json",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        );
+        assert_eq!(io.kind(), ErrorKind::Runtime);
+        assert_eq!(io.describe(), "/x/state.json: denied");
+    }
+
+    #[test]
+    fn an_aws_failure_reads_as_one_line() {
+        let failure = AwsFailure {
+            service: "bedrock",
+            operation: "CreateProvisionedModelThroughput",
+            code: Some("ServiceQuotaExceededException".into()),
+            message: "quota is 0".into(),
+            status: Some(400),
+            request_id: Some("req-1".into()),
+        };
+        assert_eq!(
+            failure.to_string(),
+            "bedrock CreateProvisionedModelThroughput failed: ServiceQuotaExceededException: quota is 0 \
+             (HTTP 400, request id req-1)"
+        );
     }
 }

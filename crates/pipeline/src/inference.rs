@@ -5,7 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_bedrockruntime::config::http::HttpResponse;
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse::ConverseError;
+use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message,
@@ -16,6 +19,7 @@ use tokio::sync::Semaphore;
 use crate::adapter::{AdapterKind, GenerationParams};
 use crate::config::{InferenceConfig, seconds};
 use crate::data::EvalItem;
+use crate::error::AwsFailure;
 
 /// One item's result from one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +170,7 @@ async fn call(
                 .body(Blob::new(body.to_string()))
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(|e| classify("InvokeModel", e, invoke_retryable))?;
             target
                 .adapter
                 .response_text(response.body().as_ref())
@@ -197,7 +201,7 @@ async fn call(
                 .inference_config(inference.build())
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(|e| classify("Converse", e, converse_retryable))?;
             let text: Vec<String> = response
                 .output()
                 .and_then(|output| output.as_message().ok())
@@ -220,33 +224,46 @@ async fn call(
     }
 }
 
+/// InvokeModel errors worth retrying: throttling, the service or model busy or not ready yet.
+fn invoke_retryable(error: &InvokeModelError) -> bool {
+    error.is_throttling_exception()
+        || error.is_service_unavailable_exception()
+        || error.is_internal_server_exception()
+        || error.is_model_not_ready_exception()
+        || error.is_model_timeout_exception()
+}
+
+/// Converse errors worth retrying (as for InvokeModel).
+fn converse_retryable(error: &ConverseError) -> bool {
+    error.is_throttling_exception()
+        || error.is_service_unavailable_exception()
+        || error.is_internal_server_exception()
+        || error.is_model_not_ready_exception()
+        || error.is_model_timeout_exception()
+}
+
 /// Throttling, 5xx and transport failures are worth retrying; validation, access and not-found errors are not.
+/// The message is the call's summary (code, message, request id), never the SDK's debug dump.
 fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    error: SdkError<E, aws_sdk_bedrockruntime::config::http::HttpResponse>,
+    operation: &'static str,
+    error: SdkError<E, HttpResponse>,
+    retryable_service_error: fn(&E) -> bool,
 ) -> CallError {
-    let message = aws_sdk_bedrockruntime::error::DisplayErrorContext(&error).to_string();
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
-            let code = service.err().code().unwrap_or_default();
-            status == 429
-                || status >= 500
-                || matches!(
-                    code,
-                    "ThrottlingException"
-                        | "TooManyRequestsException"
-                        | "ServiceUnavailableException"
-                        | "InternalServerException"
-                        | "ModelNotReadyException"
-                        | "ModelTimeoutException"
-                )
+            retryable_service_error(service.err()) || status == 429 || status >= 500
         }
         _ => false,
     };
-    CallError { retryable, message }
+    let failure = AwsFailure::from_sdk("bedrock-runtime", operation, &error);
+    CallError {
+        retryable,
+        message: failure.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! - the model outputs, the comparison and the report.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
+use crate::naming::ResourceNames;
 
 /// The steps of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -133,6 +134,18 @@ pub struct Resources {
     pub throughput_deleted: bool,
 }
 
+impl Resources {
+    /// The resources of a run that has created nothing yet.
+    pub(crate) fn named(names: ResourceNames) -> Resources {
+        Resources {
+            job_name: names.job,
+            custom_model_name: names.custom_model,
+            throughput_name: names.throughput,
+            ..Resources::default()
+        }
+    }
+}
+
 /// The evaluation's outcome in brief (the full comparison is in `comparison.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -167,6 +180,9 @@ pub struct RunState {
     /// What the failure handling or `cleanup` did, in words (also in the email).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The Bedrock endpoint the run talks to when it is not AWS's own (an emulator, a VPC endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl RunState {
@@ -199,30 +215,51 @@ pub struct JournalEntry {
     pub detail: Value,
 }
 
-/// A run's directory and its state.
+/// The lock file in each run directory: locked (flock) by the one process that runs, resumes or cleans up the
+/// run, which writes its process id into it.
+const LOCK_FILE: &str = "lock";
+
+/// A run's directory and its state. Opened with [`RunDir::create`] or [`RunDir::acquire`], it holds the run's
+/// lock until dropped; opened with [`RunDir::open`], it only reads.
 #[derive(Debug)]
 pub struct RunDir {
     dir: PathBuf,
+    /// The run's state as in `state.json`.
     pub state: RunState,
+    /// The locked lock file (`None` when opened read-only).
+    lock: Option<File>,
 }
 
 impl RunDir {
-    /// Creates `<state_dir>/<run_id>/` (which must not exist) with its config and initial state.
-    pub fn create(
+    /// Creates `<state_dir>/<run_id>/` with its config and initial state, and takes its lock. A directory left
+    /// by a run killed before its first step began (no state, or a state with no step) is started afresh; one
+    /// with steps begun is refused (resume or clean it up instead).
+    pub(crate) fn create(
         state_dir: &Path,
         run_id: &str,
         config: &PipelineConfig,
-        resources: Resources,
+        names: ResourceNames,
     ) -> Result<RunDir> {
         check_run_id(run_id)?;
         let dir = state_dir.join(run_id);
-        if dir.exists() {
-            return Err(PipelineError::Run(format!(
-                "run directory {} already exists; use `resume {run_id}`",
-                dir.display()
-            )));
+        fs::create_dir_all(state_dir).map_err(|e| PipelineError::io(state_dir, e))?;
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(PipelineError::io(&dir, e)),
         }
-        fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
+        let lock = lock_run(&dir)?;
+        let state_path = dir.join("state.json");
+        if state_path.exists() {
+            let previous = read_state(&state_path)?;
+            if !previous.steps.is_empty() {
+                return Err(PipelineError::Run(format!(
+                    "run {run_id} already exists ({}) and has started; continue it with `resume {run_id}` or \
+                     delete what it created with `cleanup {run_id}`",
+                    dir.display()
+                )));
+            }
+        }
         let now = now_rfc3339();
         let run = RunDir {
             dir,
@@ -232,62 +269,123 @@ impl RunDir {
                 updated_at: now,
                 status: RunStatus::Running,
                 steps: BTreeMap::new(),
-                resources,
+                resources: Resources::named(names),
                 outcome: None,
                 error: None,
                 notes: Vec::new(),
+                endpoint: None,
             },
+            lock: Some(lock),
         };
+        // config.json first: a state.json always has its config next to it.
         write_atomic(&run.path("config.json"), &to_json(config)?)?;
         run.save()?;
         run.log(None, "created", serde_json::json!({ "run_id": run_id }))?;
         Ok(run)
     }
 
-    /// Opens an existing run: `run` is a run id under `state_dir` or a path to a run directory.
-    pub fn open(state_dir: &Path, run: &str) -> Result<RunDir> {
-        let candidate = Path::new(run);
-        let dir = if candidate.join("state.json").is_file() {
-            candidate.to_path_buf()
-        } else {
-            state_dir.join(run)
-        };
+    /// Opens an existing run to change it (`resume`, `cleanup`), taking its lock: [`PipelineError::Busy`] while
+    /// another process holds it. `run` is a run id under `state_dir` or a path to a run directory. A run killed
+    /// after saving its config but before its state gets its initial state back.
+    pub fn acquire(state_dir: &Path, run: &str) -> Result<RunDir> {
+        let dir = locate(state_dir, run)?;
+        let lock = lock_run(&dir)?;
         let state_path = dir.join("state.json");
-        let text = fs::read_to_string(&state_path).map_err(|e| {
-            PipelineError::Run(format!(
-                "no run {run:?} (reading {}: {e})",
-                state_path.display()
-            ))
-        })?;
-        let state: RunState = serde_json::from_str(&text).map_err(|e| {
-            PipelineError::Run(format!("{}: corrupt run state: {e}", state_path.display()))
-        })?;
-        Ok(RunDir { dir, state })
+        let state = if state_path.exists() {
+            read_state(&state_path)?
+        } else {
+            let config = read_config(&dir)?;
+            let run_id = dir
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or(run)
+                .to_string();
+            let now = now_rfc3339();
+            RunState {
+                resources: Resources::named(ResourceNames::of(&config, &run_id)),
+                run_id,
+                created_at: now.clone(),
+                updated_at: now,
+                status: RunStatus::Running,
+                steps: BTreeMap::new(),
+                outcome: None,
+                error: None,
+                notes: vec![
+                    "the run was interrupted before its state was saved; started from its config"
+                        .into(),
+                ],
+                endpoint: None,
+            }
+        };
+        let run = RunDir {
+            dir,
+            state,
+            lock: Some(lock),
+        };
+        run.save()?;
+        Ok(run)
+    }
+
+    /// Opens an existing run to read it (`status`); takes no lock.
+    pub fn open(state_dir: &Path, run: &str) -> Result<RunDir> {
+        let dir = locate(state_dir, run)?;
+        let state_path = dir.join("state.json");
+        if !state_path.exists() {
+            return Err(not_started(&dir));
+        }
+        let state = read_state(&state_path)?;
+        Ok(RunDir {
+            dir,
+            state,
+            lock: None,
+        })
+    }
+
+    /// The process id of the process that holds the run's lock, if one does (`Some(None)` when the holder has
+    /// not written its id yet). `None` for this handle's own lock.
+    pub fn holder(&self) -> Option<Option<u32>> {
+        if self.lock.is_some() {
+            return None;
+        }
+        let file = File::open(self.path(LOCK_FILE)).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(TryLockError::WouldBlock) => Some(read_pid(&self.path(LOCK_FILE))),
+            Err(TryLockError::Error(_)) => None,
+        }
+    }
+
+    /// Records the Bedrock endpoint the run talks to (`None`: AWS's own).
+    pub(crate) fn record_endpoint(&mut self, endpoint: Option<String>) -> Result<()> {
+        if self.state.endpoint != endpoint {
+            self.state.endpoint = endpoint;
+            self.touch()?;
+        }
+        Ok(())
     }
 
     /// The configuration the run was started with.
     pub fn config(&self) -> Result<PipelineConfig> {
-        let path = self.path("config.json");
-        let text = fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| PipelineError::Run(format!("{}: {e}", path.display())))
+        read_config(&self.dir)
     }
 
+    /// The run directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// A file in the run directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Replaces `state.json` atomically.
-    pub fn save(&self) -> Result<()> {
+    pub(crate) fn save(&self) -> Result<()> {
         write_atomic(&self.path("state.json"), &to_json(&self.state)?)
     }
 
     /// Appends one journal line (flushed and synced: the journal is the crash record).
-    pub fn log(&self, step: Option<Step>, event: &str, detail: Value) -> Result<()> {
+    pub(crate) fn log(&self, step: Option<Step>, event: &str, detail: Value) -> Result<()> {
         let entry = JournalEntry {
             time: now_rfc3339(),
             step,
@@ -309,7 +407,7 @@ impl RunDir {
     }
 
     /// Records that `step` starts (journal first, then state).
-    pub fn begin(&mut self, step: Step) -> Result<()> {
+    pub(crate) fn begin(&mut self, step: Step) -> Result<()> {
         self.log(Some(step), "started", Value::Null)?;
         let attempts = self.state.steps.get(&step).map_or(0, |r| r.attempts) + 1;
         self.state.steps.insert(
@@ -326,7 +424,7 @@ impl RunDir {
     }
 
     /// Records how `step` ended.
-    pub fn end(
+    pub(crate) fn end(
         &mut self,
         step: Step,
         status: StepStatus,
@@ -359,22 +457,101 @@ impl RunDir {
     }
 
     /// Saves the state with a new `updated_at`.
-    pub fn touch(&mut self) -> Result<()> {
+    pub(crate) fn touch(&mut self) -> Result<()> {
         self.state.updated_at = now_rfc3339();
         self.save()
     }
 
     /// Writes a file into the run directory atomically.
-    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    pub(crate) fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
         let path = self.path(name);
         write_atomic(&path, bytes)?;
         Ok(path)
     }
 
-    pub fn read_file(&self, name: &str) -> Result<Vec<u8>> {
+    /// Reads a file of the run directory.
+    pub(crate) fn read_file(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.path(name);
         fs::read(&path).map_err(|e| PipelineError::io(&path, e))
     }
+}
+
+/// The run directory `run` names: a directory holding a run, else `<state_dir>/<run>`.
+fn locate(state_dir: &Path, run: &str) -> Result<PathBuf> {
+    let candidate = Path::new(run);
+    if candidate.join("state.json").is_file() || candidate.join("config.json").is_file() {
+        return Ok(candidate.to_path_buf());
+    }
+    let dir = state_dir.join(run);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(PipelineError::Run(format!(
+            "no run {run:?} (no directory {})",
+            dir.display()
+        )))
+    }
+}
+
+/// The error for a run directory whose run was killed before it saved its config: nothing was done.
+fn not_started(dir: &Path) -> PipelineError {
+    let run_id = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    PipelineError::Run(format!(
+        "run {run_id} ({}) was interrupted before it saved its configuration; nothing was created. Start it \
+         again with `run --run-id {run_id} --config FILE`",
+        dir.display()
+    ))
+}
+
+fn read_state(path: &Path) -> Result<RunState> {
+    let text = fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| PipelineError::Run(format!("{}: corrupt run state: {e}", path.display())))
+}
+
+fn read_config(dir: &Path) -> Result<PipelineConfig> {
+    let path = dir.join("config.json");
+    if !path.exists() {
+        return Err(not_started(dir));
+    }
+    let text = fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| PipelineError::Run(format!("{}: corrupt run config: {e}", path.display())))
+}
+
+/// Takes the run's lock (without waiting) and writes this process's id into the lock file.
+fn lock_run(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| PipelineError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(PipelineError::Busy {
+                run_dir: dir.to_path_buf(),
+                pid: read_pid(&path),
+            });
+        }
+        Err(TryLockError::Error(e)) => return Err(PipelineError::io(&path, e)),
+    }
+    let pid = format!("{}\n", std::process::id());
+    file.set_len(0)
+        .and_then(|()| file.write_all(pid.as_bytes()))
+        .and_then(|()| file.sync_data())
+        .map_err(|e| PipelineError::io(&path, e))?;
+    Ok(file)
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// A new run id: UTC time plus random hex, e.g. `20260101-120000-3fa2c1` (valid in Bedrock names and tokens).
@@ -412,19 +589,31 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Write to a temporary file in the same directory, sync, rename: readers see the old or the new file, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+/// Write to a uniquely named temporary file in the same directory, sync, rename: readers see the old or the new
+/// file, never half, and two writers never share a temporary file. New files get the umask's permissions.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
     {
-        let mut file = File::create(&tmp).map_err(|e| PipelineError::io(&tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| PipelineError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| PipelineError::io(&tmp, e))?;
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
     }
-    fs::rename(&tmp, path).map_err(|e| PipelineError::io(path, e))
+    let mut file = builder
+        .tempfile_in(dir)
+        .map_err(|e| PipelineError::io(dir, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| PipelineError::io(file.path(), e))?;
+    file.persist(path)
+        .map_err(|e| PipelineError::io(path, e.error))?;
+    Ok(())
 }
 
 /// Current UTC time as RFC 3339 (`2026-01-01T12:00:00Z`).

@@ -14,11 +14,15 @@
 //! use bertscore_pipeline::{AwsSettings, Clients, Pipeline, PipelineConfig};
 //! let config = PipelineConfig::from_toml_file("pipeline.toml".as_ref())?;
 //! let clients = Clients::connect(&config.aws).await;
+//! // Takes the run's lock: a second process gets `PipelineError::Busy` until this one ends.
 //! let mut pipeline = Pipeline::create(config, clients, ".bertscore/runs".as_ref(), None)?;
 //! let report = pipeline.execute().await?;
 //! println!("{:?}", report.outcome.map(|o| o.verdict));
 //! # Ok(()) }
 //! ```
+//!
+//! Everything is checked before the first AWS call (the `validate` step, and [`plan`]): the whole config, the
+//! data, and the scoring model, resolved and loaded.
 
 pub mod adapter;
 pub mod aws;
@@ -27,6 +31,7 @@ pub mod data;
 pub mod error;
 pub mod inference;
 pub mod journal;
+mod naming;
 pub mod plan;
 pub mod report;
 pub mod run;
@@ -34,8 +39,8 @@ pub mod run;
 pub use adapter::AdapterKind;
 pub use aws::{AwsSettings, Clients, Endpoints, StaticCredentials};
 pub use config::{PipelineConfig, StepFunctionsInput};
-pub use error::{PipelineError, Result};
-pub use journal::{Outcome, RunState, RunStatus, Step, StepStatus};
+pub use error::{AwsFailure, ErrorKind, PipelineError, Result};
+pub use journal::{Outcome, RunDir, RunState, RunStatus, Step, StepStatus};
 pub use plan::{PlannedCall, plan};
 pub use report::{Disposition, Report};
 pub use run::Pipeline;

@@ -1,5 +1,6 @@
 //! `pipeline plan`: every AWS call a run would make, in order, worked out from the config and the local data
-//! alone. Creates nothing and makes no AWS call (it builds no client).
+//! alone, after the same checks as the run's `validate` step (config, data, scoring model resolved and loaded).
+//! Creates nothing and makes no AWS call (it builds no client).
 
 use std::fmt;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 use crate::config::PipelineConfig;
 use crate::data;
 use crate::error::Result;
+use crate::naming::{ResourceNames, job_token, keys, throughput_token};
 
 /// One call a run would make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,13 +37,22 @@ impl fmt::Display for PlannedCall {
     }
 }
 
-/// The calls of a run with id `run_id` (a placeholder is fine). Validates the local data first, as the run would.
+/// The calls of a run with id `run_id` (a placeholder is fine). Checks everything first, as the run's `validate`
+/// step does: the config (`origin` names it in errors), the local data, and the scoring model, which is
+/// resolved and loaded (blocking; seconds).
 pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
+    config.validate(std::path::Path::new("config"))?;
     let training = data::validate_training_data(&config.data.training)?;
     if let Some(path) = &config.data.job_validation {
         data::validate_training_data(path)?;
     }
     let items = data::load_eval_items(&config.data.validation, &config.data.references)?;
+    let references = items
+        .iter()
+        .flat_map(|item| item.references.iter().cloned())
+        .collect();
+    let scorer = crate::run::load_scorer(&config.scoring, references)?;
+    let names = ResourceNames::of(config, run_id);
     let mut calls = Vec::new();
     let mut add = |service: &str, operation: &str, detail: String, condition: Option<&str>| {
         calls.push(PlannedCall {
@@ -77,7 +88,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
     let training_uri = format!(
         "s3://{}/{}",
         s3.training_bucket(),
-        s3.key(run_id, "data/training-data.jsonl")
+        s3.key(run_id, keys::TRAINING)
     );
     add("s3", "PutObject", training_uri.clone(), None);
     if config.data.job_validation.is_some() {
@@ -87,12 +98,12 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
             format!(
                 "s3://{}/{}",
                 s3.training_bucket(),
-                s3.key(run_id, "data/job-validation.jsonl")
+                s3.key(run_id, keys::JOB_VALIDATION)
             ),
             None,
         );
     }
-    for name in ["data/validation-data.json", "data/reference-inference.json"] {
+    for name in [keys::VALIDATION, keys::REFERENCES] {
         add(
             "s3",
             "PutObject",
@@ -101,12 +112,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         );
     }
     let customization = &config.customization;
-    let default_name = format!("bertscore-{run_id}");
-    let model_name = customization
-        .custom_model_name
-        .clone()
-        .unwrap_or_else(|| default_name.clone());
-    let job_name = customization.job_name.clone().unwrap_or(default_name);
+    let (job_name, model_name) = (&names.job, &names.custom_model);
     let hyper: Vec<String> = customization
         .hyper_parameters
         .iter()
@@ -118,13 +124,14 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         format!(
             "jobName={job_name} customModelName={model_name} baseModelIdentifier={} customizationType={} roleArn={} \
              trainingDataConfig.s3Uri={training_uri} outputDataConfig.s3Uri=s3://{}/{} hyperParameters={{{}}} \
-             clientRequestToken={run_id}-job",
+             clientRequestToken={}",
             customization.base_model_id,
             customization.customization_type,
             customization.role_arn,
             s3.output_bucket(),
-            s3.key(run_id, "job-output/"),
-            hyper.join(", ")
+            s3.key(run_id, keys::JOB_OUTPUT),
+            hyper.join(", "),
+            job_token(run_id)
         ),
         None,
     );
@@ -138,18 +145,15 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    let throughput_name = config
-        .throughput
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{model_name}-pt"));
+    let throughput_name = &names.throughput;
     add(
         "bedrock",
         "CreateProvisionedModelThroughput",
         format!(
             "provisionedModelName={throughput_name} modelId=<custom model ARN> modelUnits={} commitment=none \
-             clientRequestToken={run_id}-pt  (BILLED HOURLY until deleted)",
-            config.throughput.model_units
+             clientRequestToken={}  (BILLED HOURLY until deleted)",
+            config.throughput.model_units,
+            throughput_token(run_id, 0)
         ),
         None,
     );
@@ -194,11 +198,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    for name in [
-        "outputs/base.jsonl",
-        "outputs/custom.jsonl",
-        "outputs/failures.jsonl",
-    ] {
+    for name in [keys::BASE_OUTPUTS, keys::CUSTOM_OUTPUTS, keys::FAILURES] {
         add(
             "s3",
             "PutObject",
@@ -210,8 +210,9 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         "local",
         "score",
         format!(
-            "BERTScore with {} (bootstrap {}, permutations {}, margin {}, alpha {})",
+            "BERTScore with {} (checked: {}; bootstrap {}, permutations {}, margin {}, alpha {})",
             config.scoring.model_spec(),
+            scorer.hash(),
             config.scoring.statistics.bootstrap,
             config.scoring.statistics.permutations,
             config.scoring.statistics.margin,
@@ -225,7 +226,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         format!(
             "s3://{}/{}",
             s3.inference_bucket(),
-            s3.key(run_id, "comparison.json")
+            s3.key(run_id, keys::COMPARISON)
         ),
         None,
     );
@@ -276,7 +277,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         format!(
             "s3://{}/{}",
             s3.inference_bucket(),
-            s3.key(run_id, "report.json")
+            s3.key(run_id, keys::REPORT)
         ),
         None,
     );

@@ -59,6 +59,9 @@ pub struct Report {
     pub custom_model: Disposition,
     pub throughput_arn: Option<String>,
     pub throughput: Disposition,
+    /// The Bedrock endpoint the run used when it was not AWS's own (see [`Report::billed_by_aws`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub outcome: Option<Outcome>,
     pub failures: Vec<FailureRecord>,
     /// The step that failed and why, for failed runs.
@@ -78,6 +81,13 @@ pub struct Email {
 }
 
 impl Report {
+    /// Whether the run's resources live on AWS (billed), rather than on a local emulator.
+    pub fn billed_by_aws(&self) -> bool {
+        self.endpoint
+            .as_deref()
+            .is_none_or(|e| !is_local_endpoint(e))
+    }
+
     pub fn email(&self, subject_prefix: &str) -> Email {
         let subject = match (&self.status, &self.outcome) {
             (RunStatus::Succeeded, Some(outcome)) => format!(
@@ -221,6 +231,16 @@ impl Report {
                 self.throughput.describe()
             ),
         );
+        if let Some(endpoint) = &self.endpoint {
+            add(
+                "Endpoint",
+                if self.billed_by_aws() {
+                    endpoint.clone()
+                } else {
+                    format!("{endpoint} (a local endpoint, not AWS: nothing is billed)")
+                },
+            );
+        }
         add(
             "Custom model",
             format!(
@@ -252,6 +272,25 @@ impl Disposition {
     }
 }
 
+/// Whether an endpoint URL points at this machine (an emulator such as `bertscore-local-stack`): loopback
+/// addresses and `localhost`. Anything else (a VPC endpoint, a proxy) may be AWS and is treated as billed.
+pub fn is_local_endpoint(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = if let Some(bracketed) = authority.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -281,6 +320,7 @@ mod tests {
             custom_model: Disposition::Kept,
             throughput_arn: Some("arn:pt".into()),
             throughput: Disposition::Kept,
+            endpoint: None,
             outcome: Some(Outcome {
                 verdict: bertscore_compare::Verdict::Custom,
                 items: 11,
@@ -335,6 +375,33 @@ mod tests {
         );
         assert!(email.html.contains("&lt;ValidationException&gt;"));
         assert!(!email.html.contains("<ValidationException>"));
+    }
+
+    #[test]
+    fn only_loopback_endpoints_are_local() {
+        for url in [
+            "http://127.0.0.1:4566",
+            "http://localhost:8080/",
+            "http://[::1]:9000",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_local_endpoint(url), "{url}");
+        }
+        for url in [
+            "https://bedrock.us-east-1.amazonaws.com",
+            "https://vpce-1.bedrock.us-east-1.vpce.amazonaws.com",
+            "http://10.0.0.1:80",
+            "http://localhost.example.com",
+        ] {
+            assert!(!is_local_endpoint(url), "{url}");
+        }
+        let mut report = report();
+        assert!(report.billed_by_aws());
+        report.endpoint = Some("http://127.0.0.1:4000".into());
+        assert!(!report.billed_by_aws());
+        assert!(report.email("").text.contains(
+            "Endpoint: http://127.0.0.1:4000 (a local endpoint, not AWS: nothing is billed)"
+        ));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
 use bertscore_local_stack::LocalStack;
 use bertscore_pipeline::journal::JournalEntry;
 use bertscore_pipeline::{
-    AwsSettings, Clients, Disposition, Endpoints, Pipeline, PipelineConfig, PipelineError,
-    RunStatus, Step, StepStatus,
+    AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig,
+    PipelineError, RunStatus, Step, StepStatus,
 };
 use serde_json::Value;
 
@@ -317,7 +317,7 @@ async fn a_failed_job_is_emailed_and_leaves_nothing_billed() {
     let mut pipeline = harness.pipeline(harness.config());
     let error = pipeline.execute().await.unwrap_err();
     assert!(matches!(error, PipelineError::Resource(_)), "{error}");
-    assert!(!error.is_bad_input());
+    assert_eq!(error.kind(), ErrorKind::Runtime);
     assert!(error.to_string().contains("ended Failed"), "{error}");
 
     let emulator = harness.emulator();
@@ -456,7 +456,7 @@ async fn invalid_training_data_is_rejected_before_any_aws_call() {
     let state_dir = harness.dir.path().join("runs");
     let mut pipeline = Pipeline::create(config, harness.clients.clone(), &state_dir, None).unwrap();
     let error = pipeline.execute().await.unwrap_err();
-    assert!(error.is_bad_input(), "{error}");
+    assert_eq!(error.kind(), ErrorKind::BadInput, "{error}");
     let message = error.to_string();
     assert!(
         message.contains("bad-training.jsonl:2: missing completion"),
@@ -556,4 +556,176 @@ async fn cleanup_deletes_a_kept_throughput_once() {
         calls(&harness.emulator(), "DeleteProvisionedModelThroughput"),
         1
     );
+}
+
+/// Nothing reached AWS: no Bedrock call, no bucket, no email.
+async fn assert_no_aws_call(harness: &Harness) {
+    let emulator = harness.emulator();
+    assert!(emulator.calls.is_empty(), "{:?}", emulator.calls);
+    let buckets = harness.clients.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().is_empty(), "{:?}", buckets.buckets());
+    assert!(harness.emails().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoring_settings_and_the_scoring_model_are_checked_before_any_aws_call() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    // A model directory with every file present and none usable: it resolves, then fails to load.
+    let broken_model = harness.dir.path().join("broken-model");
+    std::fs::create_dir(&broken_model).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::write(broken_model.join(file), "not a model").unwrap();
+    }
+    type Edit = Box<dyn Fn(&mut PipelineConfig)>;
+    let cases: Vec<(&str, Edit, ErrorKind, &str)> = vec![
+        (
+            "alpha",
+            Box::new(|c| c.scoring.statistics.alpha = 2.0),
+            ErrorKind::BadInput,
+            "alpha",
+        ),
+        (
+            "margin",
+            Box::new(|c| c.scoring.statistics.margin = -1.0),
+            ErrorKind::BadInput,
+            "margin",
+        ),
+        (
+            "bootstrap",
+            Box::new(|c| c.scoring.statistics.bootstrap = usize::MAX),
+            ErrorKind::BadInput,
+            "bootstrap",
+        ),
+        (
+            "model",
+            Box::new(move |c| c.scoring.scorer.model = Some(broken_model.display().to_string())),
+            ErrorKind::Model,
+            "broken-model",
+        ),
+    ];
+    for (name, edit, kind, mentioned) in cases {
+        let mut config = harness.config();
+        edit(&mut config);
+        let state_dir = harness.dir.path().join(format!("runs-{name}"));
+        let mut pipeline =
+            Pipeline::create(config, harness.clients.clone(), &state_dir, None).unwrap();
+        let error = pipeline.execute().await.unwrap_err();
+        assert_eq!(error.kind(), kind, "{name}: {}", error.describe());
+        assert!(
+            error.describe().contains(mentioned),
+            "{name}: {}",
+            error.describe()
+        );
+        let state = pipeline.state();
+        assert_eq!(state.step_status(Step::Validate), Some(StepStatus::Failed));
+        assert_eq!(state.step_status(Step::Upload), None, "{name}");
+        assert_no_aws_call(&harness).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_owns_a_run() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    let pipeline = harness.pipeline(harness.config());
+    let run_id = pipeline.run_id().to_string();
+    let lock = std::fs::read_to_string(pipeline.run_dir().join("lock")).unwrap();
+    assert_eq!(lock.trim(), std::process::id().to_string());
+
+    // While `pipeline` holds the run, neither resume/cleanup nor a second `run --run-id` can take it.
+    let busy = |error: PipelineError| match error {
+        PipelineError::Busy { pid, .. } => {
+            assert_eq!(pid, Some(std::process::id()));
+        }
+        other => panic!("expected Busy, got {other}"),
+    };
+    busy(
+        Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone())
+            .err()
+            .unwrap(),
+    );
+    busy(
+        Pipeline::create(
+            harness.config(),
+            harness.clients.clone(),
+            harness.state_dir(),
+            Some(&run_id),
+        )
+        .err()
+        .unwrap(),
+    );
+    let status = bertscore_pipeline::RunDir::open(harness.state_dir(), &run_id).unwrap();
+    assert_eq!(status.holder(), Some(Some(std::process::id())));
+
+    // Once it is dropped, the run is free again.
+    drop(pipeline);
+    assert_eq!(status.holder(), None);
+    let mut resumed =
+        Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone()).unwrap();
+    resumed.execute().await.unwrap();
+    // Every save went through a temporary file of its own, and none is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(resumed.run_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_before_its_first_step_can_be_restarted_or_resumed() {
+    let harness = Harness::start(Quality::Better, Faults::default()).await;
+    let state_dir = harness.state_dir();
+
+    // Killed right after creating its directory: nothing to resume, and `run --run-id` starts it afresh.
+    std::fs::create_dir_all(state_dir.join("empty-run")).unwrap();
+    let error = Pipeline::open(state_dir, "empty-run", harness.clients.clone())
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), ErrorKind::BadInput);
+    assert!(
+        error.to_string().contains("run --run-id empty-run"),
+        "{error}"
+    );
+    let restarted = Pipeline::create(
+        harness.config(),
+        harness.clients.clone(),
+        state_dir,
+        Some("empty-run"),
+    )
+    .unwrap();
+    assert!(restarted.run_dir().join("state.json").is_file());
+    drop(restarted);
+
+    // Killed after saving its config, before its state: `resume` starts it from the config, to the end.
+    let first = harness.pipeline(harness.config());
+    let run_id = first.run_id().to_string();
+    let run_dir = first.run_dir().to_path_buf();
+    drop(first);
+    for file in ["state.json", "journal.jsonl"] {
+        std::fs::remove_file(run_dir.join(file)).unwrap();
+    }
+    let mut resumed = Pipeline::open(state_dir, &run_id, harness.clients.clone()).unwrap();
+    let report = resumed.execute().await.unwrap();
+    assert_eq!(
+        report.outcome.unwrap().verdict,
+        bertscore_compare::Verdict::Custom
+    );
+    assert_eq!(
+        resumed.state().resources.job_name,
+        format!("bertscore-{run_id}")
+    );
+    assert_eq!(harness.emulator().jobs.len(), 1);
+    drop(resumed);
+
+    // A run that has begun a step is never restarted over: it must be resumed or cleaned up.
+    let error = Pipeline::create(
+        harness.config(),
+        harness.clients.clone(),
+        state_dir,
+        Some(&run_id),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(error.kind(), ErrorKind::BadInput);
+    assert!(error.to_string().contains("resume"), "{error}");
 }

@@ -1,5 +1,6 @@
-//! `bertscore pipeline` as a user runs it: the real binary, configured through the standard AWS environment
-//! variables (set on the child process only), against moto and the Bedrock emulator.
+//! `bertscore-pipeline` (what `bertscore pipeline` runs) as a user runs it: the real binary, configured through
+//! the standard AWS environment variables (set on the child process only), against moto and the Bedrock
+//! emulator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,8 +16,8 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-fn bertscore() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore"));
+fn pipeline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore-pipeline"));
     // Nothing from the developer's shell may point the binary at a real account.
     for key in [
         "AWS_PROFILE",
@@ -96,8 +97,8 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     let state_dir = dir.path().join("runs");
     let run_id = "kill-test-1";
 
-    let mut child = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let mut child = pipeline()
+        .args(["--state-dir"])
         .arg(&state_dir)
         .args(["run", "--run-id", run_id, "--config"])
         .arg(&config)
@@ -122,8 +123,8 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let status = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let status = pipeline()
+        .args(["--state-dir"])
         .arg(&state_dir)
         .args(["status", run_id, "--json"])
         .output()
@@ -134,8 +135,8 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     assert_eq!(state["steps"]["create-job"]["status"], "finished");
     assert_ne!(state["steps"]["inference"]["status"], "finished");
 
-    let resumed = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let resumed = pipeline()
+        .args(["--state-dir"])
         .arg(&state_dir)
         .args(["resume", run_id, "--json"])
         .envs(stack.env())
@@ -172,14 +173,216 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
             .unwrap()
             .contains("verdict: custom")
     );
+
+    // The kept throughput lives on the emulator: `status` says so, and that it is gone with the stack.
+    let status = |stack_up: bool| {
+        let output = pipeline()
+            .args(["--state-dir"])
+            .arg(&state_dir)
+            .args(["status", run_id])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(!stdout.contains("BILLED"), "stack up: {stack_up}\n{stdout}");
+        stdout
+    };
+    let live = status(true);
+    assert!(
+        live.contains("an emulator, not AWS: nothing is billed"),
+        "{live}"
+    );
+    assert!(live.contains("status   succeeded"), "{live}");
+    let LocalStack { moto, bedrock } = stack;
+    bedrock.shutdown().await;
+    drop(moto);
+    let gone = status(false);
+    assert!(gone.contains("no longer answers"), "{gone}");
+}
+
+/// `run --run-id ID` started, then the state's `create-job` step finished: the run is in the middle of its wait.
+fn wait_for_step(state_dir: &Path, run_id: &str, step: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let state_path = state_dir.join(run_id).join("state.json");
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&state_path)
+            && let Ok(state) = serde_json::from_str::<Value>(&text)
+            && state["steps"][step]["status"] == "finished"
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {step} finished");
+        }
+        assert!(Instant::now() < deadline, "{step} did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_is_refused_while_a_run_is_live() {
+    // The job stays InProgress for a minute: the run is live while the other commands try to take it.
+    let mut emulator = emulator_config(Duration::from_millis(300));
+    emulator.job_duration = Duration::from_secs(60);
+    let stack = LocalStack::start(emulator).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 1.0);
+    let state_dir = dir.path().join("runs");
+    let run_id = "lock-test-1";
+    let mut child = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["run", "--run-id", run_id, "--config"])
+        .arg(&config)
+        .envs(stack.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let owner = child.id();
+    tokio::task::block_in_place(|| wait_for_step(&state_dir, run_id, "create-job", &mut child));
+
+    let second = |args: &[&str]| {
+        pipeline()
+            .args(["--state-dir"])
+            .arg(&state_dir)
+            .args(args)
+            .envs(stack.env())
+            .output()
+            .unwrap()
+    };
+    for args in [
+        vec!["resume", run_id],
+        vec!["cleanup", run_id],
+        vec![
+            "run",
+            "--run-id",
+            run_id,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    ] {
+        let output = second(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("in use by process {owner}")),
+            "{args:?}: {stderr}"
+        );
+    }
+    let status = second(&["status", run_id]);
+    assert!(status.status.success(), "{}", text(&status));
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        stdout.contains(&format!("in progress in process {owner}")),
+        "{stdout}"
+    );
+    // The refused commands changed nothing: one job, never stopped, and the owner still at its wait.
+    let emulator = stack.bedrock.state();
+    assert_eq!(emulator.jobs.len(), 1);
+    assert_eq!(emulator.jobs[0].status, "InProgress");
+    assert_eq!(emulator.calls.get("StopModelCustomizationJob"), None);
+
+    // Once the owner is gone, cleanup takes the run and stops the job.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cleanup = second(&["cleanup", run_id]);
+    assert!(cleanup.status.success(), "{}", text(&cleanup));
+    assert!(
+        String::from_utf8_lossy(&cleanup.stdout).contains("stopped customization job"),
+        "{}",
+        text(&cleanup)
+    );
+    assert_eq!(
+        stack.bedrock.state().calls.get("StopModelCustomizationJob"),
+        Some(&1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_scoring_settings_and_models_stop_the_run_before_any_aws_call() {
+    let stack = LocalStack::start(emulator_config(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken_model = dir.path().join("broken-model");
+    std::fs::create_dir(&broken_model).unwrap();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::write(broken_model.join(file), "not a model").unwrap();
+    }
+    let cases = [
+        ("alpha", toml::Value::from(2.0), 2, "scoring.alpha"),
+        ("margin", toml::Value::from(-1), 2, "scoring.margin"),
+        (
+            "bootstrap",
+            toml::Value::from(i64::MAX),
+            2,
+            "scoring.bootstrap",
+        ),
+        (
+            "model",
+            toml::Value::from(broken_model.display().to_string()),
+            3,
+            "broken-model",
+        ),
+    ];
+    for (field, value, code, mentioned) in cases {
+        let config = write_config(dir.path(), 1.0);
+        let mut table: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        table["scoring"]
+            .as_table_mut()
+            .unwrap()
+            .insert(field.into(), value);
+        std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
+        for command in ["plan", "run"] {
+            let output = pipeline()
+                .args(["--state-dir"])
+                .arg(dir.path().join("runs"))
+                .args([command, "--config"])
+                .arg(&config)
+                .envs(stack.env())
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(code),
+                "{field} {command}: {}",
+                text(&output)
+            );
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(mentioned), "{field} {command}: {stderr}");
+            // One text per cause: no message repeated in the chain.
+            let message = stderr.trim_start_matches("error: ");
+            for part in message.split(": ").filter(|p| p.len() > 12) {
+                assert_eq!(
+                    message.matches(part).count(),
+                    1,
+                    "{part:?} repeated: {stderr}"
+                );
+            }
+        }
+    }
+    let emulator = stack.bedrock.state();
+    assert!(emulator.calls.is_empty(), "{:?}", emulator.calls);
+    let clients = bertscore_pipeline::Clients::connect(&bertscore_pipeline::AwsSettings::local(
+        bertscore_pipeline::Endpoints {
+            s3: Some(stack.moto.endpoint()),
+            ..Default::default()
+        },
+    ))
+    .await;
+    let buckets = clients.s3.list_buckets().send().await.unwrap();
+    assert!(buckets.buckets().is_empty(), "{:?}", buckets.buckets());
+    assert!(tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap()).is_empty());
 }
 
 #[test]
 fn plan_lists_the_calls_and_makes_none() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("runs");
-    let output = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let output = pipeline()
+        .args(["--state-dir"])
         .arg(&state_dir)
         .args(["plan", "--config"])
         .arg(repo("datasets/pipeline/local.toml"))
@@ -239,8 +442,8 @@ fn invalid_training_data_exits_2_without_calling_aws() {
         &bad.display().to_string(),
     );
     std::fs::write(&config, text_config).unwrap();
-    let output = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let output = pipeline()
+        .args(["--state-dir"])
         .arg(dir.path().join("runs"))
         .args(["run", "--config"])
         .arg(&config)
@@ -261,8 +464,8 @@ fn invalid_training_data_exits_2_without_calling_aws() {
 #[test]
 fn a_missing_run_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let output = bertscore()
-        .args(["pipeline", "--state-dir"])
+    let output = pipeline()
+        .args(["--state-dir"])
         .arg(dir.path())
         .args(["status", "no-such-run"])
         .output()

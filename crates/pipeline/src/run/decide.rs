@@ -1,0 +1,165 @@
+//! Step `decide`: keep the throughput only when the custom model is significantly better (and the config keeps
+//! winners), delete the custom model when asked; and the two other places that delete billed resources: the
+//! failure handling and `cleanup`.
+
+use serde_json::json;
+
+use super::{Pipeline, StepResult};
+use crate::error::{PipelineError, Result};
+use crate::journal::{Step, StepStatus};
+
+impl Pipeline {
+    pub(super) async fn decide(&mut self) -> StepResult {
+        let verdict = self
+            .run
+            .state
+            .outcome
+            .as_ref()
+            .map(|o| o.verdict)
+            .ok_or_else(|| PipelineError::Run("no outcome recorded".into()))?;
+        let better = verdict == bertscore_compare::Verdict::Custom;
+        let mut actions = Vec::new();
+        if better && self.config.throughput.keep_if_better {
+            actions.push("throughput kept".to_string());
+        } else {
+            self.delete_throughput(Step::Decide).await?;
+            actions.push("throughput deleted".to_string());
+        }
+        if !better && self.config.customization.delete_custom_model_if_not_better {
+            self.delete_custom_model(Step::Decide).await?;
+            actions.push("custom model deleted".to_string());
+        }
+        Ok((
+            StepStatus::Finished,
+            json!({ "verdict": verdict, "actions": actions }),
+        ))
+    }
+
+    /// Whether a provisioned throughput may exist and has not been deleted: its ARN is known, or a create call
+    /// may have gone out.
+    fn throughput_may_exist(&self) -> bool {
+        let state = &self.run.state;
+        !state.resources.throughput_deleted
+            && (state.resources.throughput_arn.is_some()
+                || state.steps.contains_key(&Step::CreateThroughput))
+    }
+
+    /// After a failure: deletes a throughput that may exist (unless `decide` has finished: then a live
+    /// throughput is one the user chose to keep) and stops a running job, noting what was done or what
+    /// `cleanup` must still do.
+    pub(super) async fn release_after_failure(&mut self) {
+        let cleanup_hint = format!("run `bertscore pipeline cleanup {}`", self.run_id());
+        if self.throughput_may_exist() && !self.run.state.finished(Step::Decide) {
+            let step = self.failed_step().unwrap_or(Step::Report);
+            let note = match self.delete_throughput(step).await {
+                Ok(true) => {
+                    Some("the provisioned throughput was deleted after the failure".to_string())
+                }
+                Ok(false) => None,
+                Err(e) => Some(format!(
+                    "the provisioned throughput could NOT be deleted ({}); {cleanup_hint}",
+                    e.describe()
+                )),
+            };
+            self.run.state.notes.extend(note);
+        }
+        if self.run.state.resources.job_status.as_deref() == Some("InProgress") {
+            let note = match self.stop_job().await {
+                Ok(true) => Some("the customization job was stopped".to_string()),
+                Ok(false) => None,
+                Err(e) => Some(format!(
+                    "the customization job could NOT be stopped ({}); {cleanup_hint}",
+                    e.describe()
+                )),
+            };
+            self.run.state.notes.extend(note);
+        }
+    }
+
+    fn failed_step(&self) -> Option<Step> {
+        self.run
+            .state
+            .steps
+            .iter()
+            .find(|(_, record)| record.status == StepStatus::Failed)
+            .map(|(step, _)| *step)
+    }
+
+    /// Deletes every billed resource the run created: stops a running job, deletes the throughput, and the custom
+    /// model too when asked. Safe to repeat.
+    pub async fn cleanup(&mut self, delete_custom_model: bool) -> Result<Vec<String>> {
+        let mut actions = Vec::new();
+        self.run.log(
+            None,
+            "cleanup-started",
+            json!({ "delete_custom_model": delete_custom_model }),
+        )?;
+        if self.run.state.steps.contains_key(&Step::CreateJob) && self.stop_job().await? {
+            actions.push(format!(
+                "stopped customization job {}",
+                self.job_identifier()
+            ));
+        }
+        if self.throughput_may_exist() {
+            let identifier = self.throughput_identifier();
+            if self.delete_throughput(Step::Report).await? {
+                actions.push(format!("deleted provisioned throughput {identifier}"));
+            }
+        }
+        if delete_custom_model && !self.run.state.resources.custom_model_deleted {
+            let identifier = self.custom_model_identifier();
+            if self.delete_custom_model(Step::Report).await? {
+                actions.push(format!("deleted custom model {identifier}"));
+            }
+        }
+        if actions.is_empty() {
+            actions.push("nothing billed was left to delete".into());
+        }
+        self.run
+            .state
+            .notes
+            .push(format!("cleanup: {}", actions.join("; ")));
+        self.run.touch()?;
+        self.run
+            .log(None, "cleanup-finished", json!({ "actions": actions }))?;
+        Ok(actions)
+    }
+
+    fn custom_model_identifier(&self) -> String {
+        let resources = &self.run.state.resources;
+        resources
+            .custom_model_arn
+            .clone()
+            .unwrap_or_else(|| resources.custom_model_name.clone())
+    }
+
+    /// Deletes the custom model; `false` when it did not exist.
+    async fn delete_custom_model(&mut self, step: Step) -> Result<bool> {
+        let identifier = self.custom_model_identifier();
+        let deleted = match self
+            .clients
+            .bedrock
+            .delete_custom_model()
+            .model_identifier(&identifier)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(PipelineError::aws("bedrock", "DeleteCustomModel", e)),
+        };
+        self.run.state.resources.custom_model_deleted = true;
+        self.run.touch()?;
+        self.run.log(
+            Some(step),
+            "custom-model-deleted",
+            json!({ "model": identifier, "existed": deleted }),
+        )?;
+        Ok(deleted)
+    }
+}
