@@ -3,11 +3,15 @@
 //! Reads both models' outputs (JSONL or the AWS sample's JSON arrays), aligns them by id or position, scores
 //! both in one engine pass and prints the paired statistics: a table by default, `--json` for machines,
 //! `--html FILE` for a self-contained report. `--fail-if-worse` turns a `base` verdict into exit code 1.
+//!
+//! `bertscore compare BASE SYS1 SYS2 …`: which of several systems is best. Each is compared with the base,
+//! the p-values are corrected for the number of systems (`--correction`, Holm by default), the systems are
+//! ranked by mean F1 and the best is tested against the runner-up (see `bertscore_compare::multi`).
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use bertscore_compare::{CompareSettings, Verdict};
+use bertscore_compare::{CompareSettings, Correction, Verdict};
 use clap::Args;
 
 use crate::exit::{CliError, Exit};
@@ -20,9 +24,19 @@ pub struct CompareArgs {
     #[arg(value_name = "BASE")]
     pub base: PathBuf,
 
-    /// The custom (fine-tuned) model's outputs, same format
-    #[arg(value_name = "CUSTOM")]
-    pub custom: PathBuf,
+    /// The custom (fine-tuned) model's outputs, same format; give several files to compare several systems
+    /// with the base (N-way: corrected p-values, ranking, best vs runner-up)
+    #[arg(value_name = "CUSTOM", required = true, num_args = 1..)]
+    pub systems: Vec<PathBuf>,
+
+    /// N-way: the systems' names, comma-separated, one per CUSTOM file [default: the file stems]
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub names: Vec<String>,
+
+    /// N-way: how the p-values of several systems against the base are adjusted: holm (Holm's step-down
+    /// method), bonferroni or none [default: holm]
+    #[arg(long, value_name = "METHOD")]
+    pub correction: Option<Correction>,
 
     /// References: a JSON array (of strings, or of arrays for several references per item) or JSONL with
     /// `reference`/`references` [default: the `reference(s)` fields of BASE and CUSTOM]
@@ -90,8 +104,16 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
     args.model.validate()?;
     check_outputs(args.output.as_deref(), args.html.as_deref())?;
 
+    if args.systems.len() > 1 {
+        return run_systems(args, &options);
+    }
+    if !args.names.is_empty() || args.correction.is_some() {
+        return Err(CliError::bad_input(anyhow!(
+            "--names and --correction are for comparing several systems: give two or more CUSTOM files"
+        )));
+    }
     let items =
-        bertscore_compare::load_items(&args.base, &args.custom, args.references.as_deref())?;
+        bertscore_compare::load_items(&args.base, &args.systems[0], args.references.as_deref())?;
     let scorer = args
         .model
         .load_scorer_with_idf_references(Some(bertscore_compare::idf_corpus(&items)))?;
@@ -135,6 +157,83 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
                 comparison.statistics.delta_f1,
                 bertscore_compare::report::format_p(comparison.statistics.p_value)
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// `compare BASE SYS1 SYS2 …`: every system against the base, corrected, ranked; best vs runner-up.
+fn run_systems(args: CompareArgs, settings: &CompareSettings) -> Result<(), CliError> {
+    if !args.heatmaps.is_empty() {
+        return Err(CliError::bad_input(anyhow!(
+            "--heatmap is for comparing two files; the N-way report has no heatmaps"
+        )));
+    }
+    let names = if args.names.is_empty() {
+        bertscore_compare::multi::default_names(&args.systems)
+    } else {
+        args.names.clone()
+    };
+    bertscore_compare::multi::check_names(&names, args.systems.len()).map_err(|e| {
+        CliError::bad_input(anyhow!(
+            "{e}{}",
+            if args.names.is_empty() {
+                " (the file stems; choose names with --names)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let correction = args.correction.unwrap_or_default();
+
+    let items =
+        bertscore_compare::load_systems(&args.base, &args.systems, args.references.as_deref())?;
+    let idf_references = items
+        .iter()
+        .flat_map(|item| item.references.iter().cloned())
+        .collect();
+    let scorer = args
+        .model
+        .load_scorer_with_idf_references(Some(idf_references))?;
+
+    let bar = progress_bar("scoring");
+    let comparison = bertscore_compare::compare_systems(
+        &scorer,
+        &items,
+        &names,
+        settings,
+        correction,
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    for warning in &comparison.warnings {
+        tracing::warn!("{warning}");
+    }
+
+    // Everything is computed before anything is written.
+    let html = args
+        .html
+        .as_ref()
+        .map(|_| bertscore_compare::render_systems_html(&comparison));
+    let report = if args.json {
+        let mut json = serde_json::to_string_pretty(&comparison).map_err(CliError::runtime)?;
+        json.push('\n');
+        json
+    } else {
+        bertscore_compare::render_systems_table(&comparison)
+    };
+    if let (Some(path), Some(html)) = (&args.html, &html) {
+        output::write(path, html.as_bytes())?;
+    }
+    emit(args.output.as_deref(), &report)?;
+
+    if args.fail_if_worse && comparison.verdict == "base" {
+        return Err(CliError::new(
+            Exit::GateFailed,
+            anyhow!("every system is worse than the base model"),
         ));
     }
     Ok(())

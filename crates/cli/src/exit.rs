@@ -64,9 +64,6 @@ impl CliError {
     pub fn bad_input(error: impl Into<anyhow::Error>) -> Self {
         Self::new(Exit::BadInput, error)
     }
-    pub fn model(error: impl Into<anyhow::Error>) -> Self {
-        Self::new(Exit::Model, error)
-    }
     pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
         Self::new(Exit::Runtime, error)
     }

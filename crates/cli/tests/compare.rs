@@ -287,3 +287,178 @@ fn the_html_report_follows_a_symlink() {
         &html[..100]
     );
 }
+
+/// Three systems against the base: `custom` (better on every item), `same` (the base's own outputs) and
+/// `mixed` (custom's outputs on the first six items, the base's on the rest).
+fn three_systems(dir: &Path) -> [PathBuf; 3] {
+    let base = std::fs::read_to_string(repo_root().join(BASE)).unwrap();
+    let custom = std::fs::read_to_string(repo_root().join(CUSTOM)).unwrap();
+    let same = dir.join("same.jsonl");
+    std::fs::write(&same, &base).unwrap();
+    let mixed = dir.join("mixed.jsonl");
+    let lines: Vec<&str> = custom.lines().take(6).chain(base.lines().skip(6)).collect();
+    std::fs::write(&mixed, lines.join("\n") + "\n").unwrap();
+    [repo_root().join(CUSTOM), same, mixed]
+}
+
+/// Holm's step-down adjustment, computed here independently of the crate.
+fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap());
+    let mut adjusted = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (j, &i) in order.iter().enumerate() {
+        running = running.max(((m - j) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+#[test]
+fn n_way_compare_corrects_ranks_and_names_the_best_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let systems = three_systems(dir.path());
+    let paths: Vec<&str> = systems.iter().map(|p| p.to_str().unwrap()).collect();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["compare", BASE, paths[0], paths[1], paths[2], "--json"];
+        args.extend_from_slice(extra);
+        let output = bertscore(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let doc = run(&[]);
+    assert_eq!(doc["n"], 11);
+    assert_eq!(doc["correction"], "holm");
+    let names: Vec<&str> = doc["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["custom", "same", "mixed"],
+        "default names: file stems"
+    );
+
+    // Each system's raw statistics equal the two-file comparison of that system with the base.
+    let pair = compare_json(BASE, CUSTOM, &[]);
+    let custom = &doc["systems"][0];
+    assert_eq!(custom["p_value"], pair["p_value"]);
+    assert_eq!(custom["delta_f1"], pair["delta_f1"]);
+    assert_eq!(custom["ci95"], pair["ci95"]);
+    assert_eq!(custom["wins"], 11);
+    assert_eq!(doc["systems"][1]["delta_f1"], 0.0);
+    assert_eq!(doc["systems"][1]["p_value"], 1.0);
+    assert_eq!(doc["systems"][1]["ties"], 11);
+    assert_eq!(doc["systems"][2]["ties"], 5);
+
+    // Holm-adjusted p-values equal the hand computation from the raw ones.
+    let raw: Vec<f64> = (0..3)
+        .map(|k| doc["systems"][k]["p_value"].as_f64().unwrap())
+        .collect();
+    let adjusted: Vec<f64> = (0..3)
+        .map(|k| doc["systems"][k]["p_adjusted"].as_f64().unwrap())
+        .collect();
+    let expected = holm(&raw);
+    for k in 0..3 {
+        assert!(
+            (adjusted[k] - expected[k]).abs() < 1e-12,
+            "{adjusted:?} vs {expected:?}"
+        );
+    }
+    // custom's p (2/2048, the smallest) is tripled.
+    assert!((adjusted[0] - 3.0 * 2.0 / 2048.0).abs() < 1e-12);
+
+    let ranking: Vec<&str> = doc["ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ranking, ["custom", "mixed", "same"]);
+    let head = &doc["best_vs_runner_up"];
+    assert_eq!(head["best"], "custom");
+    assert_eq!(head["runner_up"], "mixed");
+    // custom and mixed share their first six outputs: five decided items, all won by custom.
+    assert_eq!(head["ties"], 6);
+    assert_eq!(head["wins"], 5);
+    assert!((head["p_value"].as_f64().unwrap() - 2.0 / 32.0).abs() < 1e-12);
+    assert_eq!(doc["verdict"], "custom");
+
+    // The verdict names the best system only when it survives the correction: at alpha 0.002 custom's raw
+    // p (0.00098) passes, its Holm p (0.0029) does not.
+    assert_eq!(
+        run(&["--alpha", "0.002", "--correction", "none"])["verdict"],
+        "custom"
+    );
+    assert_eq!(run(&["--alpha", "0.002"])["verdict"], "inconclusive");
+    let bonferroni = run(&["--correction", "bonferroni", "--names", "a,b,c"]);
+    assert_eq!(bonferroni["systems"][2]["name"], "c");
+    let p = bonferroni["systems"][2]["p_value"].as_f64().unwrap();
+    assert!(
+        (bonferroni["systems"][2]["p_adjusted"].as_f64().unwrap() - (3.0 * p).min(1.0)).abs()
+            < 1e-12
+    );
+    assert_eq!(bonferroni["verdict"], "a");
+}
+
+#[test]
+fn n_way_table_html_and_name_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let systems = three_systems(dir.path());
+    let html = dir.path().join("report.html");
+    let output = bertscore(&[
+        "compare",
+        BASE,
+        systems[0].to_str().unwrap(),
+        systems[1].to_str().unwrap(),
+        systems[2].to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        table.contains("BERTScore comparison of 3 systems against base on 11 items"),
+        "{table}"
+    );
+    assert!(table.contains("ranking by mean F1: 1. custom"), "{table}");
+    assert!(
+        table.contains("best vs runner-up: custom - mixed"),
+        "{table}"
+    );
+    assert!(table.contains("verdict: custom"), "{table}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "id=\"system-deltas\"",
+        "id=\"ranking\"",
+        "id=\"system-distributions\"",
+        ">mixed<",
+    ] {
+        assert!(page.contains(needle), "missing {needle}");
+    }
+
+    // Names: one per system, distinct, not a verdict.
+    for (names, message) in [
+        ("a,b", "2 names for 3 systems"),
+        ("a,a,b", "two systems are named"),
+        ("base,b,c", "cannot name a system"),
+    ] {
+        let output = bertscore(&[
+            "compare",
+            BASE,
+            systems[0].to_str().unwrap(),
+            systems[1].to_str().unwrap(),
+            systems[2].to_str().unwrap(),
+            "--names",
+            names,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{}", stderr(&output));
+    }
+    // Two files keep today's comparison: --names and --correction belong to the N-way form.
+    let output = bertscore(&["compare", BASE, CUSTOM, "--correction", "holm"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use bertscore_engine::TokenSimilarity;
 use serde::Serialize;
 
-use crate::report::{format_p, verdict_reason};
+use crate::multi::SystemsComparison;
+use crate::report::{format_p, systems_verdict_reason, verdict_reason};
 use crate::{Comparison, TIE_TOLERANCE, Verdict};
 
 /// How many regressions and gains the page lists with their texts.
@@ -425,6 +426,254 @@ fn heatmap_svg(similarity: &TokenSimilarity) -> String {
     svg
 }
 
+/// Colours of the systems in the N-way plots (matplotlib's tab10 after the base's blue), cycling.
+const SYSTEM_COLOURS: [&str; 9] = [
+    "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf",
+];
+const BASE_COLOUR: &str = "#1f77b4";
+
+/// The N-way comparison as one self-contained page: the verdict, every system against the base (table and
+/// deltas with their CIs), the ranking, the best against the runner-up, and every system's F1 distribution.
+pub fn render_systems_html(comparison: &SystemsComparison) -> String {
+    let c = comparison;
+    let mut page = String::with_capacity(64 * 1024);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>BERTScore comparison of {} systems: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        c.systems.len(),
+        escape(&c.verdict)
+    );
+    let _ = writeln!(
+        page,
+        "<h1>BERTScore comparison: {} systems against base</h1>",
+        c.systems.len()
+    );
+    let _ = writeln!(page, "<p class=\"settings\">{}</p>", escape(&c.settings));
+    let class = match c.verdict.as_str() {
+        "base" => "base",
+        "inconclusive" => "inconclusive",
+        _ => "custom",
+    };
+    let _ = writeln!(
+        page,
+        "<p class=\"verdict {class}\" id=\"verdict\">verdict: <strong>{}</strong> <span>({})</span></p>",
+        escape(&c.verdict),
+        escape(&systems_verdict_reason(c))
+    );
+
+    let _ = writeln!(page, "<h2 id=\"systems\">Every system against base</h2>");
+    let _ = writeln!(
+        page,
+        "<table class=\"summary\"><thead><tr><th>system</th><th>precision</th><th>recall</th><th>F1</th>\
+         <th>delta F1</th><th>95% CI of delta</th><th>p</th><th>p ({})</th><th>wins / losses / ties</th></tr>\
+         </thead><tbody>",
+        c.correction
+    );
+    let _ = writeln!(
+        page,
+        "<tr><td>base</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td></td><td></td><td></td><td></td><td></td></tr>",
+        c.base.precision, c.base.recall, c.base.f1
+    );
+    for s in &c.systems {
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:+.4}</td><td>[{:+.4}, {:+.4}]</td>\
+             <td>{}</td><td>{}</td><td>{} / {} / {}</td></tr>",
+            escape(&s.name),
+            s.means.precision,
+            s.means.recall,
+            s.means.f1,
+            s.delta_f1,
+            s.ci95[0],
+            s.ci95[1],
+            format_p(s.p_value),
+            format_p(s.p_adjusted),
+            s.wins,
+            s.losses,
+            s.ties
+        );
+    }
+    let _ = writeln!(page, "</tbody></table>");
+    let _ = writeln!(
+        page,
+        "<p>{} items. CI: paired bootstrap ({} resamples, seed {}); p: two-sided paired permutation test, \
+         adjusted for {} systems ({}); margin {}, alpha {}.</p>",
+        c.n,
+        c.bootstrap,
+        c.seed,
+        c.systems.len(),
+        c.correction,
+        c.margin,
+        c.alpha
+    );
+    let _ = writeln!(
+        page,
+        "<h2>Change in mean F1 against base, with 95% CIs</h2>"
+    );
+    page.push_str(&systems_delta_plot(c));
+
+    let _ = writeln!(
+        page,
+        "<h2 id=\"ranking\">Ranking by mean F1</h2><ol class=\"ranking\">"
+    );
+    for r in &c.ranking {
+        let _ = writeln!(
+            page,
+            "<li>{} <small>F1 {:.4}</small></li>",
+            escape(&r.name),
+            r.f1
+        );
+    }
+    let _ = writeln!(page, "</ol>");
+    let h = &c.best_vs_runner_up;
+    let _ = writeln!(
+        page,
+        "<p id=\"best-vs-runner-up\">Best against runner-up: {} − {} = {:+.4} F1, 95% CI [{:+.4}, {:+.4}], \
+         p {} (uncorrected); {} wins, {} losses, {} ties.</p>",
+        escape(&h.best),
+        escape(&h.runner_up),
+        h.delta_f1,
+        h.ci95[0],
+        h.ci95[1],
+        format_p(h.p_value),
+        h.wins,
+        h.losses,
+        h.ties
+    );
+
+    let _ = writeln!(page, "<h2>F1 of every item</h2>");
+    page.push_str(&systems_distribution_plot(c));
+    if !c.warnings.is_empty() {
+        let _ = writeln!(page, "<h2>Warnings</h2><ul>");
+        for warning in &c.warnings {
+            let _ = writeln!(page, "<li>{}</li>", escape(warning));
+        }
+        let _ = writeln!(page, "</ul>");
+    }
+    let _ = writeln!(page, "</body>\n</html>");
+    page
+}
+
+/// One row per system: the mean F1 change against base (dot) and its 95% interval (bar), a line at zero.
+fn systems_delta_plot(c: &SystemsComparison) -> String {
+    let values = c
+        .systems
+        .iter()
+        .flat_map(|s| [s.delta_f1, s.ci95[0], s.ci95[1]])
+        .chain([0.0]);
+    let (low, high) = padded_range(values);
+    let x = |v: f64| PLOT_LEFT + (v - low) / (high - low) * (PLOT_WIDTH - PLOT_LEFT - PLOT_RIGHT);
+    let row = 34.0;
+    let height = 20.0 + row * c.systems.len() as f64 + 30.0;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg class=\"plot\" id=\"system-deltas\" viewBox=\"0 0 {PLOT_WIDTH} {height}\" role=\"img\" \
+         aria-label=\"change in mean F1 of each system against base, with 95% intervals\">"
+    );
+    axis(&mut svg, low, high, &x, height - 25.0);
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"10\" y2=\"{1:.1}\" class=\"zero\"/>",
+        x(0.0),
+        height - 25.0
+    );
+    for (k, s) in c.systems.iter().enumerate() {
+        let y = 20.0 + row * (k as f64 + 0.5);
+        let colour = SYSTEM_COLOURS[k % SYSTEM_COLOURS.len()];
+        let _ = writeln!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text>\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"4\">\
+             <title>{}: 95% CI [{:+.4}, {:+.4}]</title></line>\
+             <circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"{colour}\"><title>{}: {:+.4} (p {}, {} p {})</title></circle>",
+            y + 4.0,
+            escape(&shorten(&s.name)),
+            x(s.ci95[0]),
+            x(s.ci95[1]),
+            escape(&s.name),
+            s.ci95[0],
+            s.ci95[1],
+            x(s.delta_f1),
+            escape(&s.name),
+            s.delta_f1,
+            format_p(s.p_value),
+            c.correction,
+            format_p(s.p_adjusted)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One row per system (base first): each item's F1 as a dot and the mean as a tick, on a shared axis.
+fn systems_distribution_plot(c: &SystemsComparison) -> String {
+    let values = c
+        .items
+        .iter()
+        .flat_map(|item| std::iter::once(item.base.f1).chain(item.systems.iter().map(|s| s.f1)));
+    let (low, high) = padded_range(values);
+    let x = |v: f64| PLOT_LEFT + (v - low) / (high - low) * (PLOT_WIDTH - PLOT_LEFT - PLOT_RIGHT);
+    let row = 40.0;
+    let rows = c.systems.len() + 1;
+    let height = 20.0 + row * rows as f64 + 30.0;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg class=\"plot\" id=\"system-distributions\" viewBox=\"0 0 {PLOT_WIDTH} {height}\" role=\"img\" \
+         aria-label=\"F1 of each item for base and every system\">"
+    );
+    axis(&mut svg, low, high, &x, height - 25.0);
+    let sides = std::iter::once(("base", BASE_COLOUR, c.base.f1)).chain(
+        c.systems.iter().enumerate().map(|(k, s)| {
+            (
+                s.name.as_str(),
+                SYSTEM_COLOURS[k % SYSTEM_COLOURS.len()],
+                s.means.f1,
+            )
+        }),
+    );
+    for (r, (name, colour, mean)) in sides.enumerate() {
+        let y = 20.0 + row * (r as f64 + 0.5);
+        let _ = writeln!(
+            svg,
+            "<text x=\"4\" y=\"{:.1}\" class=\"label\">{}</text>",
+            y + 4.0,
+            escape(&shorten(name))
+        );
+        for item in &c.items {
+            let f1 = if r == 0 {
+                item.base.f1
+            } else {
+                item.systems[r - 1].f1
+            };
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"{colour}\" fill-opacity=\".7\">\
+                 <title>{}: {} F1 {f1:.4}</title></circle>",
+                x(f1),
+                escape(&item.id),
+                escape(name)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\" stroke=\"{colour}\" stroke-width=\"3\">\
+             <title>{3} mean {4:.4}</title></line>",
+            x(mean),
+            y - 14.0,
+            y + 14.0,
+            escape(name),
+            mean
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 /// Draws the horizontal axis with ticks at `baseline_y`.
 fn axis(svg: &mut String, low: f64, high: f64, x: &dyn Fn(f64) -> f64, baseline_y: f64) {
     let _ = writeln!(
@@ -577,6 +826,55 @@ mod tests {
         assert_eq!(page.matches("class=\"loss\"").count(), 1);
         assert_eq!(page.matches("<circle").count(), 6);
         assert_eq!(page.matches("class=\"value ").count(), 4 * 6);
+    }
+
+    #[test]
+    fn systems_page_shows_every_system_and_the_ranking() {
+        use crate::multi::{Correction, SystemsItemComparison, statistics};
+        use crate::{CompareSettings, ScoredText};
+        let score = |f: f64| PairScore {
+            precision: f,
+            recall: f,
+            f1: f,
+        };
+        let base = [0.5, 0.4, 0.6].map(score);
+        let a = [0.6, 0.5, 0.7].map(score);
+        let b = [0.55, 0.3, 0.6].map(score);
+        let names = ["lr<1>".to_string(), "lr-2".to_string()];
+        let mut c = statistics(
+            &[&base, &a, &b],
+            &names,
+            &CompareSettings::default(),
+            Correction::Holm,
+        )
+        .unwrap();
+        c.items = (0..3)
+            .map(|i| SystemsItemComparison {
+                id: format!("item-{i}"),
+                prompt: None,
+                references: vec!["r".into()],
+                base: ScoredText::new("b", base[i]),
+                systems: vec![ScoredText::new("x", a[i]), ScoredText::new("y", b[i])],
+            })
+            .collect();
+        let page = render_systems_html(&c);
+        for needle in [
+            "id=\"verdict\"",
+            "id=\"systems\"",
+            "id=\"system-deltas\"",
+            "id=\"ranking\"",
+            "id=\"best-vs-runner-up\"",
+            "id=\"system-distributions\"",
+            "<th>p (holm)</th>",
+            "lr&lt;1&gt;",
+        ] {
+            assert!(page.contains(needle), "missing {needle}");
+        }
+        assert!(!page.contains("lr<1>"));
+        assert!(!page.contains("src=\"http") && !page.contains("href=\"http"));
+        // Deltas: one dot per system; distributions: one dot per item for base and each system.
+        assert_eq!(page.matches("<circle").count(), 2 + 3 * 3);
+        assert_eq!(page.matches("<li>").count(), 2);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::multi::SystemsComparison;
 use crate::stats::PermutationTest;
 use crate::{Comparison, TIE_TOLERANCE, Verdict};
 
@@ -101,6 +102,132 @@ pub fn render_table(comparison: &Comparison) -> String {
     out
 }
 
+/// The N-way comparison: the base, every system against it (delta, CI, raw and corrected p, wins/losses/ties),
+/// the ranking, the best system against the runner-up and the verdict.
+pub fn render_systems_table(comparison: &SystemsComparison) -> String {
+    let c = comparison;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "BERTScore comparison of {} systems against base on {} items ({})",
+        c.systems.len(),
+        c.n,
+        c.settings
+    );
+    let _ = writeln!(out);
+    let width = c
+        .systems
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    let adjusted = format!("p ({})", c.correction);
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>8} {:>9}   {:<21} {:>9} {:>12}  {:>11}",
+        "system", "F1", "delta", "95% CI of delta", "p", adjusted, "W/L/T"
+    );
+    let _ = writeln!(out, "{:<width$} {:>8.4}", "base", c.base.f1);
+    for s in &c.systems {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:>8.4} {:>+9.4}   [{:>+8.4}, {:>+8.4}]  {:>9} {:>12}  {:>11}",
+            s.name,
+            s.means.f1,
+            s.delta_f1,
+            s.ci95[0],
+            s.ci95[1],
+            format_p(s.p_value),
+            format_p(s.p_adjusted),
+            format!("{}/{}/{}", s.wins, s.losses, s.ties)
+        );
+    }
+    let _ = writeln!(out);
+    let ranking: Vec<String> = c
+        .ranking
+        .iter()
+        .map(|r| format!("{}. {} ({:.4})", r.rank, r.name, r.f1))
+        .collect();
+    let _ = writeln!(out, "ranking by mean F1: {}", ranking.join(", "));
+    let h = &c.best_vs_runner_up;
+    let _ = writeln!(
+        out,
+        "best vs runner-up: {} - {} = {:+.4} [{:+.4}, {:+.4}], p {}, {} wins, {} losses, {} ties",
+        h.best,
+        h.runner_up,
+        h.delta_f1,
+        h.ci95[0],
+        h.ci95[1],
+        format_p(h.p_value),
+        h.wins,
+        h.losses,
+        h.ties
+    );
+    let test = match c.permutation_test {
+        PermutationTest::Exact { patterns } => format!("exact over all {patterns} sign patterns"),
+        PermutationTest::MonteCarlo { permutations } => {
+            format!("{permutations} random sign patterns")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "CI: paired bootstrap, {} resamples, seed {}; p: two-sided paired permutation test, {test}; \
+         corrected for {} systems: {}",
+        c.bootstrap,
+        c.seed,
+        c.systems.len(),
+        c.correction
+    );
+    let _ = writeln!(
+        out,
+        "verdict: {} ({})",
+        c.verdict,
+        systems_verdict_reason(c)
+    );
+    if !c.warnings.is_empty() {
+        let _ = writeln!(out);
+        for warning in &c.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
+    }
+    out
+}
+
+/// Why the N-way verdict is what it is, in words.
+pub fn systems_verdict_reason(c: &SystemsComparison) -> String {
+    let best = &c.best_vs_runner_up.best;
+    let Some(s) = c.system(best) else {
+        return String::new();
+    };
+    let corrected = format!("{} p", c.correction);
+    if c.verdict == *best {
+        format!(
+            "{best} has the highest mean F1; delta {:+.4} > margin {} and {corrected} {} < alpha {}",
+            s.delta_f1,
+            c.margin,
+            format_p(s.p_adjusted),
+            c.alpha
+        )
+    } else if c.verdict == "base" {
+        format!(
+            "every system is worse than base by more than margin {} with {corrected} < alpha {}",
+            c.margin, c.alpha
+        )
+    } else if s.p_adjusted >= c.alpha {
+        format!(
+            "best system {best}: {corrected} {} >= alpha {}: its gain could be chance",
+            format_p(s.p_adjusted),
+            c.alpha
+        )
+    } else {
+        format!(
+            "best system {best}: delta {:+.4} is not above margin {}",
+            s.delta_f1, c.margin
+        )
+    }
+}
+
 /// Why the verdict is what it is, in words.
 pub fn verdict_reason(comparison: &Comparison) -> String {
     let s = &comparison.statistics;
@@ -180,6 +307,57 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("exact over all 8 sign patterns"), "{table}");
+    }
+
+    #[test]
+    fn systems_table_has_every_system_the_ranking_and_the_verdict() {
+        use crate::multi::{Correction, statistics};
+        let score = |f: f64| bertscore_engine::PairScore {
+            precision: f,
+            recall: f,
+            f1: f,
+        };
+        let base: Vec<_> = [0.5; 6].iter().map(|&f| score(f)).collect();
+        let a: Vec<_> = [0.6; 6].iter().map(|&f| score(f)).collect();
+        let b: Vec<_> = [0.55, 0.55, 0.55, 0.55, 0.55, 0.45]
+            .iter()
+            .map(|&f| score(f))
+            .collect();
+        let mut c = statistics(
+            &[&base, &a, &b],
+            &["lr-a".to_string(), "lr-b".to_string()],
+            &crate::CompareSettings::default(),
+            Correction::Holm,
+        )
+        .unwrap();
+        c.settings = "test".into();
+        let table = render_systems_table(&c);
+        assert!(
+            table.contains("BERTScore comparison of 2 systems against base on 6 items (test)"),
+            "{table}"
+        );
+        assert!(table.contains("p (holm)"), "{table}");
+        let row = table.lines().find(|l| l.starts_with("lr-a")).unwrap();
+        assert!(
+            row.contains("0.6000")
+                && row.contains("+0.1000")
+                && row.contains("0.0312")
+                && row.contains("0.0625")
+                && row.contains("6/0/0"),
+            "{row}"
+        );
+        assert!(
+            table.contains("ranking by mean F1: 1. lr-a (0.6000), 2. lr-b (0.5333)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("best vs runner-up: lr-a - lr-b = +0.0667"),
+            "{table}"
+        );
+        assert!(
+            table.contains("verdict: inconclusive (best system lr-a: holm p 0.0625 >= alpha 0.05"),
+            "{table}"
+        );
     }
 
     #[test]
