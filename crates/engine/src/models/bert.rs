@@ -5,13 +5,75 @@
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::packed::{LayerWeights, LinearWeights, NormWeights, PostLnWeights, embedding_table};
 use super::{
-    Activation, Encoder, config_f64_or, config_str_or, config_usize, dense, layer_norm,
-    multi_head_attention, padding_bias,
+    Activation, Encoder, check_heads, dense, layer_norm, multi_head_attention, padding_bias,
 };
+
+/// The fields of transformers' `BertConfig` (and `RobertaConfig`, `XLMRobertaConfig`) the encoder
+/// reads. The sizes are required; the rest take transformers' defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    /// Rows of the word-embedding table.
+    pub vocab_size: usize,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Transformer layers in the checkpoint.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Rows of the position-embedding table.
+    pub max_position_embeddings: usize,
+    /// The feed-forward activation.
+    #[serde(default = "Activation::gelu")]
+    pub(crate) hidden_act: Activation,
+    /// Rows of the token-type table (only row 0 is used).
+    #[serde(default = "defaults::type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    #[serde(default = "defaults::layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Only `absolute` is supported.
+    #[serde(default = "defaults::position_embedding_type")]
+    pub position_embedding_type: String,
+    /// The padding token; RoBERTa counts positions from it (default 1 there).
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+}
+
+mod defaults {
+    pub fn type_vocab_size() -> usize {
+        2
+    }
+    pub fn layer_norm_eps() -> f64 {
+        1e-12
+    }
+    pub fn position_embedding_type() -> String {
+        "absolute".into()
+    }
+}
+
+impl BertConfig {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_heads(
+            "hidden_size",
+            self.hidden_size,
+            "num_attention_heads",
+            self.num_attention_heads,
+        )?;
+        if self.position_embedding_type != "absolute" {
+            return Err(format!(
+                "position_embedding_type {:?} is not supported (only \"absolute\")",
+                self.position_embedding_type
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// How position ids are assigned to the tokens of a right-padded batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,40 +113,28 @@ pub(crate) struct Embeddings {
 impl Embeddings {
     pub(crate) fn load(
         vb: VarBuilder,
-        config: &Value,
+        config: &BertConfig,
         positions: PositionIds,
     ) -> candle_core::Result<Self> {
-        let hidden = config_usize(config, "hidden_size")?;
-        let position_type = config_str_or(config, "position_embedding_type", "absolute");
-        if position_type != "absolute" {
-            return Err(candle_core::Error::Msg(format!(
-                "position_embedding_type {position_type:?} is not supported (only \"absolute\")"
-            )));
-        }
-        let word = candle_nn::embedding(
-            config_usize(config, "vocab_size")?,
-            hidden,
-            vb.pp("word_embeddings"),
-        )?;
+        let hidden = config.hidden_size;
+        let word = candle_nn::embedding(config.vocab_size, hidden, vb.pp("word_embeddings"))?;
         let position = candle_nn::embedding(
-            config_usize(config, "max_position_embeddings")?,
+            config.max_position_embeddings,
             hidden,
             vb.pp("position_embeddings"),
         )?;
         let token_type_zero = if vb.contains_tensor("token_type_embeddings.weight") {
-            let types = config_usize(config, "type_vocab_size")?;
             Some(
-                vb.get((types, hidden), "token_type_embeddings.weight")?
-                    .get(0)?,
+                vb.get(
+                    (config.type_vocab_size, hidden),
+                    "token_type_embeddings.weight",
+                )?
+                .get(0)?,
             )
         } else {
             None
         };
-        let norm = layer_norm(
-            hidden,
-            config_f64_or(config, "layer_norm_eps", 1e-12),
-            vb.pp("LayerNorm"),
-        )?;
+        let norm = layer_norm(hidden, config.layer_norm_eps, vb.pp("LayerNorm"))?;
         Ok(Self {
             word,
             position,
@@ -160,16 +210,11 @@ pub(crate) struct TransformerLayer {
 }
 
 impl TransformerLayer {
-    pub(crate) fn load(vb: VarBuilder, config: &Value) -> candle_core::Result<Self> {
-        let hidden = config_usize(config, "hidden_size")?;
-        let intermediate = config_usize(config, "intermediate_size")?;
-        let num_heads = config_usize(config, "num_attention_heads")?;
-        if hidden % num_heads != 0 {
-            return Err(candle_core::Error::Msg(format!(
-                "hidden_size {hidden} is not a multiple of num_attention_heads {num_heads}"
-            )));
-        }
-        let eps = config_f64_or(config, "layer_norm_eps", 1e-12);
+    pub(crate) fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
+        let hidden = config.hidden_size;
+        let intermediate = config.intermediate_size;
+        let num_heads = config.num_attention_heads;
+        let eps = config.layer_norm_eps;
         let attention = vb.pp("attention");
         let this = attention.pp("self");
         Ok(Self {
@@ -183,7 +228,7 @@ impl TransformerLayer {
                 intermediate,
                 vb.pp("intermediate").pp("dense"),
             )?,
-            activation: Activation::from_name(config_str_or(config, "hidden_act", "gelu"))?,
+            activation: config.hidden_act,
             output: candle_nn::linear(intermediate, hidden, vb.pp("output").pp("dense"))?,
             output_norm: layer_norm(hidden, eps, vb.pp("output").pp("LayerNorm"))?,
             num_heads,
@@ -240,7 +285,7 @@ pub(crate) struct LayerStack {
 impl LayerStack {
     pub(crate) fn load(
         vb: VarBuilder,
-        config: &Value,
+        config: &BertConfig,
         num_layers: usize,
         positions: PositionIds,
     ) -> candle_core::Result<Self> {
@@ -251,7 +296,7 @@ impl LayerStack {
         Ok(Self {
             embeddings,
             layers,
-            hidden_size: config_usize(config, "hidden_size")?,
+            hidden_size: config.hidden_size,
             dtype: vb.dtype(),
         })
     }
@@ -293,7 +338,11 @@ pub struct BertEncoder {
 }
 
 impl BertEncoder {
-    pub fn load(vb: VarBuilder, config: &Value, num_layers: usize) -> candle_core::Result<Self> {
+    pub fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        num_layers: usize,
+    ) -> candle_core::Result<Self> {
         Ok(Self {
             stack: LayerStack::load(vb, config, num_layers, PositionIds::Absolute)?,
         })

@@ -34,7 +34,7 @@ fn msg(text: String) -> candle_core::Error {
 /// constructor's defaults for declared parameters, and the `getattr(config, name, default)`
 /// fallbacks of modeling_deberta_v2.py for the attributes it reads without declaring.
 #[derive(Debug, Clone, Deserialize)]
-struct DebertaV2Config {
+pub struct DebertaV2Config {
     #[serde(default = "defaults::vocab_size")]
     vocab_size: usize,
     #[serde(default = "defaults::hidden_size")]
@@ -145,6 +145,28 @@ where
 }
 
 impl DebertaV2Config {
+    /// Transformer layers in the checkpoint.
+    pub(crate) fn num_hidden_layers(&self) -> usize {
+        self.num_hidden_layers
+    }
+
+    /// What the types cannot say: heads that divide the width, activations this encoder applies.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        super::check_heads(
+            "hidden_size",
+            self.hidden_size,
+            "num_attention_heads",
+            self.num_attention_heads,
+        )?;
+        for (field, name) in [
+            ("hidden_act", &self.hidden_act),
+            ("conv_act", &self.conv_act),
+        ] {
+            Activation::parse(name, field).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn has_pos_att(&self, kind: &str) -> bool {
         self.pos_att_type.iter().any(|k| k == kind)
     }
@@ -212,7 +234,7 @@ impl Activation {
             "sigmoid" => Self::Sigmoid,
             other => {
                 return Err(msg(format!(
-                    "deberta-v2 config: {field} {other:?} is not supported \
+                    "{field} {other:?} is not supported \
                      (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, tanh, silu, sigmoid)"
                 )));
             }
@@ -774,20 +796,13 @@ impl DebertaV2Encoder {
     /// Loads the embeddings, the first `num_layers` layers and the encoder parts they use.
     ///
     /// `vb` points at the model root; weights saved by a task model under `deberta.` are found
-    /// too. `config` is the model's config.json.
+    /// too. `config` is the model's config.json, read and checked by
+    /// [`ModelConfig`](super::ModelConfig).
     pub fn load(
         vb: VarBuilder,
-        config: &serde_json::Value,
+        config: &DebertaV2Config,
         num_layers: usize,
     ) -> candle_core::Result<Self> {
-        let config = DebertaV2Config::deserialize(config)
-            .map_err(|err| msg(format!("deberta-v2 config: {err}")))?;
-        if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
-            return Err(msg(format!(
-                "deberta-v2 config: hidden_size {} is not a multiple of num_attention_heads {}",
-                config.hidden_size, config.num_attention_heads
-            )));
-        }
         if num_layers > config.num_hidden_layers {
             return Err(msg(format!(
                 "deberta-v2: num_layers {num_layers} is out of range: the model has {} layers",

@@ -6,24 +6,43 @@
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::bert::{PositionIds, TransformerLayer};
 use super::packed::{NormWeights, PostLnWeights, embedding_table};
-use super::{Activation, Encoder, config_str_or, config_usize, layer_norm, padding_bias};
+use super::{Activation, Encoder, check_heads, layer_norm, padding_bias};
 
 const LAYER_NORM_EPS: f64 = 1e-12;
 
-/// DistilBERT's `TransformerBlock`, loaded into BERT's layer (same computation, other names).
-fn load_layer(vb: VarBuilder, config: &Value) -> candle_core::Result<TransformerLayer> {
-    let dim = config_usize(config, "dim")?;
-    let hidden_dim = config_usize(config, "hidden_dim")?;
-    let num_heads = config_usize(config, "n_heads")?;
-    if dim % num_heads != 0 {
-        return Err(candle_core::Error::Msg(format!(
-            "dim {dim} is not a multiple of n_heads {num_heads}"
-        )));
+/// The fields of transformers' `DistilBertConfig` the encoder reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DistilBertConfig {
+    /// Rows of the word-embedding table.
+    pub vocab_size: usize,
+    /// Width of the hidden states.
+    pub dim: usize,
+    /// Transformer layers in the checkpoint.
+    pub n_layers: usize,
+    /// Attention heads per layer.
+    pub n_heads: usize,
+    /// Width of the feed-forward layer.
+    pub hidden_dim: usize,
+    /// Rows of the position-embedding table.
+    pub max_position_embeddings: usize,
+    /// The feed-forward activation.
+    #[serde(default = "Activation::gelu")]
+    pub(crate) activation: Activation,
+}
+
+impl DistilBertConfig {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        check_heads("dim", self.dim, "n_heads", self.n_heads)
     }
+}
+
+/// DistilBERT's `TransformerBlock`, loaded into BERT's layer (same computation, other names).
+fn load_layer(vb: VarBuilder, config: &DistilBertConfig) -> candle_core::Result<TransformerLayer> {
+    let (dim, hidden_dim, num_heads) = (config.dim, config.hidden_dim, config.n_heads);
     let attention = vb.pp("attention");
     Ok(TransformerLayer {
         query: candle_nn::linear(dim, dim, attention.pp("q_lin"))?,
@@ -32,7 +51,7 @@ fn load_layer(vb: VarBuilder, config: &Value) -> candle_core::Result<Transformer
         attention_out: candle_nn::linear(dim, dim, attention.pp("out_lin"))?,
         attention_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("sa_layer_norm"))?,
         intermediate: candle_nn::linear(dim, hidden_dim, vb.pp("ffn").pp("lin1"))?,
-        activation: Activation::from_name(config_str_or(config, "activation", "gelu"))?,
+        activation: config.activation,
         output: candle_nn::linear(hidden_dim, dim, vb.pp("ffn").pp("lin2"))?,
         output_norm: layer_norm(dim, LAYER_NORM_EPS, vb.pp("output_layer_norm"))?,
         num_heads,
@@ -50,17 +69,17 @@ pub struct DistilBertEncoder {
 }
 
 impl DistilBertEncoder {
-    pub fn load(vb: VarBuilder, config: &Value, num_layers: usize) -> candle_core::Result<Self> {
-        let dim = config_usize(config, "dim")?;
+    pub fn load(
+        vb: VarBuilder,
+        config: &DistilBertConfig,
+        num_layers: usize,
+    ) -> candle_core::Result<Self> {
+        let dim = config.dim;
         let embeddings = vb.pp("embeddings");
         Ok(Self {
-            word: candle_nn::embedding(
-                config_usize(config, "vocab_size")?,
-                dim,
-                embeddings.pp("word_embeddings"),
-            )?,
+            word: candle_nn::embedding(config.vocab_size, dim, embeddings.pp("word_embeddings"))?,
             position: candle_nn::embedding(
-                config_usize(config, "max_position_embeddings")?,
+                config.max_position_embeddings,
                 dim,
                 embeddings.pp("position_embeddings"),
             )?,

@@ -4,10 +4,14 @@
 //! truncated model's last hidden state, so layer 0 is the embedding output. Each encoder here
 //! loads only the layers it keeps.
 //!
+//! config.json is read once into a typed [`ModelConfig`]: `model_type` picks the family, whose serde
+//! struct declares the fields it reads (with transformers' defaults where it has them). A config that
+//! names an unknown family, lacks a field or holds a malformed one is a model error naming the file.
+//!
 //! Every family has the same loader shape,
-//! `load(vb: VarBuilder, config: &serde_json::Value, num_layers: usize) -> candle_core::Result<Self>`,
+//! `load(vb: VarBuilder, config: &FamilyConfig, num_layers: usize) -> candle_core::Result<Self>`,
 //! with `vb` rooted at the encoder (the `bert.`/`roberta.`/... prefix of task-model checkpoints
-//! already stripped), so [`load_encoder`] dispatches uniformly on config.json's `model_type`.
+//! already stripped), so [`load_encoder`] dispatches uniformly on the config's family.
 
 pub mod bert;
 pub mod deberta_v2;
@@ -19,7 +23,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
 
 use crate::{EngineError, Result};
 
@@ -51,33 +55,6 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    /// Reads `model_type` from config.json (`config_path` only names the file in errors).
-    pub fn from_config(config: &Value, config_path: &Path) -> Result<Self> {
-        let model_type = config
-            .get("model_type")
-            .and_then(Value::as_str)
-            .unwrap_or("<missing>");
-        match model_type {
-            "bert" => Ok(Self::Bert),
-            "roberta" | "xlm-roberta" => Ok(Self::Roberta),
-            "distilbert" => Ok(Self::DistilBert),
-            "deberta-v2" => Ok(Self::DebertaV2),
-            other => Err(EngineError::UnsupportedArchitecture {
-                model_type: other.to_string(),
-                config: config_path.to_path_buf(),
-            }),
-        }
-    }
-
-    /// How many transformer layers the checkpoint has (the largest valid `num_layers`).
-    pub fn num_hidden_layers(self, config: &Value) -> Option<usize> {
-        let key = match self {
-            Self::DistilBert => "n_layers",
-            _ => "num_hidden_layers",
-        };
-        config.get(key).and_then(Value::as_u64).map(|n| n as usize)
-    }
-
     /// The prefix the encoder's weights carry in checkpoints saved from a task model
     /// (`BertForMaskedLM` → `bert.embeddings...`); base-model checkpoints have none.
     fn weight_prefix(self) -> &'static str {
@@ -90,12 +67,116 @@ impl Architecture {
     }
 }
 
-/// Loads `model.safetensors` from `model_dir` as an encoder of `arch` keeping `num_layers` layers
-/// (already checked against the model's depth).
+/// config.json, typed by family.
+#[derive(Debug, Clone)]
+pub enum ModelConfig {
+    /// `model_type: "bert"`.
+    Bert(bert::BertConfig),
+    /// `model_type: "roberta"` or `"xlm-roberta"`: BERT's fields (and `pad_token_id`).
+    Roberta(bert::BertConfig),
+    /// `model_type: "distilbert"`.
+    DistilBert(distilbert::DistilBertConfig),
+    /// `model_type: "deberta-v2"` (DeBERTa-v2 and -v3).
+    DebertaV2(deberta_v2::DebertaV2Config),
+}
+
+impl ModelConfig {
+    /// Reads and checks a model's config.json: an unknown `model_type` is
+    /// [`EngineError::UnsupportedArchitecture`]; a missing, mistyped or inconsistent field is
+    /// [`EngineError::InvalidFile`] naming the file (and the line, for JSON errors).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::ModelFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// As [`Self::from_file`], from the file's text; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let invalid = |message: String| EngineError::InvalidFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        #[derive(Deserialize)]
+        struct ModelType {
+            model_type: Option<String>,
+        }
+        let model_type = serde_json::from_str::<ModelType>(text)
+            .map_err(|e| invalid(format!("not a model config: {e}")))?
+            .model_type
+            .ok_or_else(|| invalid("no model_type field: cannot tell the model family".into()))?;
+        fn typed<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+            serde_json::from_str(text)
+        }
+        let parsed = match model_type.as_str() {
+            "bert" => typed(text).map(Self::Bert),
+            "roberta" | "xlm-roberta" => typed(text).map(Self::Roberta),
+            "distilbert" => typed(text).map(Self::DistilBert),
+            "deberta-v2" => typed(text).map(Self::DebertaV2),
+            other => {
+                return Err(EngineError::UnsupportedArchitecture {
+                    model_type: other.to_string(),
+                    config: path.to_path_buf(),
+                });
+            }
+        };
+        let config = parsed.map_err(|e| invalid(format!("{model_type} config: {e}")))?;
+        config
+            .check()
+            .map_err(|message| invalid(format!("{model_type} config: {message}")))?;
+        Ok(config)
+    }
+
+    /// Consistency the types cannot express (head counts that divide the width, supported variants).
+    fn check(&self) -> std::result::Result<(), String> {
+        match self {
+            Self::Bert(config) | Self::Roberta(config) => config.check(),
+            Self::DistilBert(config) => config.check(),
+            Self::DebertaV2(config) => config.check(),
+        }
+    }
+
+    /// The model family.
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            Self::Bert(_) => Architecture::Bert,
+            Self::Roberta(_) => Architecture::Roberta,
+            Self::DistilBert(_) => Architecture::DistilBert,
+            Self::DebertaV2(_) => Architecture::DebertaV2,
+        }
+    }
+
+    /// How many transformer layers the checkpoint has (the largest valid `num_layers`).
+    pub fn num_hidden_layers(&self) -> usize {
+        match self {
+            Self::Bert(config) | Self::Roberta(config) => config.num_hidden_layers,
+            Self::DistilBert(config) => config.n_layers,
+            Self::DebertaV2(config) => config.num_hidden_layers(),
+        }
+    }
+}
+
+/// `heads` divides `width` (and is not 0).
+pub(crate) fn check_heads(
+    width_name: &str,
+    width: usize,
+    heads_name: &str,
+    heads: usize,
+) -> std::result::Result<(), String> {
+    if heads == 0 || width % heads != 0 {
+        return Err(format!(
+            "{width_name} {width} is not a multiple of {heads_name} {heads}"
+        ));
+    }
+    Ok(())
+}
+
+/// Loads `model.safetensors` from `model_dir` as the encoder `config` describes, keeping
+/// `num_layers` layers (already checked against the model's depth).
 pub fn load_encoder(
     model_dir: &Path,
-    config: &Value,
-    arch: Architecture,
+    config: &ModelConfig,
     num_layers: usize,
     dtype: DType,
     device: &Device,
@@ -120,23 +201,23 @@ pub fn load_encoder(
     // truncating it while the scorer lives.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }
         .map_err(load_error)?;
-    let prefix = arch.weight_prefix();
+    let prefix = config.architecture().weight_prefix();
     let vb = if vb.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
         vb.pp(prefix)
     } else {
         vb
     };
-    let encoder: Box<dyn Encoder> = match arch {
-        Architecture::Bert => {
+    let encoder: Box<dyn Encoder> = match config {
+        ModelConfig::Bert(config) => {
             Box::new(bert::BertEncoder::load(vb, config, num_layers).map_err(load_error)?)
         }
-        Architecture::Roberta => {
+        ModelConfig::Roberta(config) => {
             Box::new(roberta::RobertaEncoder::load(vb, config, num_layers).map_err(load_error)?)
         }
-        Architecture::DistilBert => Box::new(
+        ModelConfig::DistilBert(config) => Box::new(
             distilbert::DistilBertEncoder::load(vb, config, num_layers).map_err(load_error)?,
         ),
-        Architecture::DebertaV2 => Box::new(
+        ModelConfig::DebertaV2(config) => Box::new(
             deberta_v2::DebertaV2Encoder::load(vb, config, num_layers).map_err(load_error)?,
         ),
     };
@@ -155,16 +236,28 @@ pub(crate) enum Activation {
 }
 
 impl Activation {
-    pub(crate) fn from_name(name: &str) -> candle_core::Result<Self> {
+    pub(crate) fn from_name(name: &str) -> std::result::Result<Self, String> {
         match name {
             "gelu" | "gelu_python" => Ok(Self::GeluErf),
             "gelu_new" | "gelu_fast" | "gelu_pytorch_tanh" => Ok(Self::GeluTanh),
             "relu" => Ok(Self::Relu),
             "silu" | "swish" => Ok(Self::Silu),
-            other => Err(candle_core::Error::Msg(format!(
-                "unsupported activation {other:?} in config.json"
-            ))),
+            other => Err(format!(
+                "unsupported activation {other:?} (supported: gelu, gelu_new, gelu_fast, gelu_pytorch_tanh, relu, silu)"
+            )),
         }
+    }
+
+    /// transformers' default activation, `gelu`.
+    pub(crate) fn gelu() -> Self {
+        Self::GeluErf
+    }
+}
+
+impl<'de> Deserialize<'de> for Activation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::from_name(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -220,25 +313,6 @@ pub(crate) fn dense(layer: &candle_nn::Linear, xs: &Tensor) -> candle_core::Resu
     }
 }
 
-/// `config[key]` as a count.
-pub(crate) fn config_usize(config: &Value, key: &str) -> candle_core::Result<usize> {
-    config
-        .get(key)
-        .and_then(Value::as_u64)
-        .map(|n| n as usize)
-        .ok_or_else(|| candle_core::Error::Msg(format!("config.json lacks the integer {key:?}")))
-}
-
-/// `config[key]` as a float, or `default` when absent.
-pub(crate) fn config_f64_or(config: &Value, key: &str, default: f64) -> f64 {
-    config.get(key).and_then(Value::as_f64).unwrap_or(default)
-}
-
-/// `config[key]` as a string, or `default` when absent.
-pub(crate) fn config_str_or<'a>(config: &'a Value, key: &str, default: &'a str) -> &'a str {
-    config.get(key).and_then(Value::as_str).unwrap_or(default)
-}
-
 /// Multi-head attention core shared by the BERT-style families: softmax(q kᵀ/√d + bias) v with
 /// `q`, `k`, `v` as `(batch, seq, hidden)`; returns `(batch, seq, hidden)`.
 pub(crate) fn multi_head_attention(
@@ -263,4 +337,84 @@ pub(crate) fn multi_head_attention(
         .matmul(&v)?
         .transpose(1, 2)?
         .reshape((batch, seq, hidden))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BERT: &str = r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 8,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 16,
+        "max_position_embeddings": 32}"#;
+
+    fn parse(text: &str) -> Result<ModelConfig> {
+        ModelConfig::parse(text, Path::new("m/config.json"))
+    }
+
+    fn message(text: &str) -> String {
+        let error = parse(text).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Model, "{error}");
+        error.to_string()
+    }
+
+    #[test]
+    fn families_parse_with_defaults() {
+        let ModelConfig::Bert(config) = parse(BERT).unwrap() else {
+            panic!("not bert");
+        };
+        assert_eq!(config.hidden_act, Activation::GeluErf);
+        assert_eq!(config.layer_norm_eps, 1e-12);
+        assert_eq!(config.type_vocab_size, 2);
+        let roberta = parse(&BERT.replace("\"bert\"", "\"xlm-roberta\"")).unwrap();
+        assert_eq!(roberta.architecture(), Architecture::Roberta);
+        assert_eq!(roberta.num_hidden_layers(), 2);
+        let distilbert = parse(
+            r#"{"model_type": "distilbert", "vocab_size": 10, "dim": 8, "n_layers": 3, "n_heads": 2,
+                "hidden_dim": 16, "max_position_embeddings": 32, "activation": "gelu_new"}"#,
+        )
+        .unwrap();
+        assert_eq!(distilbert.num_hidden_layers(), 3);
+        let deberta = parse(r#"{"model_type": "deberta-v2", "num_hidden_layers": 4}"#).unwrap();
+        assert_eq!(deberta.architecture(), Architecture::DebertaV2);
+        assert_eq!(deberta.num_hidden_layers(), 4);
+    }
+
+    #[test]
+    fn bad_configs_are_model_errors_naming_the_file() {
+        let missing = message(&BERT.replace("\"hidden_size\": 8,", ""));
+        assert!(
+            missing.starts_with("m/config.json: bert config: missing field `hidden_size`"),
+            "{missing}"
+        );
+        let mistyped = message(&BERT.replace("\"hidden_size\": 8", "\"hidden_size\": \"8\""));
+        assert!(
+            mistyped.contains("invalid type: string \"8\""),
+            "{mistyped}"
+        );
+        assert!(mistyped.contains("line 1"), "{mistyped}");
+        let heads =
+            message(&BERT.replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 3"));
+        assert!(
+            heads.ends_with("hidden_size 8 is not a multiple of num_attention_heads 3"),
+            "{heads}"
+        );
+        let activation = message(&BERT.replace("\"bert\",", "\"bert\", \"hidden_act\": \"mish\","));
+        assert!(
+            activation.contains("unsupported activation \"mish\""),
+            "{activation}"
+        );
+        let deberta = message(r#"{"model_type": "deberta-v2", "hidden_act": "mish"}"#);
+        assert!(
+            deberta.contains("hidden_act \"mish\" is not supported"),
+            "{deberta}"
+        );
+        assert!(!deberta.contains("config: deberta-v2 config"), "{deberta}");
+        assert!(message("{}").contains("no model_type field"));
+        assert!(message("[1, 2]").contains("not a model config"));
+        let family = parse(&BERT.replace("\"bert\"", "\"gpt2\"")).unwrap_err();
+        assert!(
+            matches!(family, EngineError::UnsupportedArchitecture { .. }),
+            "{family}"
+        );
+    }
 }

@@ -7,10 +7,9 @@
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
-use serde_json::Value;
 
 use super::Encoder;
-use super::bert::{LayerStack, PositionIds};
+use super::bert::{BertConfig, LayerStack, PositionIds};
 use super::packed::PostLnWeights;
 
 /// `RobertaModel` truncated after `num_layers` layers.
@@ -19,11 +18,12 @@ pub struct RobertaEncoder {
 }
 
 impl RobertaEncoder {
-    pub fn load(vb: VarBuilder, config: &Value, num_layers: usize) -> candle_core::Result<Self> {
-        let padding_idx = config
-            .get("pad_token_id")
-            .and_then(Value::as_u64)
-            .unwrap_or(1) as u32;
+    pub fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        num_layers: usize,
+    ) -> candle_core::Result<Self> {
+        let padding_idx = config.pad_token_id.unwrap_or(1);
         Ok(Self {
             stack: LayerStack::load(
                 vb,

@@ -20,6 +20,13 @@ and hands the table to every scoring actor; each reference of each row is one do
 ``bertscore_rs.score(cands, refs, idf=True)``, so the scores equal single-process scoring whatever the
 partitioning. Ray Data does not keep row order across actors unless asked
 (``DataContext.execution_options.preserve_order``): keep an id column to join results back.
+
+One exception to the equality: bert_score pads each group of 64 consecutive pairs to its longest texts, and a
+padded position counts as similarity 0, so a token whose best match has a *negative* cosine similarity is
+raised to 0 depending on the other pairs of its group (the engine reproduces this, see the engine's
+``matching`` module). Ray batches group pairs differently, so such tokens can score differently than in one
+``score`` call over the whole list. Real checkpoints rarely have negative best matches (on bert_score's WMT16
+example with all-MiniLM-L6-v2, regrouping the pairs changes no score); small random-weight models do.
 """
 
 from __future__ import annotations
