@@ -1,50 +1,24 @@
-//! Reading inputs: text files (one text per line, as the `bert-score` CLI reads them) and JSONL pair files.
-//! Every error names the file and the 1-based line.
+//! Reading inputs: text files (one text per line, as the `bert-score` CLI reads them) and pair files (the record
+//! reader `compare` and the pipeline use: JSONL or a JSON array, the same field aliases and id rule). Every error
+//! names the file and the 1-based line; an empty input is an error naming the file.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
-use serde_json::Value;
 
 use crate::exit::CliError;
 
-fn bad(path: &Path, line: Option<usize>, message: impl std::fmt::Display) -> CliError {
-    let at = match line {
-        Some(line) => format!("{}:{line}", path.display()),
-        None => path.display().to_string(),
-    };
-    CliError::bad_input(anyhow!("{at}: {message}"))
+fn bad(path: &Path, message: impl std::fmt::Display) -> CliError {
+    CliError::bad_input(anyhow!("{}: {message}", path.display()))
 }
 
 /// The lines of a text file, stripped as bert_score's CLI does (`line.strip()`), `\n` or `\r\n` endings.
 /// A final newline does not make an extra empty line.
 pub fn read_lines(path: &Path) -> Result<Vec<String>, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, None, e))?;
-    split_lines(path, &bytes).map(|lines| lines.into_iter().map(|l| l.trim().to_string()).collect())
+    Ok(bertscore_engine::settings::read_text_lines(path)?)
 }
 
-/// Splits into lines, validating UTF-8 per line so the error can say where.
-fn split_lines<'a>(path: &Path, bytes: &'a [u8]) -> Result<Vec<&'a str>, CliError> {
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    if body.is_empty() {
-        return Ok(if bytes.is_empty() { vec![] } else { vec![""] });
-    }
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(index, raw)| {
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            std::str::from_utf8(raw).map_err(|e| {
-                bad(
-                    path,
-                    Some(index + 1),
-                    format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-                )
-            })
-        })
-        .collect()
-}
-
-/// One scoring item from a JSONL file.
+/// One scoring item from a pair file.
 #[derive(Debug, Clone)]
 pub struct PairRecord {
     pub id: Option<String>,
@@ -52,89 +26,24 @@ pub struct PairRecord {
     pub references: Vec<String>,
 }
 
-/// Reads `{"candidate": ..., "reference": ... | "references": [...], "id": ...}` lines. Blank lines are skipped.
+/// Reads scoring pairs: JSONL (or a JSON array) of records with the candidate under `candidate` or any of
+/// compare's aliases (`completion`, `output`, `generation`, `text`), `reference` and/or `references`, and an
+/// optional `id` (all records or none, unique). Blank lines are skipped; an empty file is an error.
 pub fn read_pairs_jsonl(path: &Path) -> Result<Vec<PairRecord>, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| bad(path, None, e))?;
-    let mut records = Vec::new();
-    for (index, line) in split_lines(path, &bytes)?.into_iter().enumerate() {
-        let line_no = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line)
-            .map_err(|e| bad(path, Some(line_no), format!("malformed JSON: {e}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad(path, Some(line_no), "expected a JSON object"))?;
-        let candidate = match object.get("candidate") {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(bad(path, Some(line_no), "`candidate` must be a string")),
-            None => return Err(bad(path, Some(line_no), "missing field `candidate`")),
-        };
-        let references = match (object.get("reference"), object.get("references")) {
-            (Some(Value::String(s)), None) => vec![s.clone()],
-            (None, Some(Value::Array(items))) if !items.is_empty() => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    bad(
-                        path,
-                        Some(line_no),
-                        "`references` must be a list of strings",
-                    )
-                })?,
-            (None, Some(Value::Array(_))) => {
-                return Err(bad(path, Some(line_no), "`references` is empty"));
-            }
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    path,
-                    Some(line_no),
-                    "give `reference` or `references`, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(bad(
-                    path,
-                    Some(line_no),
-                    "missing field `reference` (or `references`)",
-                ));
-            }
-            _ => {
-                return Err(bad(
-                    path,
-                    Some(line_no),
-                    "`reference` must be a string, `references` a list of strings",
-                ));
-            }
-        };
-        let id = match object.get("id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(_) => {
-                return Err(bad(
-                    path,
-                    Some(line_no),
-                    "`id` must be a string or a number",
-                ));
-            }
-        };
-        records.push(PairRecord {
-            id,
-            candidate,
-            references,
-        });
-    }
-    if records.is_empty() {
-        return Err(bad(path, None, "no pairs in the file"));
-    }
-    Ok(records)
+    let records = bertscore_compare::input::read_pairs(path)?;
+    Ok(records
+        .into_iter()
+        .map(|record| PairRecord {
+            id: record.id,
+            candidate: record.completion,
+            references: record.references,
+        })
+        .collect())
 }
 
 /// The `bert-score` CLI's `-c`/`-r` inputs: files of one text per line (several reference files = several
 /// references per candidate), or, when neither names a file, a literal candidate and literal references.
+/// An empty candidate file is an error, as an empty `--input` is.
 pub fn read_cands_refs(
     cands: &str,
     refs: &[String],
@@ -144,24 +53,25 @@ pub fn read_cands_refs(
         if let Some(existing) = refs.iter().find(|r| Path::new(r).is_file()) {
             return Err(bad(
                 &cand_path,
-                None,
                 format!("candidate file does not exist (reference {existing} is a file)"),
             ));
         }
         return Ok((vec![cands.to_string()], vec![refs.to_vec()]));
     }
     let candidates = read_lines(&cand_path)?;
+    if candidates.is_empty() {
+        return Err(bad(&cand_path, "no candidates: the file is empty"));
+    }
     let mut per_file = Vec::with_capacity(refs.len());
     for reference in refs {
         let path = Path::new(reference);
         if !path.is_file() {
-            return Err(bad(path, None, "reference file does not exist"));
+            return Err(bad(path, "reference file does not exist"));
         }
         let lines = read_lines(path)?;
         if lines.len() != candidates.len() {
             return Err(bad(
                 path,
-                None,
                 format!(
                     "{} references but {} has {} candidates: the files must have one line per pair",
                     lines.len(),
@@ -181,11 +91,16 @@ pub fn read_cands_refs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::Exit;
 
     fn file(contents: &[u8]) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(f.path(), contents).unwrap();
         f
+    }
+
+    fn message(error: CliError) -> String {
+        format!("{:#}", error.error)
     }
 
     #[test]
@@ -197,54 +112,86 @@ mod tests {
     #[test]
     fn invalid_utf8_names_the_line() {
         let f = file(b"ok\nbad \xff\n");
-        let err = read_lines(f.path()).unwrap_err();
+        let error = read_lines(f.path()).unwrap_err();
+        assert_eq!(error.exit, Exit::BadInput);
+        let message = message(error);
         assert!(
-            err.error
-                .to_string()
-                .ends_with(":2: invalid UTF-8 at byte 4 of the line"),
-            "{:#}",
-            err.error
-        );
-    }
-
-    #[test]
-    fn jsonl_errors_name_file_and_line() {
-        let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\":\"a\"}\n");
-        let err = read_pairs_jsonl(f.path()).unwrap_err();
-        let message = err.error.to_string();
-        assert!(
-            message.contains(":2: missing field `reference`"),
+            message.ends_with("line 2: invalid UTF-8 at byte 4 of the line"),
             "{message}"
         );
-
-        let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{not json\n");
-        let message = read_pairs_jsonl(f.path()).unwrap_err().error.to_string();
-        assert!(message.contains(":2: malformed JSON"), "{message}");
+        assert!(
+            message.contains(&f.path().display().to_string()),
+            "{message}"
+        );
     }
 
     #[test]
-    fn jsonl_reads_ids_and_reference_lists() {
-        let f = file(b"{\"id\":7,\"candidate\":\"a\",\"references\":[\"b\",\"c\"]}\n\n{\"candidate\":\"x\",\"reference\":\"y\"}");
+    fn pair_errors_name_file_and_line() {
+        let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\":\"a\"}\n");
+        let message = message(read_pairs_jsonl(f.path()).unwrap_err());
+        assert!(message.contains(":2: no reference"), "{message}");
+
+        let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{not json\n");
+        let message = message(read_pairs_jsonl(f.path()).unwrap_err());
+        assert!(message.contains(":2: not valid JSON"), "{message}");
+    }
+
+    #[test]
+    fn pairs_read_ids_reference_lists_and_completion() {
+        let f = file(
+            b"{\"id\":7,\"candidate\":\"a\",\"references\":[\"b\",\"c\"]}\n\n{\"id\":8,\"completion\":\"x\",\"reference\":\"y\"}",
+        );
         let pairs = read_pairs_jsonl(f.path()).unwrap();
         assert_eq!(pairs.len(), 2);
         assert_eq!(pairs[0].id.as_deref(), Some("7"));
         assert_eq!(pairs[0].references, ["b", "c"]);
-        assert_eq!(pairs[1].id, None);
+        assert_eq!(pairs[1].candidate, "x");
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected_with_their_lines() {
+        let f = file(
+            b"{\"id\":\"q\",\"candidate\":\"a\",\"reference\":\"b\"}\n{\"id\":\"q\",\"candidate\":\"c\",\"reference\":\"d\"}\n",
+        );
+        let error = read_pairs_jsonl(f.path()).unwrap_err();
+        assert_eq!(error.exit, Exit::BadInput);
+        let message = message(error);
+        assert!(
+            message.ends_with(":2: duplicate id \"q\" (first at line 1)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn empty_inputs_are_errors_naming_the_file() {
+        let empty = file(b"");
+        for error in [
+            read_pairs_jsonl(empty.path()).unwrap_err(),
+            read_cands_refs(
+                empty.path().to_str().unwrap(),
+                &[empty.path().to_str().unwrap().to_string()],
+            )
+            .unwrap_err(),
+        ] {
+            assert_eq!(error.exit, Exit::BadInput);
+            let message = message(error);
+            assert!(
+                message.starts_with(&empty.path().display().to_string()),
+                "{message}"
+            );
+            assert!(message.contains("the file is empty"), "{message}");
+        }
     }
 
     #[test]
     fn mismatched_line_counts_are_rejected() {
         let c = file(b"a\nb\n");
         let r = file(b"a\n");
-        let err = read_cands_refs(
+        let error = read_cands_refs(
             c.path().to_str().unwrap(),
             &[r.path().to_str().unwrap().to_string()],
         )
         .unwrap_err();
-        assert!(
-            err.error.to_string().contains("1 references but"),
-            "{:#}",
-            err.error
-        );
+        assert!(message(error).contains("1 references but"));
     }
 }

@@ -9,8 +9,12 @@
 //! - References (`--references`): a JSON array of strings, or of arrays of strings (several references per
 //!   item), or JSONL objects with `reference(s)` and an optional `id`.
 //!
-//! Pairing: by `id` when every record of both files has one, else by position. Every error names the file and
-//! the 1-based line of the record at fault.
+//! - Scoring pairs (`bertscore score --input`): the same records, each with its `reference(s)` ([`read_pairs`]).
+//!
+//! One id rule for every file: ids are optional, but when one record has an id every record of the file must,
+//! and no two may share one. An empty file (no records) is an error naming it. Pairing: by `id` when every
+//! record of both files has one, else by position. Every error names the file and the 1-based line of the
+//! record at fault.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -67,25 +71,36 @@ pub fn load_items(
     custom: &Path,
     references: Option<&Path>,
 ) -> Result<Vec<Item>, CompareError> {
-    let non_empty = |path: &Path, len: usize| match len {
-        0 => Err(CompareError::EmptyFile {
-            path: path.to_path_buf(),
-        }),
-        _ => Ok(()),
-    };
-    let base_records = read_candidates(base)?;
-    non_empty(base, base_records.len())?;
-    let custom_records = read_candidates(custom)?;
-    non_empty(custom, custom_records.len())?;
+    let base_records = non_empty(base, read_candidates(base)?)?;
+    let custom_records = non_empty(custom, read_candidates(custom)?)?;
     let reference_records = match references {
-        Some(path) => {
-            let records = read_references(path)?;
-            non_empty(path, records.len())?;
-            Some(records)
-        }
+        Some(path) => Some(non_empty(path, read_references(path)?)?),
         None => None,
     };
     align(&base_records, &custom_records, reference_records.as_deref())
+}
+
+/// Reads candidate/reference pairs to score (`bertscore score --input`): the records of [`read_candidates`],
+/// each with at least one reference of its own; an empty file is an error.
+pub fn read_pairs(path: &Path) -> Result<Vec<CandidateRecord>, CompareError> {
+    let records = non_empty(path, read_candidates(path)?)?;
+    if let Some(record) = records.iter().find(|r| r.references.is_empty()) {
+        return Err(record_error(
+            &record.location,
+            "no reference: give the record a `reference` (a string) or `references` (an array of strings)",
+        ));
+    }
+    Ok(records)
+}
+
+/// The records, or [`CompareError::EmptyFile`] naming `path` when there are none.
+fn non_empty<T>(path: &Path, records: Vec<T>) -> Result<Vec<T>, CompareError> {
+    if records.is_empty() {
+        return Err(CompareError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(records)
 }
 
 /// Reads a JSONL or JSON-array file of model outputs.
@@ -94,12 +109,14 @@ pub fn read_candidates(path: &Path) -> Result<Vec<CandidateRecord>, CompareError
     parse_candidates(&text, path)
 }
 
-/// Parses model outputs; `path` is only used in messages.
+/// Parses model outputs; `path` is only used in messages. Applies the id rule (all or none, unique).
 pub fn parse_candidates(text: &str, path: &Path) -> Result<Vec<CandidateRecord>, CompareError> {
-    json_values(text, path)?
+    let records: Vec<CandidateRecord> = json_values(text, path)?
         .into_iter()
         .map(|(value, location)| candidate_from_value(value, location))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    ids_of(records.iter().map(|r| (&r.id, &r.location)))?;
+    Ok(records)
 }
 
 /// Reads a references file (JSON array or JSONL).
@@ -108,12 +125,14 @@ pub fn read_references(path: &Path) -> Result<Vec<ReferenceRecord>, CompareError
     parse_references(&text, path)
 }
 
-/// Parses a references file; `path` is only used in messages.
+/// Parses a references file; `path` is only used in messages. Applies the id rule (all or none, unique).
 pub fn parse_references(text: &str, path: &Path) -> Result<Vec<ReferenceRecord>, CompareError> {
-    json_values(text, path)?
+    let records: Vec<ReferenceRecord> = json_values(text, path)?
         .into_iter()
         .map(|(value, location)| reference_from_value(value, location))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    ids_of(records.iter().map(|r| (&r.id, &r.location)))?;
+    Ok(records)
 }
 
 fn read_text(path: &Path) -> Result<String, CompareError> {
@@ -865,23 +884,74 @@ mod tests {
             "{\"id\": 1, \"completion\": \"a\"}\n{\"completion\": \"b\"}",
             Path::new("b.jsonl"),
         )
-        .map(|records| align(&records, &records, None))
-        .unwrap();
-        let error = error_text(error);
+        .unwrap_err()
+        .to_string();
         assert!(
             error.starts_with("b.jsonl:2: record has no id, but others in this file do"),
             "{error}"
         );
 
-        let records = candidates(
-            "{\"id\": 1, \"completion\": \"a\"}\n{\"id\": \"1\", \"completion\": \"b\"}",
-            "b.jsonl",
+        let error = parse_candidates(
+            "{\"id\": 1, \"completion\": \"a\"}\n\n{\"id\": \"1\", \"completion\": \"b\"}",
+            Path::new("b.jsonl"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(error, "b.jsonl:3: duplicate id \"1\" (first at line 1)");
+
+        // References files follow the same rule.
+        let error = parse_references(
+            "{\"id\": \"a\", \"reference\": \"r\"}\n{\"id\": \"a\", \"reference\": \"s\"}",
+            Path::new("refs.jsonl"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(error, "refs.jsonl:2: duplicate id \"a\" (first at line 1)");
+    }
+
+    fn file(contents: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), contents).unwrap();
+        f
+    }
+
+    #[test]
+    fn pairs_take_every_candidate_alias_and_need_references() {
+        let f = file(
+            "{\"id\": 1, \"candidate\": \"a\", \"reference\": \"r\"}\n\
+             {\"id\": 2, \"completion\": \"b\", \"references\": [\"r1\", \"r2\"]}\n",
         );
-        let error = error_text(align(&records, &records, None));
-        assert!(
-            error.starts_with("b.jsonl:2: duplicate id \"1\" (first at line 1)"),
-            "{error}"
-        );
+        let pairs = read_pairs(f.path()).unwrap();
+        assert_eq!(pairs[0].completion, "a");
+        assert_eq!(pairs[1].completion, "b");
+        assert_eq!(pairs[1].references, ["r1", "r2"]);
+
+        let f = file("{\"candidate\": \"a\", \"reference\": \"r\"}\n{\"candidate\": \"b\"}\n");
+        let error = read_pairs(f.path()).unwrap_err().to_string();
+        assert!(error.ends_with(":2: no reference: give the record a `reference` (a string) or `references` (an array of strings)"), "{error}");
+    }
+
+    #[test]
+    fn empty_files_name_the_file() {
+        for contents in ["", "\n  \n", "[]"] {
+            let f = file(contents);
+            let error = read_pairs(f.path()).unwrap_err();
+            assert!(
+                matches!(error, CompareError::EmptyFile { .. }),
+                "{contents:?}: {error}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&f.path().display().to_string())
+            );
+            let other = file("[\"a\"]");
+            let error = load_items(f.path(), other.path(), None).unwrap_err();
+            assert!(
+                matches!(error, CompareError::EmptyFile { .. }),
+                "{contents:?}: {error}"
+            );
+        }
     }
 
     #[test]

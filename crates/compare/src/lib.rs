@@ -156,7 +156,7 @@ pub enum CompareError {
     #[error("nothing to compare: no items")]
     Empty,
 
-    #[error("{path}: no records")]
+    #[error("{path}: no records: the file is empty")]
     EmptyFile { path: PathBuf },
 
     #[error("invalid option: {0}")]

@@ -26,8 +26,8 @@ use self::encoder::LoadedEncoder;
 use self::warnings::Notes;
 use crate::idf::{DocumentFrequencies, TokenWeights};
 use crate::matching::{self, GroupLengths, TokenVectors};
+use crate::models;
 use crate::models::packed::PackedEncoder;
-use crate::models::{self, Architecture};
 use crate::precision::{self, KernelChoice, Run, Target};
 use crate::registry::{self, BaselineOrigin};
 use crate::tokenize::{self, TextTokenizer, TokenizedText};
@@ -63,14 +63,8 @@ impl Scorer {
         crate::settings::check_sizes(options.batch_size, options.threads, options.chunk_size)?;
         let config_path = dir.join("config.json");
         let config = tokenize::read_json(&config_path)?;
-        let arch = Architecture::from_config(&config, &config_path)?;
-
-        let max_layers =
-            arch.num_hidden_layers(&config)
-                .ok_or_else(|| EngineError::InvalidFile {
-                    path: config_path.clone(),
-                    message: "no layer count (num_hidden_layers / n_layers)".into(),
-                })?;
+        let model_config = models::ModelConfig::from_file(&config_path)?;
+        let max_layers = model_config.num_hidden_layers();
         let num_layers = match options.num_layers {
             Some(n) => n,
             None => registry::default_layer(&options.model_name).ok_or_else(|| {
@@ -126,7 +120,7 @@ impl Scorer {
                 Run::Candle(dtype) => dtype,
                 Run::Packed(_) => DType::F32,
             };
-            models::load_encoder(dir, &config, arch, num_layers, dtype, &device)
+            models::load_encoder(dir, &model_config, num_layers, dtype, &device)
         };
         let mut candle_encoder = load(kernel.run)?;
         let encoder = match kernel.run {
