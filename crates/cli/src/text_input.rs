@@ -99,7 +99,7 @@ mod tests {
         f
     }
 
-    fn message(error: CliError) -> String {
+    fn text(error: CliError) -> String {
         format!("{:#}", error.error)
     }
 
@@ -114,7 +114,7 @@ mod tests {
         let f = file(b"ok\nbad \xff\n");
         let error = read_lines(f.path()).unwrap_err();
         assert_eq!(error.exit, Exit::BadInput);
-        let message = message(error);
+        let message = text(error);
         assert!(
             message.ends_with("line 2: invalid UTF-8 at byte 4 of the line"),
             "{message}"
@@ -128,11 +128,11 @@ mod tests {
     #[test]
     fn pair_errors_name_file_and_line() {
         let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{\"candidate\":\"a\"}\n");
-        let message = message(read_pairs_jsonl(f.path()).unwrap_err());
+        let message = text(read_pairs_jsonl(f.path()).unwrap_err());
         assert!(message.contains(":2: no reference"), "{message}");
 
         let f = file(b"{\"candidate\":\"a\",\"reference\":\"b\"}\n{not json\n");
-        let message = message(read_pairs_jsonl(f.path()).unwrap_err());
+        let message = text(read_pairs_jsonl(f.path()).unwrap_err());
         assert!(message.contains(":2: not valid JSON"), "{message}");
     }
 
@@ -155,7 +155,7 @@ mod tests {
         );
         let error = read_pairs_jsonl(f.path()).unwrap_err();
         assert_eq!(error.exit, Exit::BadInput);
-        let message = message(error);
+        let message = text(error);
         assert!(
             message.ends_with(":2: duplicate id \"q\" (first at line 1)"),
             "{message}"
@@ -174,7 +174,7 @@ mod tests {
             .unwrap_err(),
         ] {
             assert_eq!(error.exit, Exit::BadInput);
-            let message = message(error);
+            let message = text(error);
             assert!(
                 message.starts_with(&empty.path().display().to_string()),
                 "{message}"
@@ -192,6 +192,6 @@ mod tests {
             &[r.path().to_str().unwrap().to_string()],
         )
         .unwrap_err();
-        assert!(message(error).contains("1 references but"));
+        assert!(text(error).contains("1 references but"));
     }
 }
