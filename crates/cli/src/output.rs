@@ -131,6 +131,9 @@ fn target(path: &Path) -> Result<Target, CliError> {
     let meta = match fs::metadata(&resolved) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if resolved.as_os_str().as_encoded_bytes().ends_with(b"/") {
+                return Err(refuse(path, "no such directory"));
+            }
             let dir = parent_dir(&resolved);
             return match fs::metadata(dir) {
                 Ok(d) if d.is_dir() => {

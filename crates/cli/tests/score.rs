@@ -232,7 +232,7 @@ fn malformed_jsonl_line_and_invalid_utf8_are_named() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("pairs.jsonl:2: malformed JSON"),
+        stderr(&output).contains("pairs.jsonl:2: not valid JSON"),
         "{}",
         stderr(&output)
     );
