@@ -182,11 +182,7 @@ pub fn load_scorer(
     let resolved = match settings.model_spec() {
         Some(spec) => bertscore_hub::resolve(&spec),
         None => bertscore_hub::resolve_default(),
-    }
-    .map_err(|e| match e {
-        bertscore_hub::HubError::NotAModel(_) => CliError::bad_input(e),
-        other => CliError::model(other),
-    })?;
+    }?;
     let options = settings
         .scorer_options(&resolved.dir, &resolved.name, idf_references)
         .map_err(option_error)?;
@@ -218,14 +214,9 @@ fn option_error(error: EngineError) -> CliError {
     }
 }
 
-/// An engine error with the exit code of its kind: bad input 2, model 3, runtime 4.
+/// An engine error with the exit code of its kind (mapped in [`crate::exit`], the one place that does).
 pub fn classify_engine_error(error: EngineError) -> CliError {
-    use bertscore_engine::ErrorKind;
-    match error.kind() {
-        ErrorKind::BadInput => CliError::bad_input(error),
-        ErrorKind::Model => CliError::model(error),
-        ErrorKind::Runtime => CliError::runtime(error),
-    }
+    CliError::from(error)
 }
 
 #[cfg(test)]
