@@ -32,6 +32,78 @@ impl Baseline {
     /// Parses baseline file contents; `source` names the file in errors. Every row is checked, not
     /// only the one used, so a damaged file is reported rather than half-used.
     pub fn parse(text: &str, source: &Path, num_layers: usize) -> Result<Self> {
+        BaselineTable::parse(text, source)?.layer(num_layers)
+    }
+
+    /// The baseline bert_score ships for `model` (as bert_score names it, e.g. `roberta-large` or
+    /// `microsoft/deberta-xlarge-mnli`) on language `lang`, at layer `num_layers`; `None` when there
+    /// is no such file (bert_score then warns and does not rescale).
+    pub fn builtin(lang: &str, model: &str, num_layers: usize) -> Result<Option<Self>> {
+        let Some((_, _, text)) = BUILTIN_BASELINES
+            .iter()
+            .find(|(l, m, _)| *l == lang && *m == model)
+        else {
+            return Ok(None);
+        };
+        let source = PathBuf::from(format!("rescale_baseline/{lang}/{model}.tsv"));
+        Self::parse(text, &source, num_layers).map(Some)
+    }
+
+    /// The (language, model) pairs that have a built-in baseline.
+    pub fn builtin_available() -> impl Iterator<Item = (&'static str, &'static str)> {
+        BUILTIN_BASELINES.iter().map(|(l, m, _)| (*l, *m))
+    }
+
+    /// `(x - b) / (1 - b)` for each of P, R, F.
+    pub fn rescale(&self, score: PairScore) -> PairScore {
+        let rescale = |x: f64, b: f64| (x - b) / (1.0 - b);
+        PairScore {
+            precision: rescale(score.precision, self.precision),
+            recall: rescale(score.recall, self.recall),
+            f1: rescale(score.f1, self.f1),
+        }
+    }
+
+    /// Rescales one similarity the way `plot_example` rescales its heatmap: with the F baseline.
+    pub fn rescale_similarity(&self, similarity: f32) -> f32 {
+        ((f64::from(similarity) - self.f1) / (1.0 - self.f1)) as f32
+    }
+}
+
+/// Every row of a baseline file: bert_score's `all_layers=True` rescales layer `k` with row `k`.
+#[derive(Debug, Clone)]
+pub struct BaselineTable {
+    source: PathBuf,
+    /// (line, P, R, F) of each data row, in file order.
+    rows: Vec<(usize, f64, f64, f64)>,
+    /// The line a missing row would be on (for errors).
+    end_line: usize,
+}
+
+impl BaselineTable {
+    /// Reads a bert_score-format file (`LAYER,P,R,F`).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The file bert_score ships for `model` on language `lang`, if there is one.
+    pub fn builtin(lang: &str, model: &str) -> Result<Option<Self>> {
+        let Some((_, _, text)) = BUILTIN_BASELINES
+            .iter()
+            .find(|(l, m, _)| *l == lang && *m == model)
+        else {
+            return Ok(None);
+        };
+        let source = PathBuf::from(format!("rescale_baseline/{lang}/{model}.tsv"));
+        Self::parse(text, &source).map(Some)
+    }
+
+    /// Parses file contents (`source` names the file in errors); every row is checked.
+    pub fn parse(text: &str, source: &Path) -> Result<Self> {
         let error = |line: usize, message: String| EngineError::InvalidBaseline {
             path: source.to_path_buf(),
             line,
@@ -82,16 +154,40 @@ impl Baseline {
             };
             rows.push((line, value(p_col)?, value(r_col)?, value(f_col)?));
         }
-        let Some(&(line, precision, recall, f1)) = rows.get(num_layers) else {
+        Ok(Self {
+            source: source.to_path_buf(),
+            rows,
+            end_line: text.lines().count() + 1,
+        })
+    }
+
+    /// How many layer rows the file has.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the file has no layer row.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The baseline of layer `num_layers`: the data row at that position, as bert_score reads it.
+    pub fn layer(&self, num_layers: usize) -> Result<Baseline> {
+        let error = |line: usize, message: String| EngineError::InvalidBaseline {
+            path: self.source.clone(),
+            line,
+            message,
+        };
+        let Some(&(line, precision, recall, f1)) = self.rows.get(num_layers) else {
             return Err(error(
-                text.lines().count() + 1,
+                self.end_line,
                 format!(
                     "no row for layer {num_layers}: the file has {} layer rows",
-                    rows.len()
+                    self.rows.len()
                 ),
             ));
         };
-        let baseline = Self {
+        let baseline = Baseline {
             // bert_score converts baselines to float32 before rescaling.
             precision: f64::from(precision as f32),
             recall: f64::from(recall as f32),
@@ -112,38 +208,14 @@ impl Baseline {
         Ok(baseline)
     }
 
-    /// The baseline bert_score ships for `model` (as bert_score names it, e.g. `roberta-large` or
-    /// `microsoft/deberta-xlarge-mnli`) on language `lang`, at layer `num_layers`; `None` when there
-    /// is no such file (bert_score then warns and does not rescale).
-    pub fn builtin(lang: &str, model: &str, num_layers: usize) -> Result<Option<Self>> {
-        let Some((_, _, text)) = BUILTIN_BASELINES
-            .iter()
-            .find(|(l, m, _)| *l == lang && *m == model)
-        else {
-            return Ok(None);
-        };
-        let source = PathBuf::from(format!("rescale_baseline/{lang}/{model}.tsv"));
-        Self::parse(text, &source, num_layers).map(Some)
-    }
-
-    /// The (language, model) pairs that have a built-in baseline.
-    pub fn builtin_available() -> impl Iterator<Item = (&'static str, &'static str)> {
-        BUILTIN_BASELINES.iter().map(|(l, m, _)| (*l, *m))
-    }
-
-    /// `(x - b) / (1 - b)` for each of P, R, F.
-    pub fn rescale(&self, score: PairScore) -> PairScore {
-        let rescale = |x: f64, b: f64| (x - b) / (1.0 - b);
-        PairScore {
-            precision: rescale(score.precision, self.precision),
-            recall: rescale(score.recall, self.recall),
-            f1: rescale(score.f1, self.f1),
+    /// Writes per-layer mean scores (index = layer) in bert_score's format: a `LAYER,P,R,F`
+    /// header, then one row per layer.
+    pub fn format(layers: &[PairScore]) -> String {
+        let mut out = String::from("LAYER,P,R,F\n");
+        for (layer, s) in layers.iter().enumerate() {
+            out.push_str(&format!("{layer},{},{},{}\n", s.precision, s.recall, s.f1));
         }
-    }
-
-    /// Rescales one similarity the way `plot_example` rescales its heatmap: with the F baseline.
-    pub fn rescale_similarity(&self, similarity: f32) -> f32 {
-        ((f64::from(similarity) - self.f1) / (1.0 - self.f1)) as f32
+        out
     }
 }
 
@@ -207,6 +279,36 @@ mod tests {
                 .is_none()
         );
         assert!(Baseline::builtin_available().count() >= 70);
+    }
+
+    #[test]
+    fn a_table_holds_every_row_and_round_trips() {
+        let table = BaselineTable::parse(FILE, Path::new("x.tsv")).unwrap();
+        assert_eq!(table.len(), 2);
+        assert_eq!(
+            table.layer(1).unwrap(),
+            Baseline::parse(FILE, Path::new("x.tsv"), 1).unwrap()
+        );
+        let rows = [
+            PairScore {
+                precision: 0.25,
+                recall: 0.5,
+                f1: 0.125,
+            },
+            PairScore {
+                precision: 0.75,
+                recall: 0.0625,
+                f1: 1.5,
+            },
+        ];
+        let text = BaselineTable::format(&rows);
+        assert_eq!(text, "LAYER,P,R,F\n0,0.25,0.5,0.125\n1,0.75,0.0625,1.5\n");
+        let back = BaselineTable::parse(&text, Path::new("y.tsv")).unwrap();
+        assert_eq!(back.layer(0).unwrap().recall, 0.5);
+        assert!(matches!(
+            back.layer(2),
+            Err(EngineError::InvalidBaseline { line: 4, .. })
+        ));
     }
 
     #[test]

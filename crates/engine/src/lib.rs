@@ -17,13 +17,15 @@ pub mod error;
 pub mod idf;
 pub mod matching;
 pub mod models;
+pub mod precision;
 pub mod registry;
 pub mod scorer;
 pub mod settings;
 pub mod tokenize;
 
-pub use baseline::Baseline;
-pub use error::EngineError;
+pub use baseline::{Baseline, BaselineTable};
+pub use error::{EngineError, ErrorKind};
+pub use precision::KernelChoice;
 pub use settings::ScorerSettings;
 pub use scorer::{
     Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, PairScore, Precision, ScoreReport,

@@ -611,3 +611,43 @@ fn a_longer_reference_in_the_same_group_raises_negative_best_matches_to_zero() {
         "the case has tokens whose best match is negative"
     );
 }
+
+/// `score_all_layers` (bert_score's `all_layers=True`): layer `k` of one pass equals scoring with
+/// `num_layers = k`, for every family, on both encoder paths, with idf and several references.
+#[test]
+fn every_layer_of_one_pass_equals_scoring_at_that_layer() {
+    let (cands, refs) = case_inputs("tiny-roberta-L3-idf-negative-max-multi");
+    for (model, depth) in [
+        ("tiny-bert", 3),
+        ("tiny-roberta", 3),
+        ("tiny-distilbert", 3),
+        ("tiny-deberta-v2", 3),
+    ] {
+        for backend in [Backend::Auto, Backend::Candle] {
+            let mut o = options(model, depth);
+            o.idf = IdfMode::References;
+            o.backend = backend;
+            let all = Scorer::new(o.clone())
+                .unwrap()
+                .score_all_layers(&cands, &refs, &|_, _| {})
+                .unwrap();
+            assert_eq!(all.layers.len(), cands.len());
+            assert!(all.layers.iter().all(|l| l.len() == depth + 1));
+            let last: Vec<PairScore> = all.layers.iter().map(|l| l[depth]).collect();
+            assert_eq!(last, all.scores, "the scorer's layer is the last");
+            for k in 0..=depth {
+                let mut at_k = o.clone();
+                at_k.num_layers = Some(k);
+                let alone = Scorer::new(at_k).unwrap().score(&cands, &refs).unwrap();
+                assert!(alone.layers.is_empty());
+                let layer: Vec<PairScore> = all.layers.iter().map(|l| l[k]).collect();
+                let diff = max_difference(&layer, &alone.scores);
+                println!("{model} {backend:?} layer {k}: max |Δ| {diff:.3e}");
+                assert!(
+                    diff <= 1e-6,
+                    "{model} {backend:?} layer {k}: max |Δ| {diff:.3e}"
+                );
+            }
+        }
+    }
+}

@@ -314,6 +314,22 @@ impl LayerStack {
         hidden.to_dtype(DType::F32)
     }
 
+    /// The embedding output and every layer's output, as [`Encoder::forward_all_layers`].
+    pub(crate) fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let bias = padding_bias(attention_mask, self.dtype)?;
+        let mut hidden = self.embeddings.forward(input_ids)?;
+        let mut all = vec![hidden.to_dtype(DType::F32)?];
+        for layer in &self.layers {
+            hidden = layer.forward(&hidden, &bias)?;
+            all.push(hidden.to_dtype(DType::F32)?);
+        }
+        Ok(all)
+    }
+
     pub(crate) fn hidden_size(&self) -> usize {
         self.hidden_size
     }
@@ -352,6 +368,14 @@ impl BertEncoder {
 impl Encoder for BertEncoder {
     fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
         self.stack.forward(input_ids, attention_mask)
+    }
+
+    fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        self.stack.forward_all_layers(input_ids, attention_mask)
     }
 
     fn hidden_size(&self) -> usize {

@@ -877,8 +877,14 @@ impl DebertaV2Encoder {
     }
 }
 
-impl Encoder for DebertaV2Encoder {
-    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+impl DebertaV2Encoder {
+    /// The last layer's hidden states, or (`all_layers`) the embedding output and every layer's.
+    fn run(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        all_layers: bool,
+    ) -> candle_core::Result<Vec<Tensor>> {
         let (batch, seq_len) = input_ids.dims2()?;
         if attention_mask.dims() != [batch, seq_len] {
             return Err(msg(format!(
@@ -893,7 +899,11 @@ impl Encoder for DebertaV2Encoder {
 
         let embedded = self.embeddings.forward(input_ids, &mask)?;
         if self.layers.is_empty() {
-            return embedded.to_dtype(DType::F32);
+            return Ok(vec![embedded.to_dtype(DType::F32)?]);
+        }
+        let mut all = Vec::new();
+        if all_layers {
+            all.push(embedded.to_dtype(DType::F32)?);
         }
 
         // `get_attention_mask`: query i may attend to key j iff both are tokens.
@@ -921,8 +931,27 @@ impl Encoder for DebertaV2Encoder {
             {
                 hidden = conv.forward(&embedded, &hidden, &mask)?;
             }
+            if all_layers && index + 1 < self.layers.len() {
+                all.push(hidden.to_dtype(DType::F32)?);
+            }
         }
-        hidden.to_dtype(DType::F32)
+        all.push(hidden.to_dtype(DType::F32)?);
+        Ok(all)
+    }
+}
+
+impl Encoder for DebertaV2Encoder {
+    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mut last = self.run(input_ids, attention_mask, false)?;
+        Ok(last.pop().expect("the last layer"))
+    }
+
+    fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        self.run(input_ids, attention_mask, true)
     }
 
     fn hidden_size(&self) -> usize {

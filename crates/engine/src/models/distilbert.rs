@@ -93,8 +93,14 @@ impl DistilBertEncoder {
     }
 }
 
-impl Encoder for DistilBertEncoder {
-    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+impl DistilBertEncoder {
+    /// The last layer's hidden states, or (`all_layers`) the embedding output and every layer's.
+    fn run(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        all_layers: bool,
+    ) -> candle_core::Result<Vec<Tensor>> {
         let (batch, seq) = input_ids.dims2()?;
         let position_ids = Tensor::arange(0u32, seq as u32, input_ids.device())?
             .unsqueeze(0)?
@@ -106,10 +112,30 @@ impl Encoder for DistilBertEncoder {
             .add(&self.position.forward(&position_ids)?)?;
         let bias = padding_bias(attention_mask, self.dtype)?;
         let mut hidden = self.norm.forward(&embedded)?;
+        let mut all = Vec::new();
         for layer in &self.layers {
+            if all_layers {
+                all.push(hidden.to_dtype(DType::F32)?);
+            }
             hidden = layer.forward(&hidden, &bias)?;
         }
-        hidden.to_dtype(DType::F32)
+        all.push(hidden.to_dtype(DType::F32)?);
+        Ok(all)
+    }
+}
+
+impl Encoder for DistilBertEncoder {
+    fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mut last = self.run(input_ids, attention_mask, false)?;
+        Ok(last.pop().expect("the last layer"))
+    }
+
+    fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        self.run(input_ids, attention_mask, true)
     }
 
     fn hidden_size(&self) -> usize {

@@ -33,6 +33,15 @@ pub trait Encoder: Send + Sync {
     /// padding on the right). Returns `(batch, seq, hidden)` f32 hidden states.
     fn forward(&self, input_ids: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor>;
 
+    /// The hidden states after the embeddings (index 0) and after each kept layer (index k), all
+    /// from one pass, each `(batch, seq, hidden)` f32 (bert_score's `all_layers=True`); the last
+    /// one is what [`Encoder::forward`] returns.
+    fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>>;
+
     /// Width of the hidden states.
     fn hidden_size(&self) -> usize;
 

@@ -211,6 +211,22 @@ impl PackedEncoder {
         texts: &[&[u32]],
         mut each: impl FnMut(usize, &[f32]),
     ) -> candle_core::Result<()> {
+        let last = self.layers.len();
+        self.forward_layers(texts, |layer, index, rows| {
+            if layer == last {
+                each(index, rows);
+            }
+        })
+    }
+
+    /// As [`PackedEncoder::forward`], but hands out every text's hidden states after the
+    /// embeddings (layer 0) and after each layer `k` as `each(k, text index, rows)`, all from
+    /// one pass (bert_score's `all_layers=True`).
+    pub fn forward_layers(
+        &self,
+        texts: &[&[u32]],
+        mut each: impl FnMut(usize, usize, &[f32]),
+    ) -> candle_core::Result<()> {
         let mut spans = Vec::with_capacity(texts.len());
         let mut rows = 0;
         for text in texts {
@@ -243,7 +259,17 @@ impl PackedEncoder {
         let attended = sized(attended, rows * h);
         let inner = sized(inner, rows * self.intermediate_size());
         self.embed(texts, hidden)?;
-        for layer in &self.layers {
+        let mut hand_out = |layer: usize, hidden: &[f32]| {
+            for (index, span) in spans.iter().enumerate() {
+                each(
+                    layer,
+                    index,
+                    &hidden[span.start * h..(span.start + span.len) * h],
+                );
+            }
+        };
+        hand_out(0, hidden);
+        for (number, layer) in self.layers.iter().enumerate() {
             layer
                 .qkv
                 .forward_with_scratch(hidden, qkv, Epilogue::Bias, half_input);
@@ -268,9 +294,7 @@ impl PackedEncoder {
                 half_input,
             );
             normalize(hidden, &layer.output_norm, self.isa);
-        }
-        for (index, span) in spans.iter().enumerate() {
-            each(index, &hidden[span.start * h..(span.start + span.len) * h]);
+            hand_out(number + 1, hidden);
         }
         Ok(())
     }

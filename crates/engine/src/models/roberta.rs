@@ -40,6 +40,14 @@ impl Encoder for RobertaEncoder {
         self.stack.forward(input_ids, attention_mask)
     }
 
+    fn forward_all_layers(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        self.stack.forward_all_layers(input_ids, attention_mask)
+    }
+
     fn hidden_size(&self) -> usize {
         self.stack.hidden_size()
     }

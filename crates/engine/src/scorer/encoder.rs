@@ -4,11 +4,11 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::{Scorer, Timings};
-use crate::{EngineError, Result};
 use crate::matching;
 use crate::models::Encoder;
 use crate::models::packed::PackedEncoder;
 use crate::tokenize::TokenizedText;
+use crate::{EngineError, Result};
 
 /// The encoder, on the path it runs.
 pub(super) enum LoadedEncoder {
@@ -55,26 +55,72 @@ fn batches(
     out
 }
 
-/// Embedded texts: per distinct text, its `len × hidden` L2-normalised token vectors.
+/// Embedded texts: per distinct text, `layers` blocks (one per layer handed out, lowest first) of
+/// `len × hidden` L2-normalised token vectors.
 pub(super) struct Embeddings {
     pub(super) hidden: usize,
+    pub(super) layers: usize,
     pub(super) vectors: Vec<Vec<f32>>,
 }
 
+impl Embeddings {
+    /// Text `slot`'s vectors at layer block `layer` (`len × hidden`).
+    pub(super) fn at(&self, slot: usize, layer: usize) -> &[f32] {
+        let text = &self.vectors[slot];
+        let block = text.len() / self.layers;
+        &text[layer * block..(layer + 1) * block]
+    }
+}
+
+/// Which hidden states [`Scorer::embed`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layers {
+    /// The scorer's layer only.
+    Last,
+    /// The embedding output and every layer up to the scorer's (bert_score's `all_layers=True`).
+    All,
+}
+
 impl Scorer {
+    /// How many layer blocks [`Scorer::embed`] hands out per text.
+    pub(super) fn layer_count(&self, layers: Layers) -> usize {
+        match layers {
+            Layers::Last => 1,
+            Layers::All => self.num_layers + 1,
+        }
+    }
+
     /// Runs the encoder over all texts, longest first in batches of `batch_size`, and returns each
-    /// text's L2-normalised token vectors (padding dropped).
+    /// text's L2-normalised token vectors (padding dropped) at the layers asked for.
     pub(super) fn embed(
         &self,
         tokenized: &[TokenizedText],
+        layers: Layers,
         progress: &(dyn Fn(usize, usize) + Sync),
         timings: &mut Timings,
     ) -> Result<Embeddings> {
         let hidden = self.encoder.hidden_size();
+        let count = self.layer_count(layers);
+        // The layer number a block holds (for errors).
+        let layer_of = |block: usize| match layers {
+            Layers::Last => self.num_layers,
+            Layers::All => block,
+        };
         let mut order: Vec<usize> = (0..tokenized.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].ids.len()));
 
-        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); tokenized.len()];
+        let mut vectors: Vec<Vec<f32>> = tokenized
+            .iter()
+            .map(|t| Vec::with_capacity(count * t.ids.len() * hidden))
+            .collect();
+        // NaN/inf from the model is the model's failure, not a score.
+        let mut keep = |text: usize, block: usize, rows: &[f32]| -> Result<()> {
+            EngineError::check_finite(rows, layer_of(block), text)?;
+            let start = vectors[text].len();
+            vectors[text].extend_from_slice(rows);
+            matching::normalize_rows(&mut vectors[text][start..], hidden);
+            Ok(())
+        };
         let total = tokenized.len();
         let mut done = 0;
         // The fast path computes no padding, so a batch can also be cut at a token budget: its
@@ -93,19 +139,17 @@ impl Scorer {
                     let tokens: usize = texts.iter().map(|t| t.len()).sum();
                     timings.tokens += tokens;
                     timings.padded_tokens += tokens;
-                    let mut non_finite = None;
-                    encoder.forward(&texts, |index, rows| {
-                        if non_finite.is_none() {
-                            non_finite =
-                                EngineError::check_finite(rows, self.num_layers, batch[index]).err();
+                    let mut failed = Ok(());
+                    let mut each = |block: usize, index: usize, rows: &[f32]| {
+                        if failed.is_ok() {
+                            failed = keep(batch[index], block, rows);
                         }
-                        let mut text_vectors = rows.to_vec();
-                        matching::normalize_rows(&mut text_vectors, hidden);
-                        vectors[batch[index]] = text_vectors;
-                    })?;
-                    if let Some(error) = non_finite {
-                        return Err(error);
-                    }
+                    };
+                    match layers {
+                        Layers::Last => encoder.forward(&texts, |index, rows| each(0, index, rows)),
+                        Layers::All => encoder.forward_layers(&texts, each),
+                    }?;
+                    failed?;
                 }
                 LoadedEncoder::Candle(encoder) => {
                     let seq = batch
@@ -124,21 +168,21 @@ impl Scorer {
                     timings.padded_tokens += batch.len() * seq;
                     let ids = Tensor::from_vec(ids, (batch.len(), seq), &self.device)?;
                     let mask = Tensor::from_vec(mask, (batch.len(), seq), &self.device)?;
-                    let output = encoder
-                        .forward(&ids, &mask)?
-                        .to_dtype(DType::F32)?
-                        .to_device(&Device::Cpu)?
-                        .flatten_all()?
-                        .to_vec1::<f32>()?;
-                    for (row, &i) in batch.iter().enumerate() {
-                        let len = tokenized[i].ids.len();
-                        let start = row * seq * hidden;
-                        let rows = &output[start..start + len * hidden];
-                        // NaN/inf from the model is the model's failure, not a score.
-                        EngineError::check_finite(rows, self.num_layers, i)?;
-                        let mut text_vectors = rows.to_vec();
-                        matching::normalize_rows(&mut text_vectors, hidden);
-                        vectors[i] = text_vectors;
+                    let outputs = match layers {
+                        Layers::Last => vec![encoder.forward(&ids, &mask)?],
+                        Layers::All => encoder.forward_all_layers(&ids, &mask)?,
+                    };
+                    for (block, output) in outputs.into_iter().enumerate() {
+                        let output = output
+                            .to_dtype(DType::F32)?
+                            .to_device(&Device::Cpu)?
+                            .flatten_all()?
+                            .to_vec1::<f32>()?;
+                        for (row, &i) in batch.iter().enumerate() {
+                            let len = tokenized[i].ids.len();
+                            let start = row * seq * hidden;
+                            keep(i, block, &output[start..start + len * hidden])?;
+                        }
                     }
                 }
             }
@@ -146,7 +190,11 @@ impl Scorer {
             done += batch.len();
             progress(done, total);
         }
-        Ok(Embeddings { hidden, vectors })
+        Ok(Embeddings {
+            hidden,
+            layers: count,
+            vectors,
+        })
     }
 }
 

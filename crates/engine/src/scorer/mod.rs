@@ -22,7 +22,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use rayon::prelude::*;
 
-use self::encoder::LoadedEncoder;
+use self::encoder::{Layers, LoadedEncoder};
 use self::warnings::Notes;
 use crate::idf::{DocumentFrequencies, TokenWeights};
 use crate::matching::{self, GroupLengths, TokenVectors};
@@ -252,7 +252,20 @@ impl Scorer {
         refs: &[Vec<String>],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ScoreReport> {
-        self.in_pool(|| self.score_in_pool(cands, refs, progress))
+        self.in_pool(|| self.score_in_pool(cands, refs, Layers::Last, progress))
+    }
+
+    /// As [`Scorer::score_with_progress`], and also P, R and F at every layer from the embedding
+    /// output (0) to the scorer's layer, from the same forward passes (bert_score's
+    /// `all_layers=True`), in [`ScoreReport::layers`]. Layer `k` equals scoring with
+    /// `num_layers = k`; the per-layer scores are not rescaled (see [`crate::BaselineTable`]).
+    pub fn score_all_layers(
+        &self,
+        cands: &[String],
+        refs: &[Vec<String>],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<ScoreReport> {
+        self.in_pool(|| self.score_in_pool(cands, refs, Layers::All, progress))
     }
 
     /// Token-level similarities of one pair, for heatmaps.
@@ -262,13 +275,15 @@ impl Scorer {
             .scores[0];
         self.in_pool(|| {
             let tokenized = self.tokenizer.encode_all(&[candidate, reference])?;
-            let embedded = self.embed(&tokenized, &|_, _| {}, &mut Timings::default())?;
+            let embedded = self.embed(
+                &tokenized,
+                Layers::Last,
+                &|_, _| {},
+                &mut Timings::default(),
+            )?;
             let (cand_len, ref_len) = (tokenized[0].ids.len(), tokenized[1].ids.len());
-            let full = matching::similarity_matrix(
-                &embedded.vectors[0],
-                &embedded.vectors[1],
-                embedded.hidden,
-            );
+            let full =
+                matching::similarity_matrix(embedded.at(0, 0), embedded.at(1, 0), embedded.hidden);
             // bert_score's plot_example drops the first and last token ([CLS]/[SEP]) on both axes.
             let inner = |len: usize| 1..len.saturating_sub(1).max(1);
             let similarity = full[inner(cand_len)]
@@ -309,6 +324,7 @@ impl Scorer {
         &self,
         cands: &[String],
         refs: &[Vec<String>],
+        layers: Layers,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ScoreReport> {
         if cands.len() != refs.len() {
@@ -337,7 +353,10 @@ impl Scorer {
         let total: usize = chunk_texts.iter().map(|d| d.texts.len()).sum();
 
         let flat = Flattened::new(cands, refs);
-        let mut scores = Vec::with_capacity(cands.len());
+        let mut scores = Scores {
+            last: Vec::with_capacity(cands.len()),
+            layers: Vec::new(),
+        };
         let mut notes = Notes::default();
         let mut done = 0;
         progress(done, total);
@@ -349,6 +368,7 @@ impl Scorer {
                 range,
                 distinct,
                 &weights,
+                layers,
                 &chunk_progress,
                 &mut scores,
                 &mut notes,
@@ -358,7 +378,8 @@ impl Scorer {
         }
         let warnings = self.warnings(&notes);
         Ok(ScoreReport {
-            scores,
+            scores: scores.last,
+            layers: scores.layers,
             warnings,
             timings,
         })
@@ -366,7 +387,8 @@ impl Scorer {
 
     /// Scores the candidates `chunk` of the input and appends their scores: tokenize and embed each
     /// distinct text of the chunk once, match every pair in parallel (padded as bert_score's groups
-    /// of 64 pairs pad it), take the maximum over each candidate's references, rescale.
+    /// of 64 pairs pad it) at each layer asked for, take the maximum over each candidate's
+    /// references, rescale the scorer's layer.
     #[allow(clippy::too_many_arguments)]
     fn score_chunk(
         &self,
@@ -374,8 +396,9 @@ impl Scorer {
         chunk: Range<usize>,
         distinct: DistinctTexts,
         weights: &TokenWeights,
+        layers: Layers,
         progress: &(dyn Fn(usize) + Sync),
-        scores: &mut Vec<PairScore>,
+        scores: &mut Scores,
         notes: &mut Notes,
         timings: &mut Timings,
     ) -> Result<()> {
@@ -391,15 +414,16 @@ impl Scorer {
         let DistinctTexts { texts, pairs, .. } = distinct;
 
         let started = Instant::now();
-        let embedded = self.embed(&tokenized, &|done, _| progress(done), timings)?;
+        let embedded = self.embed(&tokenized, layers, &|done, _| progress(done), timings)?;
         timings.encode += started.elapsed();
 
         let started = Instant::now();
-        let view = |slot: usize| TokenVectors {
-            vectors: &embedded.vectors[slot],
+        let view = |slot: usize, block: usize| TokenVectors {
+            vectors: embedded.at(slot, block),
             weights: &text_weights[slot],
         };
-        let pair_scores: Vec<(PairScore, matching::MatchNotes)> = pairs
+        // Per pair, its score at each layer block (the scorer's layer last) and what matching noticed.
+        let pair_scores: Vec<(Vec<PairScore>, matching::MatchNotes)> = pairs
             .par_iter()
             .enumerate()
             .map(|(k, &(_, c, r))| {
@@ -408,32 +432,57 @@ impl Scorer {
                     tokenized[c].ids.len(),
                     tokenized[r].ids.len(),
                 );
-                matching::score_pair(view(c), view(r), embedded.hidden, padded)
+                let mut notes = matching::MatchNotes::default();
+                let per_layer = (0..embedded.layers)
+                    .map(|block| {
+                        let (score, n) = matching::score_pair(
+                            view(c, block),
+                            view(r, block),
+                            embedded.hidden,
+                            padded,
+                        );
+                        notes = n;
+                        score
+                    })
+                    .collect();
+                (per_layer, notes)
             })
             .collect();
 
         // Maximum over each candidate's references, P, R and F separately (NaN wins, as in torch.max).
-        let mut best: Vec<Option<PairScore>> = vec![None; chunk.len()];
+        let mut best: Vec<Option<Vec<PairScore>>> = vec![None; chunk.len()];
         for (&(i, _, _), (score, _)) in pairs.iter().zip(&pair_scores) {
-            best[i] = Some(match best[i] {
-                None => *score,
-                Some(b) => PairScore {
-                    precision: nan_max(b.precision, score.precision),
-                    recall: nan_max(b.recall, score.recall),
-                    f1: nan_max(b.f1, score.f1),
-                },
-            });
-        }
-        scores.extend(best.into_iter().map(|s| {
-            let s = s.expect("every candidate has a reference");
-            match &self.options.baseline {
-                Some(baseline) => baseline.rescale(s),
-                None => s,
+            match &mut best[i] {
+                None => best[i] = Some(score.clone()),
+                Some(b) => {
+                    for (b, s) in b.iter_mut().zip(score) {
+                        *b = PairScore {
+                            precision: nan_max(b.precision, s.precision),
+                            recall: nan_max(b.recall, s.recall),
+                            f1: nan_max(b.f1, s.f1),
+                        };
+                    }
+                }
             }
-        }));
+        }
+        for per_layer in best {
+            let per_layer = per_layer.expect("every candidate has a reference");
+            let last = *per_layer.last().expect("at least one layer");
+            scores.last.push(match &self.options.baseline {
+                Some(baseline) => baseline.rescale(last),
+                None => last,
+            });
+            if layers == Layers::All {
+                scores.layers.push(per_layer);
+            }
+        }
         timings.matching += started.elapsed();
 
-        notes.record(chunk.start, &texts, &tokenized, &pairs, &pair_scores);
+        let last_layer: Vec<(PairScore, matching::MatchNotes)> = pair_scores
+            .iter()
+            .map(|(per_layer, n)| (*per_layer.last().expect("at least one layer"), *n))
+            .collect();
+        notes.record(chunk.start, &texts, &tokenized, &pairs, &last_layer);
         Ok(())
     }
 
@@ -503,6 +552,14 @@ impl Scorer {
             IdfMode::Weights(weights) => Ok(weights.clone()),
         }
     }
+}
+
+/// What the chunks of one input add up to.
+struct Scores {
+    /// Per candidate, at the scorer's layer (rescaled when asked).
+    last: Vec<PairScore>,
+    /// Per candidate, at every layer 0..=num_layers, raw ([`Layers::All`] only).
+    layers: Vec<Vec<PairScore>>,
 }
 
 /// The input as bert_score flattens it: for each candidate in order, one pair per reference.

@@ -14,6 +14,9 @@ pub struct PairScore {
 #[derive(Debug, Clone)]
 pub struct ScoreReport {
     pub scores: Vec<PairScore>,
+    /// Only from [`Scorer::score_all_layers`](super::Scorer::score_all_layers): per candidate,
+    /// P, R and F at layers 0..=num_layers (index = layer), not rescaled. Empty otherwise.
+    pub layers: Vec<Vec<PairScore>>,
     pub warnings: Vec<String>,
     /// Where the time went (for `bertscore bench`).
     pub timings: Timings,
