@@ -10,6 +10,7 @@
 
 pub mod html;
 pub mod input;
+pub mod multi;
 pub mod report;
 pub mod stats;
 
@@ -19,9 +20,10 @@ use std::path::PathBuf;
 use bertscore_engine::{EngineError, PairScore, Scorer};
 use serde::{Deserialize, Serialize};
 
-pub use html::{HeatmapSide, ItemHeatmap, render_html};
+pub use html::{HeatmapSide, ItemHeatmap, render_html, render_systems_html};
 pub use input::{Location, align, load_items, read_candidates, read_references};
-pub use report::render_table;
+pub use multi::{Correction, SystemsComparison, SystemsItem, compare_systems, load_systems};
+pub use report::{render_systems_table, render_table};
 pub use stats::{
     CompareSettings, DeltaStatistics, MAX_RESAMPLES, MeanScores, PairedStatistics, PermutationTest,
     TIE_TOLERANCE, paired_statistics,
@@ -140,7 +142,7 @@ impl Comparison {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -173,12 +175,20 @@ pub enum CompareError {
 }
 
 impl CompareError {
-    /// Whether the user's files or options are at fault (exit code 2) rather than the model or the machine.
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(
-            self,
-            CompareError::Engine(_) | CompareError::ScoreCount { .. }
-        )
+    /// Whose problem this is: the user's files or options, the model (through the engine), or the machine.
+    pub fn kind(&self) -> bertscore_engine::ErrorKind {
+        use bertscore_engine::ErrorKind;
+        match self {
+            CompareError::Engine(engine) => engine.kind(),
+            CompareError::ScoreCount { .. } => ErrorKind::Runtime,
+            CompareError::Io { .. }
+            | CompareError::Parse { .. }
+            | CompareError::Misaligned(_)
+            | CompareError::Empty
+            | CompareError::EmptyFile { .. }
+            | CompareError::InvalidOption(_)
+            | CompareError::UnknownItem { .. } => ErrorKind::BadInput,
+        }
     }
 }
 
