@@ -791,3 +791,97 @@ fn a_missing_baseline_file_is_bad_input_said_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     assert_eq!(err.matches("/nonexistent/baseline.tsv").count(), 1, "{err}");
 }
+
+// Settings and inputs shared with `compare` and the pipeline (ScorerSettings, the one record reader).
+
+#[test]
+fn sizes_beyond_their_bounds_are_refused_before_any_work() {
+    let model = repo_root().join(TINY_BERT);
+    for (flag, value, said) in [
+        ("--threads", "100000", "per available core"),
+        ("--batch-size", "0", "out of range"),
+        ("--chunk-size", "0", "out of range"),
+    ] {
+        let output = score_with_model(&model, &["-l", "2", flag, value]);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains(flag) && err.contains(said), "{flag}: {err}");
+        assert!(stdout(&output).is_empty());
+    }
+}
+
+fn score_input(lines: &str) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    let output = bertscore(&[
+        "score",
+        "--input",
+        path.to_str().unwrap(),
+        "-m",
+        TINY_BERT,
+        "-l",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    (output, dir)
+}
+
+#[test]
+fn score_input_rejects_duplicate_ids_with_their_line() {
+    let (output, _dir) = score_input(
+        "{\"id\": \"a\", \"candidate\": \"a cat\", \"reference\": \"a dog\"}\n\
+         {\"id\": \"a\", \"candidate\": \"a cow\", \"reference\": \"a dog\"}\n",
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("pairs.jsonl:2: duplicate id \"a\" (first at line 1)"),
+        "{err}"
+    );
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn score_input_reads_compare_records_with_completion() {
+    let (by_candidate, _a) =
+        score_input("{\"id\": 1, \"candidate\": \"a cat sat\", \"reference\": \"a dog sat\"}\n");
+    let (by_completion, _b) = score_input(
+        "{\"id\": 1, \"prompt\": \"p\", \"completion\": \"a cat sat\", \"references\": [\"a dog sat\"]}\n",
+    );
+    assert!(by_candidate.status.success(), "{}", stderr(&by_candidate));
+    assert!(by_completion.status.success(), "{}", stderr(&by_completion));
+    let row: Value = serde_json::from_str(stdout(&by_completion).trim()).unwrap();
+    assert_eq!(row["id"], "1");
+    assert!(row["f1"].as_f64().unwrap() > 0.0);
+    assert_eq!(stdout(&by_candidate), stdout(&by_completion));
+}
+
+#[test]
+fn empty_inputs_are_bad_input_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.to_str().unwrap();
+    for args in [
+        vec!["score", "-c", empty, "-r", empty],
+        vec!["score", "--input", empty],
+    ] {
+        let mut args = args.clone();
+        args.extend(["-m", TINY_BERT, "-l", "2"]);
+        let output = bertscore(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let err = stderr(&output);
+        assert!(
+            err.contains(empty) && err.contains("the file is empty"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&output).is_empty());
+    }
+}
