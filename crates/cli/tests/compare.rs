@@ -462,3 +462,50 @@ fn n_way_table_html_and_name_errors() {
     let output = bertscore(&["compare", BASE, CUSTOM, "--correction", "holm"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+#[test]
+fn resample_counts_and_statistics_settings_are_bounded() {
+    for (flag, value, said) in [
+        (
+            "--bootstrap",
+            "18446744073709551615",
+            "bootstrap must be 1 to 1000000",
+        ),
+        (
+            "--bootstrap",
+            "1000000000",
+            "bootstrap must be 1 to 1000000",
+        ),
+        ("--permutations", "0", "permutations must be 1 to 1000000"),
+        ("--alpha", "2.0", "alpha must be in (0, 1)"),
+        ("--margin", "-1", "margin must be a finite number >= 0"),
+    ] {
+        let output = bertscore(&["compare", BASE, CUSTOM, &format!("{flag}={value}")]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(said),
+            "{flag} {value}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_empty_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    let output = bertscore(&["compare", empty.to_str().unwrap(), CUSTOM]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(empty.to_str().unwrap()) && message.contains("the file is empty"),
+        "{message}"
+    );
+}
