@@ -14,6 +14,8 @@
 //! * Test endpoints: `GET /_emulator/state` ([`EmulatorState`]), `GET`/`POST /_emulator/config`
 //!   ([`EmulatorConfig`] as JSON, see [`config`]), `POST /_emulator/reset`.
 
+#![deny(missing_docs)]
+
 pub mod config;
 mod runtime;
 mod server;

@@ -115,6 +115,7 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
+    /// The address the emulator listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }

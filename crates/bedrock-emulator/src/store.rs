@@ -20,8 +20,11 @@ pub const ACCOUNT: &str = "123456789012";
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EmulatorState {
+    /// Every customization job created, in creation order.
     pub jobs: Vec<JobState>,
+    /// Every custom model a completed job produced (deleted ones too, marked).
     pub custom_models: Vec<CustomModelState>,
+    /// Every provisioned throughput created (deleted ones too, marked).
     pub provisioned_throughputs: Vec<ProvisionedThroughputState>,
     /// AWS operation name (e.g. `InvokeModel`) → requests received, failed ones included.
     pub calls: BTreeMap<String, u64>,
@@ -29,42 +32,61 @@ pub struct EmulatorState {
     pub invocations: BTreeMap<String, u64>,
 }
 
+/// A model customization job.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct JobState {
+    /// The job's ARN.
     pub job_arn: String,
+    /// The job's name.
     pub job_name: String,
     /// `InProgress`, `Completed`, `Failed` or `Stopped`.
     pub status: String,
+    /// The create call's idempotency token.
     pub client_request_token: Option<String>,
+    /// The custom model's ARN, once the job completed.
     pub output_model_arn: Option<String>,
+    /// The custom model's name (from the create call).
     pub output_model_name: String,
     /// As given in the create request (id or ARN).
     pub base_model_identifier: String,
+    /// Why the job failed, for failed jobs.
     pub failure_message: Option<String>,
 }
 
+/// A custom model.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomModelState {
+    /// The model's ARN.
     pub model_arn: String,
+    /// The model's name.
     pub model_name: String,
+    /// The job that produced it.
     pub job_arn: String,
+    /// The foundation model it was customized from.
     pub base_model_id: String,
+    /// Whether DeleteCustomModel was called on it.
     pub deleted: bool,
 }
 
+/// A provisioned throughput.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionedThroughputState {
+    /// The provisioned model's ARN (what InvokeModel takes as model id).
     pub provisioned_model_arn: String,
+    /// Its name.
     pub provisioned_model_name: String,
     /// The model served: a custom model ARN or a foundation model ARN.
     pub model_arn: String,
     /// `Creating`, `InService` or `Failed`.
     pub status: String,
+    /// Whether DeleteProvisionedModelThroughput was called on it.
     pub deleted: bool,
+    /// Model units bought.
     pub model_units: i64,
+    /// The create call's idempotency token.
     pub client_request_token: Option<String>,
 }
 

@@ -4,6 +4,8 @@
 //! moto's SESv2 only sends from verified identities: call `CreateEmailIdentity` for the
 //! sender address (or its domain) first; moto marks it verified at once.
 
+#![deny(missing_docs)]
+
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -20,37 +22,59 @@ const INSTALL_HINT: &str = "install it with: pip install 'moto[server]'";
 /// How long moto may take to answer its first request (Python imports are slow on cold caches).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Why the local stack could not start or answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalStackError {
+    /// Python runs, but moto is not installed.
     #[error("moto server is not installed ({command}): {INSTALL_HINT}\n{log}")]
-    MotoNotInstalled { command: String, log: String },
-    #[error("could not start moto server ({command}): {source}; {INSTALL_HINT}")]
-    Spawn {
+    MotoNotInstalled {
+        /// The command that was run.
         command: String,
+        /// moto's last output lines.
+        log: String,
+    },
+    /// The moto command could not be started at all.
+    #[error("could not start moto server ({command}): {INSTALL_HINT}")]
+    Spawn {
+        /// The command that was run.
+        command: String,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// moto exited before it answered HTTP.
     #[error("moto server ({command}) exited with {status} before answering:\n{log}")]
     MotoExited {
+        /// The command that was run.
         command: String,
+        /// How it exited.
         status: std::process::ExitStatus,
+        /// moto's last output lines.
         log: String,
     },
     #[error(
         "moto server ({command}) did not answer on {endpoint} within {STARTUP_TIMEOUT:?}:\n{log}"
     )]
+    /// moto did not answer in time.
     MotoTimeout {
+        /// The command that was run.
         command: String,
+        /// Where it should have answered.
         endpoint: String,
+        /// moto's last output lines.
         log: String,
     },
-    #[error("no free loopback port: {0}")]
+    /// No loopback port could be bound.
+    #[error("no free loopback port")]
     Port(#[source] std::io::Error),
+    /// A request to moto's inspection API failed.
     #[error("request to moto failed: {0}")]
     Http(String),
+    /// moto answered something unreadable.
     #[error("unexpected answer from moto: {0}")]
     BadResponse(String),
-    #[error("could not start the Bedrock emulator: {0}")]
+    /// The emulator could not bind its port.
+    #[error("could not start the Bedrock emulator")]
     Emulator(#[source] std::io::Error),
 }
 
@@ -155,6 +179,7 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// moto's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -286,7 +311,9 @@ fn parse_mime(raw: &str) -> (Option<String>, String) {
 
 /// moto and the Bedrock emulator together: everything the pipeline talks to, locally.
 pub struct LocalStack {
+    /// moto: S3 and SESv2.
     pub moto: Moto,
+    /// The Bedrock emulator: control plane and runtime.
     pub bedrock: Emulator,
 }
 

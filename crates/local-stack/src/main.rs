@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     references: Option<PathBuf>,
     /// A command to run against the stack (after `--`), e.g.
-    /// `-- bertscore pipeline run --config datasets/pipeline/local.toml`; the stack stops when it
+    /// `-- cargo run -q -p bertscore-pipeline-cli -- run --config datasets/pipeline/local.toml`; the stack stops when it
     /// ends and its exit status is ours.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,

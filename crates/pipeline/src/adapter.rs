@@ -20,7 +20,7 @@ pub enum AdapterKind {
 
 /// Generation settings shared by all families.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GenerationParams {
+pub(crate) struct GenerationParams {
     pub max_tokens: i32,
     pub temperature: f32,
     pub top_p: Option<f32>,
@@ -42,6 +42,7 @@ impl AdapterKind {
         }
     }
 
+    /// The family's name in config files and reports.
     pub fn name(self) -> &'static str {
         match self {
             AdapterKind::Cohere => "cohere",
@@ -52,7 +53,7 @@ impl AdapterKind {
     }
 
     /// The InvokeModel body for `prompt`; `None` for Converse.
-    pub fn request_body(self, prompt: &str, params: &GenerationParams) -> Option<Value> {
+    pub(crate) fn request_body(self, prompt: &str, params: &GenerationParams) -> Option<Value> {
         let body = match self {
             AdapterKind::Cohere => {
                 let mut body = json!({
@@ -92,7 +93,7 @@ impl AdapterKind {
     }
 
     /// The generated text of an InvokeModel response body.
-    pub fn response_text(self, body: &[u8]) -> Result<String, String> {
+    pub(crate) fn response_text(self, body: &[u8]) -> Result<String, String> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
         let text = match self {

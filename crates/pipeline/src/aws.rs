@@ -14,12 +14,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoints {
+    /// S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<String>,
+    /// The Bedrock control plane.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<String>,
+    /// The Bedrock runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock_runtime: Option<String>,
+    /// SESv2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sesv2: Option<String>,
 }
@@ -27,7 +31,9 @@ pub struct Endpoints {
 /// Static credentials (tests and emulators only; never written to disk).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
+    /// The access key id.
     pub access_key_id: String,
+    /// The secret access key.
     pub secret_access_key: String,
 }
 
@@ -44,11 +50,13 @@ pub struct AwsSettings {
     /// Path-style S3 addressing (`http://host/bucket/key`), needed by S3 emulators such as moto.
     #[serde(default)]
     pub s3_force_path_style: bool,
+    /// Per-service endpoints (emulators, VPC endpoints).
     #[serde(default)]
     pub endpoints: Endpoints,
     /// Skip the environment entirely (region and credentials must then be given here).
     #[serde(skip)]
     pub ignore_environment: bool,
+    /// Static credentials instead of the chain (tests).
     #[serde(skip)]
     pub credentials: Option<StaticCredentials>,
 }
@@ -73,11 +81,15 @@ impl AwsSettings {
 /// The four service clients the pipeline calls.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    /// S3: data, outputs, reports.
     pub s3: aws_sdk_s3::Client,
+    /// Bedrock: the customization job, the throughput, the custom model.
     pub bedrock: aws_sdk_bedrock::Client,
     /// No SDK retries: the inference step retries throttling and 5xx itself, per item, with jitter.
     pub runtime: aws_sdk_bedrockruntime::Client,
+    /// SESv2: the outcome email.
     pub ses: aws_sdk_sesv2::Client,
+    /// The region the clients use.
     pub region: String,
     /// The Bedrock endpoint when it is not AWS's own (`[aws.endpoints] bedrock`, `AWS_ENDPOINT_URL_BEDROCK`,
     /// `AWS_ENDPOINT_URL`): recorded in the run, so `status` can tell an emulator's throughput from a billed one.
@@ -85,6 +97,7 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// Builds the clients; makes no call.
     pub async fn connect(settings: &AwsSettings) -> Clients {
         let sdk = if settings.ignore_environment {
             let mut builder = aws_config::SdkConfig::builder()

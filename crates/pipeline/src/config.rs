@@ -18,17 +18,25 @@ use crate::error::{PipelineError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
+    /// `[data]`: the local files.
     pub data: DataConfig,
+    /// `[aws]`: how to reach AWS (default: the standard chain).
     #[serde(default)]
     pub aws: AwsSettings,
+    /// `[s3]`: buckets and key prefix.
     pub s3: S3Config,
+    /// `[customization]`: the fine-tuning job.
     pub customization: CustomizationConfig,
+    /// `[throughput]`: the provisioned throughput.
     #[serde(default)]
     pub throughput: ThroughputConfig,
+    /// `[polling]`: how long-running resources are waited for.
     #[serde(default)]
     pub polling: PollingConfig,
+    /// `[inference]`: the evaluation's model calls.
     #[serde(default)]
     pub inference: InferenceConfig,
+    /// `[scoring]`: BERTScore and the statistics.
     #[serde(default)]
     pub scoring: ScoringConfig,
     /// No `[notify]` section: no email.
@@ -57,6 +65,7 @@ pub struct DataConfig {
 pub struct S3Config {
     /// The bucket used for every role that has no bucket of its own.
     pub bucket: String,
+    /// The training data (and the job's validation set).
     #[serde(default)]
     pub training_bucket: Option<String>,
     /// Validation prompts and references.
@@ -77,15 +86,19 @@ pub struct S3Config {
 }
 
 impl S3Config {
+    /// The bucket of the training data.
     pub fn training_bucket(&self) -> &str {
         self.training_bucket.as_deref().unwrap_or(&self.bucket)
     }
+    /// The bucket of the evaluation prompts and references.
     pub fn validation_bucket(&self) -> &str {
         self.validation_bucket.as_deref().unwrap_or(&self.bucket)
     }
+    /// The bucket of the job's output.
     pub fn output_bucket(&self) -> &str {
         self.output_bucket.as_deref().unwrap_or(&self.bucket)
     }
+    /// The bucket of the model outputs, the comparison and the report.
     pub fn inference_bucket(&self) -> &str {
         self.inference_bucket.as_deref().unwrap_or(&self.bucket)
     }
@@ -136,6 +149,7 @@ pub struct CustomizationConfig {
     /// Default: `bertscore-{run_id}`.
     #[serde(default)]
     pub custom_model_name: Option<String>,
+    /// Bedrock's customization type (`FINE_TUNING`, `CONTINUED_PRE_TRAINING`, ...).
     #[serde(default = "default_customization_type")]
     pub customization_type: String,
     /// Model-specific hyper-parameters; numbers are accepted and sent as strings, as Bedrock wants them.
@@ -147,6 +161,7 @@ pub struct CustomizationConfig {
 }
 
 impl CustomizationConfig {
+    /// The base model's id for inference (see `inference_model_id`).
     pub fn inference_model_id(&self) -> String {
         match &self.inference_model_id {
             Some(id) => id.clone(),
@@ -160,6 +175,7 @@ impl CustomizationConfig {
         }
     }
 
+    /// The request/response format: the configured one, else the inference model's family.
     pub fn adapter(&self) -> AdapterKind {
         self.adapter
             .unwrap_or_else(|| AdapterKind::for_model(&self.inference_model_id()))
@@ -170,6 +186,7 @@ impl CustomizationConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThroughputConfig {
+    /// Model units (each billed per hour).
     #[serde(default = "one")]
     pub model_units: i32,
     /// Default: `{custom_model_name}-pt`.
@@ -226,10 +243,13 @@ pub struct InferenceConfig {
     /// Requests in flight at once, per model.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Most tokens generated per prompt.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: i32,
+    /// Sampling temperature (0: greedy).
     #[serde(default)]
     pub temperature: f32,
+    /// Nucleus sampling mass, when set.
     #[serde(default)]
     pub top_p: Option<f32>,
     /// Attempts per prompt (throttling and 5xx are retried; other errors fail the item at once).
@@ -238,6 +258,7 @@ pub struct InferenceConfig {
     /// First retry delay in seconds; doubles per attempt, with full jitter.
     #[serde(default = "default_retry_base")]
     pub retry_base_s: f64,
+    /// Longest retry delay in seconds.
     #[serde(default = "default_retry_max")]
     pub retry_max_s: f64,
     /// The run fails (rather than scoring a biased subset) when more than this fraction of items lack an output
@@ -339,8 +360,11 @@ impl<'de> Deserialize<'de> for ScoringConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyConfig {
+    /// The sender: a verified SES identity.
     pub from: String,
+    /// The recipients.
     pub to: Vec<String>,
+    /// Prepended to every subject.
     #[serde(default = "default_subject_prefix")]
     pub subject_prefix: String,
     /// Create the sender's SES identity when it does not exist (for local stacks, where creating verifies it; on
@@ -580,18 +604,24 @@ fn check_resource_name(field: &str, name: &str, origin: &Path) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct StepFunctionsInput {
+    /// `BaseModelIdentifier`: the model to customize.
     pub base_model_identifier: String,
+    /// `CustomModelName`.
     #[serde(default)]
     pub custom_model_name: Option<String>,
+    /// `JobName`.
     #[serde(default)]
     pub job_name: Option<String>,
+    /// `HyperParameters`.
     #[serde(default, deserialize_with = "string_map")]
     pub hyper_parameters: BTreeMap<String, String>,
+    /// `TrainingDataFileName`: looked up next to the configured training file.
     #[serde(default)]
     pub training_data_file_name: Option<String>,
 }
 
 impl StepFunctionsInput {
+    /// Reads the JSON file.
     pub fn from_json_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PipelineError::config(path, e.to_string()))?;

@@ -23,21 +23,34 @@ use crate::naming::ResourceNames;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
+    /// Check the config, the data and the scoring model (no AWS call).
     Validate,
+    /// Create missing buckets, upload the data.
     Upload,
+    /// Create the customization job.
     CreateJob,
+    /// Wait for the job to complete.
     WaitJob,
+    /// Create the provisioned throughput (billed hourly from here).
     CreateThroughput,
+    /// Wait for the throughput to be in service.
     WaitThroughput,
+    /// Run every prompt on both models.
     Inference,
+    /// Write the outputs and failures to S3.
     WriteOutputs,
+    /// Score both models with BERTScore.
     Score,
+    /// Keep or delete the throughput (and the custom model).
     Decide,
+    /// Email the outcome.
     Notify,
+    /// Write the report.
     Report,
 }
 
 impl Step {
+    /// Every step, in order.
     pub const ALL: [Step; 12] = [
         Step::Validate,
         Step::Upload,
@@ -53,6 +66,7 @@ impl Step {
         Step::Report,
     ];
 
+    /// The step's name in the journal, the state and messages.
     pub fn name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
@@ -71,32 +85,46 @@ impl Step {
     }
 }
 
+/// How a step stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
+    /// Begun, not ended (running, or interrupted).
     Started,
+    /// Done.
     Finished,
+    /// Ended with an error.
     Failed,
+    /// Not needed (e.g. no `[notify]`).
     Skipped,
 }
 
+/// One step's record in `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// How it stands.
     pub status: StepStatus,
+    /// When it (last) started.
     pub started_at: String,
+    /// When it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     /// How many times the step was started (more than 1 after a resume).
     pub attempts: u32,
+    /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// How a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Not ended (running, or interrupted).
     Running,
+    /// Every step done.
     Succeeded,
+    /// A step failed (see `error`).
     Failed,
 }
 
@@ -105,31 +133,43 @@ pub enum RunStatus {
 /// between the call and the journal leaves the resource findable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
+    /// The customization job's name.
     pub job_name: String,
+    /// The custom model's name.
     pub custom_model_name: String,
+    /// The provisioned throughput's name.
     pub throughput_name: String,
+    /// Buckets the run created.
     #[serde(default)]
     pub buckets_created: Vec<String>,
     /// Role (`training`, `validation`, `references`, `base-outputs`, ...) → `s3://bucket/key`.
     #[serde(default)]
     pub objects: BTreeMap<String, String>,
+    /// The job's ARN, once created.
     #[serde(default)]
     pub job_arn: Option<String>,
+    /// The job's last seen status.
     #[serde(default)]
     pub job_status: Option<String>,
+    /// Why the job failed.
     #[serde(default)]
     pub job_failure: Option<String>,
+    /// The custom model's ARN, once the job completed.
     #[serde(default)]
     pub custom_model_arn: Option<String>,
+    /// Whether the run deleted the custom model.
     #[serde(default)]
     pub custom_model_deleted: bool,
     /// Bumped when a throughput deleted after a failure has to be created again on resume (new client token).
     #[serde(default)]
     pub throughput_generation: u32,
+    /// The throughput's ARN, once created.
     #[serde(default)]
     pub throughput_arn: Option<String>,
+    /// The throughput's last seen status.
     #[serde(default)]
     pub throughput_status: Option<String>,
+    /// Whether the run deleted the throughput.
     #[serde(default)]
     pub throughput_deleted: bool,
 }
@@ -149,32 +189,53 @@ impl Resources {
 /// The evaluation's outcome in brief (the full comparison is in `comparison.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// Which model is better, if either.
     pub verdict: bertscore_compare::Verdict,
+    /// Evaluation items.
     pub items: usize,
+    /// Items scored (both models answered).
     pub scored: usize,
+    /// Items not scored.
     pub failed_items: Vec<String>,
+    /// Mean F1 of the base model.
     pub base_f1: f64,
+    /// Mean F1 of the custom model.
     pub custom_f1: f64,
+    /// Mean F1 difference (custom - base).
     pub delta_f1: f64,
+    /// 95% bootstrap confidence interval of the difference.
     pub ci95: [f64; 2],
+    /// Permutation-test p-value.
     pub p_value: f64,
+    /// Items the custom model won.
     pub wins: usize,
+    /// Items it lost.
     pub losses: usize,
+    /// Ties.
     pub ties: usize,
+    /// The scorer's settings (bert_score's hash).
     pub settings: String,
 }
 
 /// `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
+    /// The run id.
     pub run_id: String,
+    /// When the run was created.
     pub created_at: String,
+    /// When the state last changed.
     pub updated_at: String,
+    /// How the run stands.
     pub status: RunStatus,
+    /// Every step begun, with its record.
     pub steps: BTreeMap<Step, StepRecord>,
+    /// What the run created or named.
     pub resources: Resources,
+    /// The evaluation's outcome, once scored.
     #[serde(default)]
     pub outcome: Option<Outcome>,
+    /// Why the run failed.
     #[serde(default)]
     pub error: Option<String>,
     /// What the failure handling or `cleanup` did, in words (also in the email).
@@ -186,10 +247,12 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// How `step` stands, if it has begun.
     pub fn step_status(&self, step: Step) -> Option<StepStatus> {
         self.steps.get(&step).map(|record| record.status)
     }
 
+    /// Whether `step` is done (finished or skipped).
     pub fn finished(&self, step: Step) -> bool {
         matches!(
             self.step_status(step),
@@ -208,9 +271,13 @@ impl RunState {
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// When.
     pub time: String,
+    /// The step, for step events.
     pub step: Option<Step>,
+    /// What happened (`started`, `finished`, `billed-resource-deleted`, ...).
     pub event: String,
+    /// Details.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub detail: Value,
 }

@@ -24,12 +24,14 @@
 //! Everything is checked before the first AWS call (the `validate` step, and [`plan`]): the whole config, the
 //! data, and the scoring model, resolved and loaded.
 
+#![deny(missing_docs)]
+
 pub mod adapter;
 pub mod aws;
 pub mod config;
-pub mod data;
+mod data;
 pub mod error;
-pub mod inference;
+mod inference;
 pub mod journal;
 mod naming;
 pub mod plan;

@@ -16,7 +16,9 @@ use crate::naming::{ResourceNames, job_token, keys, throughput_token};
 pub struct PlannedCall {
     /// `s3`, `bedrock`, `bedrock-runtime`, `sesv2`, or `local` for work that calls nothing.
     pub service: String,
+    /// The API operation.
     pub operation: String,
+    /// What the call would send.
     pub detail: String,
     /// When the call happens only under a condition (e.g. "if the verdict is not custom").
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,10 +8,13 @@ use crate::journal::{Outcome, RunStatus};
 /// One item that has no usable output from a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
+    /// The item's id.
     pub id: String,
     /// `base` or `custom`.
     pub model: String,
+    /// The last error (summarised).
     pub error: String,
+    /// Calls made for the item.
     pub attempts: u32,
 }
 
@@ -21,13 +24,16 @@ pub struct FailureRecord {
 pub enum Disposition {
     /// Never created.
     None,
+    /// Exists and was kept (the custom model won).
     Kept,
+    /// Deleted by the run or by `cleanup`.
     Deleted,
     /// Exists and must be removed with `bertscore pipeline cleanup RUN`.
     NeedsCleanup,
 }
 
 impl Disposition {
+    /// The disposition in words, for the email.
     pub fn describe(self) -> &'static str {
         match self {
             Disposition::None => "not created",
@@ -43,30 +49,50 @@ impl Disposition {
 /// `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The run id.
     pub run_id: String,
+    /// How the run ended.
     pub status: RunStatus,
+    /// When it was created.
     pub created_at: String,
+    /// When this report was written.
     pub finished_at: String,
+    /// The model customized.
     pub base_model_id: String,
+    /// The base model's id for inference.
     pub inference_model_id: String,
+    /// The request format used for both models.
     pub adapter: String,
+    /// The job's name.
     pub job_name: String,
+    /// The job's ARN.
     pub job_arn: Option<String>,
+    /// The job's last status.
     pub job_status: Option<String>,
+    /// Why the job failed.
     pub job_failure: Option<String>,
+    /// The custom model's name.
     pub custom_model_name: String,
+    /// The custom model's ARN.
     pub custom_model_arn: Option<String>,
+    /// What became of the custom model.
     pub custom_model: Disposition,
+    /// The throughput's ARN.
     pub throughput_arn: Option<String>,
+    /// What became of the throughput.
     pub throughput: Disposition,
     /// The Bedrock endpoint the run used when it was not AWS's own (see [`Report::billed_by_aws`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The evaluation's outcome.
     pub outcome: Option<Outcome>,
+    /// Items without an output, per model.
     pub failures: Vec<FailureRecord>,
     /// The step that failed and why, for failed runs.
     pub failed_step: Option<String>,
+    /// Why the run failed.
     pub error: Option<String>,
+    /// What the failure handling or `cleanup` did.
     pub notes: Vec<String>,
     /// Role → `s3://bucket/key` of everything the run wrote to S3.
     pub objects: std::collections::BTreeMap<String, String>,
@@ -75,8 +101,11 @@ pub struct Report {
 /// An email, ready for SESv2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub text: String,
+    /// The HTML body.
     pub html: String,
 }
 
@@ -88,6 +117,7 @@ impl Report {
             .is_none_or(|e| !is_local_endpoint(e))
     }
 
+    /// The outcome email, subject lines starting with `subject_prefix`.
     pub fn email(&self, subject_prefix: &str) -> Email {
         let subject = match (&self.status, &self.outcome) {
             (RunStatus::Succeeded, Some(outcome)) => format!(
