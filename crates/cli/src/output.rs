@@ -13,7 +13,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -28,12 +28,24 @@ const MAX_SYMLINKS: usize = 40;
 /// What a path names once its symbolic links are followed.
 #[derive(Debug, PartialEq, Eq)]
 enum Target {
-    /// A regular file, replaced atomically. `mode` is the existing file's mode; `None` for a new file.
-    Regular { path: PathBuf, mode: Option<u32> },
+    /// A regular file, replaced atomically; `existing` is `None` for a new file.
+    Regular {
+        path: PathBuf,
+        existing: Option<Existing>,
+    },
     /// A device or FIFO, opened and written in place.
     Special { path: PathBuf },
     /// A Unix socket: connected to and written.
     Socket { path: PathBuf },
+}
+
+/// What a replaced file keeps of the one it replaces.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct Existing {
+    /// Permission bits (without set-id bits).
+    mode: u32,
+    uid: u32,
+    gid: u32,
 }
 
 /// Refuses, before any work, an output path that cannot be written (exit 2 naming it).
@@ -45,7 +57,10 @@ pub fn check(path: &Path) -> Result<(), CliError> {
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     // Classified again now: the path may have changed while the work ran.
     match target(path)? {
-        Target::Regular { path: target, mode } => replace_regular(path, &target, mode, contents),
+        Target::Regular {
+            path: target,
+            existing,
+        } => replace_regular(path, &target, existing, contents),
         Target::Special { path: target } => {
             let written = OpenOptions::new()
                 .write(true)
@@ -140,7 +155,7 @@ fn target(path: &Path) -> Result<Target, CliError> {
                     directory_writable(path, dir)?;
                     Ok(Target::Regular {
                         path: resolved,
-                        mode: None,
+                        existing: None,
                     })
                 }
                 Ok(_) => Err(refuse(
@@ -173,7 +188,11 @@ fn target(path: &Path) -> Result<Target, CliError> {
         directory_writable(path, parent_dir(&resolved))?;
         return Ok(Target::Regular {
             path: resolved,
-            mode: Some(meta.permissions().mode() & 0o777),
+            existing: Some(Existing {
+                mode: meta.permissions().mode() & 0o777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+            }),
         });
     }
     rustix::fs::access(&resolved, Access::WRITE_OK)
@@ -200,13 +219,15 @@ fn directory_writable(path: &Path, dir: &Path) -> Result<(), CliError> {
 }
 
 /// Temporary file beside `target` (same file system, so the rename is atomic), fsync, rename, fsync the
-/// directory. `mode`: the existing file's, else 0666 as the umask leaves it.
+/// directory. The mode is the existing file's (and its owner and group where we may set them), else 0666 as
+/// the umask leaves it.
 fn replace_regular(
     shown: &Path,
     target: &Path,
-    mode: Option<u32>,
+    existing: Option<Existing>,
     contents: &[u8],
 ) -> Result<(), CliError> {
+    let mode = existing.map(|e| e.mode);
     let dir = parent_dir(target);
     let name = target
         .file_name()
@@ -219,10 +240,16 @@ fn replace_regular(
             .suffix(".tmp")
             .permissions(fs::Permissions::from_mode(mode.unwrap_or(0o666)))
             .tempfile_in(dir)?;
-        if let Some(mode) = mode {
-            // Exactly the old mode, whatever the umask would have removed.
+        if let Some(existing) = existing {
+            // Best effort: the old owner and group (root may set both, an owner its own groups); a file
+            // replaced by someone else otherwise becomes theirs, as with any editor's save.
+            let _ =
+                std::os::unix::fs::fchown(tmp.as_file(), Some(existing.uid), Some(existing.gid));
+            let _ = std::os::unix::fs::fchown(tmp.as_file(), None, Some(existing.gid));
+            // Exactly the old mode, whatever the umask would have removed (after chown, which clears set-id
+            // bits).
             tmp.as_file()
-                .set_permissions(fs::Permissions::from_mode(mode))?;
+                .set_permissions(fs::Permissions::from_mode(existing.mode))?;
         }
         tmp.write_all(contents)?;
         tmp.as_file().sync_all()?;

@@ -23,19 +23,24 @@ const LISTED_ITEMS: usize = 5;
 pub struct HeatmapSide {
     /// Which of the item's references the similarities are against.
     pub reference_index: usize,
+    /// Token-by-token cosine similarities (rescaled when the scores are) and the pair's scores.
     pub similarity: TokenSimilarity,
 }
 
 /// The heatmaps of one item, with why it was chosen ("largest regression", "chosen", ...).
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemHeatmap {
+    /// The item's id.
     pub id: String,
+    /// Why the item is shown ("largest regression", "largest gain", "chosen", ...).
     pub label: String,
+    /// The base model's output against its best reference.
     pub base: HeatmapSide,
+    /// The custom model's output against its best reference.
     pub custom: HeatmapSide,
 }
 
-/// Renders the page.
+/// Renders the two-file comparison's page.
 pub fn render_html(comparison: &Comparison, heatmaps: &[ItemHeatmap]) -> String {
     let s = &comparison.statistics;
     let mut page = String::with_capacity(64 * 1024);
