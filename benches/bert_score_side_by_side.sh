@@ -2,7 +2,7 @@
 # bertscore-rs and bert_score on the same data, model, layer and thread count, one after the other on the same
 # machine, printed side by side with the ratios.
 #
-#   benches/bert_score_side_by_side.sh [THREADS] [DTYPES]      (defaults: 2, "f32 f16")
+#   benches/bert_score_side_by_side.sh [THREADS] [DTYPES]      (defaults: 2, "f32 fast")
 #
 # Environment:
 #   PYTHON     the Python that has bert_score (default python3). To make one:
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-2}"
-dtypes="${2:-f32 f16}"
+dtypes="${2:-f32 fast}"
 python="${PYTHON:-python3}"
 cands=datasets/bert-score-example/hyps_long.txt
 refs=datasets/bert-score-example/refs_long.txt
@@ -40,6 +40,7 @@ pairs="${PAIRS:-0}"
 limit=()
 [[ "$pairs" != 0 ]] && limit=(--pairs "$pairs")
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
 ours=()
 for dtype in $dtypes; do
     extra=()
@@ -74,19 +75,23 @@ print(json.dumps({"pairs": len(c), "seconds": seconds, "pairs_per_second": len(c
                   "threads": torch.get_num_threads()}))
 PY
 )"
-"$python" - "$theirs" "${ours[@]}" <<'PY'
+load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
+"$python" - "$theirs" "$load_before" "$load_after" "${ours[@]}" <<'PY'
 import json, sys
 theirs = json.loads(sys.argv[1])
+first = json.loads(sys.argv[4])
+print(f"CPU: {first.get('cpu') or 'unknown'}; load average (1, 5, 15 min) before {sys.argv[2]}, after {sys.argv[3]}")
 print(f"bert_score on {theirs['pairs']} pairs, torch {theirs['torch']}, {theirs['threads']} threads\n")
-print("| | encoder | pairs/s | s | tokens/s | mean F1 | mean \\|ΔF1\\| vs f32 | × bert_score |")
+print("| | kernel | pairs/s | s | tokens/s | mean F1 | mean \\|ΔF1\\| vs f32 (max) | × bert_score |")
 print("|---|---|---|---|---|---|---|---|")
 print(f"| bert_score 0.3.13 (f32) | torch | {theirs['pairs_per_second']:.1f} | {theirs['seconds']:.2f} | | "
       f"{theirs['mean_f1']:.6f} | | 1.00 |")
-for raw in sys.argv[2:]:
+for raw in sys.argv[4:]:
     ours = json.loads(raw)
     dev = ours.get("f1_deviation_from_f32")
-    dev = f"{dev['mean_abs']:.1e}" if dev else ""
-    print(f"| bertscore-rs ({ours['dtype']}) | {ours['encoder']} | {ours['pairs_per_second']:.1f} | "
+    dev = f"{dev['mean_abs']:.1e} ({dev['max_abs']:.1e})" if dev else ""
+    dtype = ours['dtype'] if ours['dtype'] == ours.get('precision', ours['dtype']) else f"{ours['dtype']} → {ours['precision']}"
+    print(f"| bertscore-rs ({dtype}) | {ours['encoder']}: {ours.get('kernel', '')} | {ours['pairs_per_second']:.1f} | "
           f"{ours['seconds']:.2f} | {ours['tokens_per_second']:.0f} | {ours['mean_f1']:.6f} | {dev} | "
           f"{ours['pairs_per_second'] / theirs['pairs_per_second']:.2f} |")
 PY
