@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use bertscore_engine::{DevicePreference, ScorerOptions, ScorerSettings};
+use bertscore_engine::{Baseline, BaselineTable, DevicePreference, ScorerOptions, ScorerSettings};
 
 use crate::error::Failure;
 
@@ -83,5 +83,39 @@ impl ScoreArgs {
             .unwrap_or_else(|| bertscore_hub::DEFAULT_MODEL.to_string());
         let resolved = bertscore_hub::resolve(&spec)?;
         Ok(settings.scorer_options(&resolved.dir, &resolved.name, idf_references)?)
+    }
+
+    /// With `rescale_with_baseline`, the baseline of every layer `0..=num_layers` (bert_score's
+    /// `all_layers=True` rescales layer `k` with row `k` of the file); `None` without rescaling.
+    pub fn layer_baselines(
+        &self,
+        model_name: &str,
+        num_layers: usize,
+    ) -> Result<Option<Vec<Baseline>>, Failure> {
+        if !self.rescale_with_baseline {
+            return Ok(None);
+        }
+        let table = match (&self.baseline_path, &self.lang) {
+            (Some(path), _) => BaselineTable::from_file(path)?,
+            (None, Some(lang)) => {
+                let lang = lang.to_lowercase();
+                BaselineTable::builtin(&lang, model_name)?.ok_or_else(|| {
+                    Failure::bad_input(format!(
+                        "bert_score publishes no baseline for model {model_name} and language {lang}; give a \
+                         baseline_path"
+                    ))
+                })?
+            }
+            (None, None) => {
+                return Err(Failure::bad_input(
+                    "rescale_with_baseline=True needs lang (bert_score's baselines are per language), or a \
+                     baseline_path",
+                ));
+            }
+        };
+        let baselines = (0..=num_layers)
+            .map(|layer| table.layer(layer))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(baselines))
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bertscore_engine::idf::{DocumentFrequencies, TokenWeights};
 use bertscore_engine::registry::{self, BaselineOrigin};
-use bertscore_engine::{IdfMode, Scorer as EngineScorer};
+use bertscore_engine::{Baseline, IdfMode, PairScore, Scorer as EngineScorer};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -20,13 +20,15 @@ use crate::MODEL_LOADS;
 use crate::error::{Failure, IntoPyResult};
 use crate::options::ScoreArgs;
 
-/// P, R and F as native-endian float32 bytes (numpy reads them without a copy per value), and the
-/// engine's warnings.
+/// P, R and F as native-endian float32 bytes (numpy reads them without a copy per value), the engine's
+/// warnings, and with `all_layers` the number of layers (the bytes then hold `layers × candidates` values,
+/// layer-major).
 type ScoreOutput<'py> = (
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Bound<'py, PyBytes>,
     Vec<String>,
+    Option<usize>,
 );
 
 /// A loaded model (see the module docs).
@@ -38,6 +40,9 @@ pub struct Scorer {
     lang: Option<String>,
     rescale_with_baseline: bool,
     baseline_path: Option<PathBuf>,
+    /// `Some` with bert_score's `all_layers=True`: the baseline of each layer 0..=num_layers when
+    /// rescaling, else `None` per layer.
+    all_layers: Option<Vec<Option<Baseline>>>,
 }
 
 struct State {
@@ -90,13 +95,6 @@ impl Scorer {
         rescale_with_baseline: bool,
         baseline_path: Option<PathBuf>,
     ) -> PyResult<Self> {
-        if all_layers {
-            return Err(Failure::bad_input(
-                "all_layers=True is not implemented: the engine scores one layer (num_layers); score once per \
-                 layer to get every layer's P, R, F",
-            )
-            .into_py_err(py));
-        }
         let args = ScoreArgs {
             model_type,
             num_layers,
@@ -107,11 +105,19 @@ impl Scorer {
             baseline_path: baseline_path.clone(),
             device,
         };
-        let scorer = py
-            .detach(|| -> Result<EngineScorer, Failure> {
+        let (scorer, layer_baselines) = py
+            .detach(|| -> Result<_, Failure> {
                 let scorer = EngineScorer::new(args.scorer_options(None)?)?;
                 MODEL_LOADS.fetch_add(1, Ordering::Relaxed);
-                Ok(scorer)
+                let layers = scorer.num_layers();
+                let layer_baselines = match all_layers {
+                    true => Some(match args.layer_baselines(scorer.model_name(), layers)? {
+                        Some(baselines) => baselines.into_iter().map(Some).collect(),
+                        None => vec![None; layers + 1],
+                    }),
+                    false => None,
+                };
+                Ok((scorer, layer_baselines))
             })
             .into_py(py)?;
         let this = Self {
@@ -123,6 +129,7 @@ impl Scorer {
             lang,
             rescale_with_baseline,
             baseline_path,
+            all_layers: layer_baselines,
         };
         if let Some(sents) = idf_sents {
             this.compute_idf(py, sents)?;
@@ -147,12 +154,28 @@ impl Scorer {
                          bert_score's BERTScorer requires",
                     ));
                 }
-                Ok(state.scorer.score(&cands, &refs)?)
+                Ok(match self.all_layers {
+                    None => state.scorer.score(&cands, &refs)?,
+                    Some(_) => state.scorer.score_all_layers(&cands, &refs, &|_, _| {})?,
+                })
             })
             .into_py(py)?;
-        let bytes = |pick: fn(&bertscore_engine::PairScore) -> f64| {
-            let values: Vec<u8> = report
-                .scores
+        // One layer: the scores as they are. All layers: layer-major, each rescaled with its own row.
+        let scores: Vec<PairScore> = match &self.all_layers {
+            None => report.scores,
+            Some(baselines) => baselines
+                .iter()
+                .enumerate()
+                .flat_map(|(layer, baseline)| {
+                    report.layers.iter().map(move |per_layer| {
+                        let score = per_layer[layer];
+                        baseline.map_or(score, |b| b.rescale(score))
+                    })
+                })
+                .collect(),
+        };
+        let bytes = |pick: fn(&PairScore) -> f64| {
+            let values: Vec<u8> = scores
                 .iter()
                 .flat_map(|s| (pick(s) as f32).to_ne_bytes())
                 .collect();
@@ -163,6 +186,7 @@ impl Scorer {
             bytes(|s| s.recall),
             bytes(|s| s.f1),
             report.warnings,
+            self.all_layers.as_ref().map(Vec::len),
         ))
     }
 
@@ -333,6 +357,12 @@ impl Scorer {
         self.baseline_path
             .as_ref()
             .map(|path| path.display().to_string())
+    }
+
+    /// Whether scores are given for every layer 0..=num_layers (bert_score's `all_layers=True`).
+    #[getter]
+    fn all_layers(&self) -> bool {
+        self.all_layers.is_some()
     }
 
     /// Texts per encoder batch.

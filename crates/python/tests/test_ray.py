@@ -74,3 +74,14 @@ def test_mapper_names_a_missing_column() -> None:
     with pytest.raises(bertscore_rs.BertScoreError) as error:
         mapper({"candidate": np.array(["a"]), "text": np.array(["b"])})
     assert error.value.kind == "bad_input" and "reference" in str(error.value)
+
+
+def test_mapper_with_all_layers_gives_a_vector_per_row() -> None:
+    from conftest import TINY_ROBERTA
+
+    cands, refs = ["a cat sat", "dogs run fast", "hello"], ["the cat sat", "a dog runs", "hello there"]
+    mapper = BERTScoreMapper(model_type=TINY_ROBERTA, num_layers=2, all_layers=True)
+    out = mapper({"id": np.arange(3), "candidate": np.array(cands), "reference": np.array(refs)})
+    assert out["f1"].shape == (3, 3)
+    expected = bertscore_rs.score(cands, refs, model_type=TINY_ROBERTA, num_layers=2, all_layers=True)[2]
+    np.testing.assert_array_equal(out["f1"], expected.T)

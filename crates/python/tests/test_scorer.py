@@ -112,7 +112,6 @@ def _kind(call) -> str:
         (lambda: BERTScorer(model_type=TINY_BERT, num_layers=2, batch_size=0), "batch_size"),
         (lambda: BERTScorer(model_type=TINY_BERT, num_layers=2, device="tpu"), "tpu"),
         (lambda: BERTScorer(model_type=TINY_BERT, num_layers=2, rescale_with_baseline=True), "lang"),
-        (lambda: BERTScorer(model_type=TINY_BERT, num_layers=2, all_layers=True), "all_layers"),
         (lambda: BERTScorer(model_type=TINY_BERT), "num_layers"),
         (lambda: BERTScorer(model_type="not a model!"), "not a model!"),
         (
@@ -153,3 +152,25 @@ def test_model_errors(tmp_path) -> None:
 def test_error_class_is_an_exception_with_a_kind() -> None:
     assert issubclass(BertScoreError, Exception)
     assert BertScoreError.__module__ == "bertscore_rs"
+
+
+def test_all_layers_gives_every_layer_as_scoring_at_that_layer() -> None:
+    refs = [[r, c] for r, c in zip(REFS, CANDS[::-1])]
+    P, R, F = bertscore_rs.score(CANDS, refs, model_type=TINY_ROBERTA, num_layers=3, all_layers=True)
+    assert P.shape == R.shape == F.shape == (4, len(CANDS)) and P.dtype == np.float32
+    for layer in range(4):
+        expected = bertscore_rs.score(CANDS, refs, model_type=TINY_ROBERTA, num_layers=layer)
+        for got, want in zip((P, R, F), expected):
+            np.testing.assert_allclose(got[layer], want, rtol=0, atol=1e-6)
+    assert not np.allclose(F[0], F[3], atol=1e-4)
+
+
+def test_all_layers_rescales_each_layer_with_its_row() -> None:
+    baseline = FIXTURES / "baselines" / "tiny-roberta-L3-rescaled-multi-ref.tsv"
+    P, R, F = bertscore_rs.score(CANDS, REFS, model_type=TINY_ROBERTA, num_layers=3, all_layers=True,
+                                 rescale_with_baseline=True, baseline_path=baseline)
+    for layer in range(4):
+        expected = bertscore_rs.score(CANDS, REFS, model_type=TINY_ROBERTA, num_layers=layer,
+                                      rescale_with_baseline=True, baseline_path=baseline)
+        for got, want in zip((P, R, F), expected):
+            np.testing.assert_allclose(got[layer], want, rtol=0, atol=1e-6)

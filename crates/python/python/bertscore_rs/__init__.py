@@ -99,9 +99,12 @@ def _warn(messages: Sequence[str], stacklevel: int) -> None:
         warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
 
 
-def _arrays(raw: tuple[bytes, bytes, bytes, list[str]]) -> tuple[Scores, list[str]]:
-    p, r, f, notes = raw
+def _arrays(raw: tuple[bytes, bytes, bytes, list[str], Optional[int]]) -> tuple[Scores, list[str]]:
+    """P, R, F from the engine's float32 bytes: shape ``(N,)``, or ``(layers, N)`` with ``all_layers``."""
+    p, r, f, notes, layers = raw
     arrays = tuple(np.frombuffer(b, dtype=np.float32).copy() for b in (p, r, f))
+    if layers is not None:
+        arrays = tuple(a.reshape(layers, -1) for a in arrays)
     return arrays, notes  # type: ignore[return-value]
 
 
@@ -116,7 +119,9 @@ class BERTScorer:
             recommended layer for the model.
         batch_size: texts per encoder batch (scores do not depend on it).
         nthreads: worker threads. ``None``: all cores. Scores do not depend on it.
-        all_layers: not implemented (raises ``BertScoreError``): score once per layer instead.
+        all_layers: score at every layer from the embeddings (0) to ``num_layers``, from the same forward
+            passes: P, R and F then have shape ``(num_layers + 1, len(cands))``, as in bert_score; with
+            ``rescale_with_baseline`` layer ``k`` is rescaled with row ``k`` of the baseline file.
         idf: weight tokens by inverse document frequency. The weights come from ``idf_sents``,
             :meth:`compute_idf` or :meth:`set_document_frequencies`, as in bert_score.
         idf_sents: sentences to compute idf over at construction.
@@ -201,8 +206,9 @@ class BERTScorer:
             return_hash: also return the settings hash.
 
         Returns:
-            ``(P, R, F)``, numpy float32 arrays of ``len(cands)``; with ``return_hash``, ``((P, R, F), hash)``.
-            Empty texts and truncation are reported as ``UserWarning``.
+            ``(P, R, F)``, numpy float32 arrays of ``len(cands)`` (``(num_layers + 1, len(cands))`` with
+            ``all_layers``); with ``return_hash``, ``((P, R, F), hash)``. Empty texts and truncation are
+            reported as ``UserWarning``.
 
         Raises:
             BertScoreError: ``kind`` ``"bad_input"`` (texts, missing idf weights), ``"runtime"``.
@@ -291,6 +297,11 @@ class BERTScorer:
     def baseline_path(self) -> Optional[str]:
         """The custom baseline file, if any."""
         return self._scorer.baseline_path
+
+    @property
+    def all_layers(self) -> bool:
+        """Whether every layer's scores are returned."""
+        return self._scorer.all_layers
 
     @property
     def batch_size(self) -> int:

@@ -34,8 +34,11 @@ class Scorer:
         rescale_with_baseline: bool = False,
         baseline_path: Optional[str] = None,
     ) -> None: ...
-    def score(self, cands: list[str], refs: list[list[str]]) -> tuple[bytes, bytes, bytes, list[str]]:
-        """P, R, F as native-endian float32 bytes, and the engine's warnings."""
+    def score(
+        self, cands: list[str], refs: list[list[str]]
+    ) -> tuple[bytes, bytes, bytes, list[str], Optional[int]]:
+        """P, R, F as native-endian float32 bytes, the engine's warnings, and with ``all_layers`` the number
+        of layers (the bytes are then layer-major)."""
     def compute_idf(self, sents: list[str]) -> bool:
         """idf over ``sents``; returns whether earlier weights were replaced."""
     def document_frequencies(self, texts: list[str]) -> tuple[dict[int, int], int]:
@@ -59,6 +62,8 @@ class Scorer:
     def rescale_with_baseline(self) -> bool: ...
     @property
     def baseline_path(self) -> Optional[str]: ...
+    @property
+    def all_layers(self) -> bool: ...
     @property
     def batch_size(self) -> int: ...
     @property

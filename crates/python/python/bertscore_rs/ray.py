@@ -83,7 +83,8 @@ def _candidates(batch: Mapping[str, Any]) -> list[str]:
 
 class BERTScoreMapper:
     """A callable class for ``Dataset.map_batches`` (``batch_format="numpy"``): loads the model once per actor
-    and adds ``precision``, ``recall`` and ``f1`` (float32) to each batch, keeping every other column.
+    and adds ``precision``, ``recall`` and ``f1`` (float32; with ``all_layers=True`` a vector per row, index =
+    layer) to each batch, keeping every other column.
 
     Args:
         document_frequencies: ``(counts, num_documents)`` as :func:`document_frequencies` returns; required
@@ -108,7 +109,9 @@ class BERTScoreMapper:
             )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        precision, recall, f1 = self.scorer.score(_candidates(batch), _reference_groups(batch))
+        scores = self.scorer.score(_candidates(batch), _reference_groups(batch))
+        # With all_layers, (layers, rows) → one vector of every layer's score per row.
+        precision, recall, f1 = (s.T.copy() if s.ndim == 2 else s for s in scores)
         out = dict(batch)
         out["precision"] = precision
         out["recall"] = recall
