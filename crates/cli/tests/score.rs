@@ -428,6 +428,23 @@ fn an_existing_output_file_keeps_its_mode() {
 }
 
 #[test]
+fn an_existing_output_file_keeps_its_owner_and_group_when_root_replaces_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("scores.json");
+    std::fs::write(&out, "old").unwrap();
+    if std::fs::metadata(&out).unwrap().uid() != 0 {
+        return; // only root can give the file to someone else
+    }
+    std::os::unix::fs::chown(&out, Some(4321), Some(4321)).unwrap();
+    let output = score_to(&out, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let meta = std::fs::metadata(&out).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4321, 4321));
+    assert_is_score_document(&std::fs::read_to_string(&out).unwrap());
+}
+
+#[test]
 fn a_symlink_is_followed_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("real.json");
