@@ -35,7 +35,9 @@ const LISTED_MISMATCHES: usize = 5;
 /// Where a record was read: a file and a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
+    /// The file.
     pub path: PathBuf,
+    /// The 1-based line the record starts on.
     pub line: usize,
 }
 
@@ -48,19 +50,26 @@ impl fmt::Display for Location {
 /// One model output as read from a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateRecord {
+    /// The record's `id`, as a string (integers are accepted and written in decimal).
     pub id: Option<String>,
+    /// The record's `prompt`.
     pub prompt: Option<String>,
+    /// The candidate text (`completion`, or the first alias present).
     pub completion: String,
     /// Empty when the record carries no reference.
     pub references: Vec<String>,
+    /// Where the record is.
     pub location: Location,
 }
 
 /// One item's references as read from a `--references` file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReferenceRecord {
+    /// The record's `id`.
     pub id: Option<String>,
+    /// The item's references (at least one).
     pub references: Vec<String>,
+    /// Where the record is.
     pub location: Location,
 }
 

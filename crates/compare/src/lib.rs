@@ -8,6 +8,8 @@
 //! 3. [`report::render_table`] (people), the [`Comparison`] itself as JSON (machines), or
 //!    [`html::render_html`] with token heatmaps from [`heatmaps`] (a self-contained page).
 
+#![deny(missing_docs)]
+
 pub mod html;
 pub mod input;
 pub mod multi;
@@ -32,10 +34,15 @@ pub use stats::{
 /// One prompt's two outputs and the references they are scored against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
+    /// The id from the files, or the 1-based position when they have none.
     pub id: String,
+    /// The prompt, when either file gives one.
     pub prompt: Option<String>,
+    /// The base model's output.
     pub base: String,
+    /// The custom model's output.
     pub custom: String,
+    /// The references both outputs are scored against (at least one).
     pub references: Vec<String>,
 }
 
@@ -43,8 +50,11 @@ pub struct Item {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The custom model is better by more than the margin, significantly.
     Custom,
+    /// The base model is better by more than the margin, significantly.
     Base,
+    /// Neither: the difference is within the margin or not significant.
     Inconclusive,
 }
 
@@ -61,9 +71,13 @@ impl fmt::Display for Verdict {
 /// A candidate text with its scores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredText {
+    /// The candidate text.
     pub text: String,
+    /// BERTScore precision.
     pub precision: f64,
+    /// BERTScore recall.
     pub recall: f64,
+    /// BERTScore F1.
     pub f1: f64,
 }
 
@@ -81,11 +95,16 @@ impl ScoredText {
 /// One item's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemComparison {
+    /// The item's id.
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// The prompt, when known.
     pub prompt: Option<String>,
+    /// The references.
     pub references: Vec<String>,
+    /// The base model's output and scores.
     pub base: ScoredText,
+    /// The custom model's output and scores.
     pub custom: ScoredText,
     /// custom F1 − base F1.
     pub delta_f1: f64,
@@ -97,9 +116,11 @@ pub struct Comparison {
     /// The scorer's settings string (bert_score's hash): model, layer, idf, rescaling.
     pub settings: String,
     #[serde(flatten)]
+    /// Means, the difference's CI and p-value, wins/losses/ties, the verdict.
     pub statistics: PairedStatistics,
     /// What the engine noticed (empty texts, truncation), as it reported it for the combined base+custom run.
     pub warnings: Vec<String>,
+    /// Every item, in input order.
     pub items: Vec<ItemComparison>,
 }
 
@@ -135,41 +156,72 @@ impl Comparison {
         (regressions, gains)
     }
 
+    /// The item with this id.
     pub fn item(&self, id: &str) -> Option<&ItemComparison> {
         self.items.iter().find(|item| item.id == id)
     }
 }
 
+/// Everything reading, aligning and comparing can fail with; [`CompareError::kind`] says whose problem it is.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
+    /// An input file cannot be read.
     #[error("cannot read {path}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 
+    /// A record is malformed.
     #[error("{location}: {message}")]
-    Parse { location: Location, message: String },
+    Parse {
+        /// The file and line of the record.
+        location: Location,
+        /// What is wrong with it.
+        message: String,
+    },
 
+    /// The files' records do not pair up (ids or counts differ, references missing or conflicting).
     #[error("{0}")]
     Misaligned(String),
 
+    /// There is nothing to compare.
     #[error("nothing to compare: no items")]
     Empty,
 
+    /// An input file has no records.
     #[error("{path}: no records: the file is empty")]
-    EmptyFile { path: PathBuf },
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
 
+    /// A setting is out of its range (the message starts with its name).
     #[error("invalid option: {0}")]
     InvalidOption(String),
 
+    /// A heatmap was asked for an id no item has.
     #[error("no item has id {id:?} (ids are e.g. {known})")]
-    UnknownItem { id: String, known: String },
+    UnknownItem {
+        /// The id asked for.
+        id: String,
+        /// A few ids that exist.
+        known: String,
+    },
 
+    /// The engine returned a different number of scores than candidates (a bug, not an input problem).
     #[error("the engine returned {got} scores for {expected} candidates")]
-    ScoreCount { expected: usize, got: usize },
+    ScoreCount {
+        /// Candidates scored.
+        expected: usize,
+        /// Scores returned.
+        got: usize,
+    },
 
+    /// The engine failed (model, options, runtime).
     #[error(transparent)]
     Engine(#[from] EngineError),
 }

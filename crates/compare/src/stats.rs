@@ -36,8 +36,11 @@ const PERMUTATION_STREAM: u64 = 2;
 /// Mean precision, recall and F1 over the items.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MeanScores {
+    /// Mean precision.
     pub precision: f64,
+    /// Mean recall.
     pub recall: f64,
+    /// Mean F1.
     pub f1: f64,
 }
 
@@ -55,8 +58,11 @@ pub struct DeltaStatistics {
 /// [`DeltaStatistics`] for each metric.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MetricDeltas {
+    /// Precision.
     pub precision: DeltaStatistics,
+    /// Recall.
     pub recall: DeltaStatistics,
+    /// F1 (the verdict's metric).
     pub f1: DeltaStatistics,
 }
 
@@ -65,32 +71,52 @@ pub struct MetricDeltas {
 #[serde(rename_all = "kebab-case", tag = "method")]
 pub enum PermutationTest {
     /// All `2^n` sign patterns.
-    Exact { patterns: u64 },
+    Exact {
+        /// `2^n`.
+        patterns: u64,
+    },
     /// `permutations` random sign patterns.
-    MonteCarlo { permutations: usize },
+    MonteCarlo {
+        /// How many.
+        permutations: usize,
+    },
 }
 
 /// Everything computed from the paired scores. F1 is the headline metric: `delta_f1`, `ci95` and `p_value`
 /// repeat `deltas.f1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairedStatistics {
+    /// Items compared.
     pub n: usize,
+    /// The base model's mean scores.
     pub base: MeanScores,
+    /// The custom model's mean scores.
     pub custom: MeanScores,
+    /// Mean F1 difference, custom − base.
     pub delta_f1: f64,
+    /// 95% bootstrap interval of `delta_f1`.
     pub ci95: [f64; 2],
+    /// Two-sided permutation p-value of `delta_f1`.
     pub p_value: f64,
     /// Items where custom's F1 is higher than base's by more than [`TIE_TOLERANCE`].
     pub wins: usize,
     /// Items where custom's F1 is lower.
     pub losses: usize,
+    /// Items whose F1 differs by at most [`TIE_TOLERANCE`].
     pub ties: usize,
+    /// Which model the evidence favours.
     pub verdict: Verdict,
+    /// The same statistics for precision, recall and F1.
     pub deltas: MetricDeltas,
+    /// How the p-values were computed.
     pub permutation_test: PermutationTest,
+    /// Bootstrap resamples drawn.
     pub bootstrap: usize,
+    /// Seed of the draws.
     pub seed: u64,
+    /// The margin the verdict used.
     pub margin: f64,
+    /// The significance level the verdict used.
     pub alpha: f64,
 }
 

@@ -823,7 +823,7 @@ impl DebertaV2Encoder {
             nested
         };
 
-        let embeddings = Embeddings::load(&config, vb.pp("embeddings"))?;
+        let embeddings = Embeddings::load(config, vb.pp("embeddings"))?;
         let encoder_vb = vb.pp("encoder");
 
         // Relative embeddings and the convolution only act inside the layers, so with no layer
@@ -854,7 +854,7 @@ impl DebertaV2Encoder {
         let layers = (0..num_layers)
             .map(|index| {
                 Layer::load(
-                    &config,
+                    config,
                     rel_embeddings.as_ref(),
                     encoder_vb.pp("layer").pp(index),
                 )
@@ -862,7 +862,7 @@ impl DebertaV2Encoder {
             .collect::<candle_core::Result<Vec<_>>>()?;
 
         let conv = if config.conv_kernel_size > 0 && num_layers > 0 {
-            Some(ConvLayer::load(&config, encoder_vb.pp("conv"))?)
+            Some(ConvLayer::load(config, encoder_vb.pp("conv"))?)
         } else {
             None
         };
