@@ -85,14 +85,32 @@ const CANDLE_F32_SLOWDOWN: &str = "about 4.5x slower than the AVX-512 kernels (5
 const CANDLE_F16_SLOWDOWN: &str = "about 4.5x slower than f32 on the AVX-512 kernels (37 vs 167 \
                                    pairs/s on MiniLM, AMD Zen 4, 2 threads)";
 
-/// Chooses the kernels for `precision`. `fast_path` is whether the model has a CPU fast path
-/// (post-LayerNorm with exact GELU: BERT, RoBERTa, DistilBERT, MiniLM) and the backend allows it.
+/// Whether the CPU fast path may run the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FastPath {
+    /// A post-LayerNorm encoder with exact GELU (BERT, RoBERTa, DistilBERT, MiniLM), backend auto.
+    Available,
+    /// `--backend candle` was asked for.
+    NotAsked,
+    /// The model has none (DeBERTa, or another activation).
+    NotForThisModel,
+}
+
+/// Chooses the kernels for `precision`.
 pub(crate) fn choose(
     precision: Precision,
     target: Target,
-    fast_path: bool,
+    path: FastPath,
     isa: Isa,
 ) -> Result<KernelChoice, EngineError> {
+    let no_fast_path = match path {
+        FastPath::Available => "",
+        FastPath::NotAsked => "--backend candle was asked for",
+        FastPath::NotForThisModel => {
+            "the model has no CPU fast path (DeBERTa, or an activation other than exact GELU)"
+        }
+    };
+    let fast_path = path == FastPath::Available;
     let choice = |run, precision, reason: String, fallback: Option<String>| KernelChoice {
         run,
         precision,
@@ -113,8 +131,6 @@ pub(crate) fn choose(
         return Ok(choice(Run::Candle(dtype), resolved, reason.into(), None));
     }
     let cpu = isa.describe();
-    let no_fast_path = "the model has no CPU fast path (DeBERTa, or an activation other than exact \
-                        GELU), or --backend candle was asked for";
     match precision {
         Precision::F32 if fast_path && isa.avx512f() => Ok(choice(
             Run::Packed(WeightFormat::F32),
@@ -156,7 +172,7 @@ pub(crate) fn choose(
                 None,
             )),
             None => {
-                let mut exact = choose(Precision::F32, target, fast_path, isa)?;
+                let mut exact = choose(Precision::F32, target, path, isa)?;
                 let note = format!(
                     "--dtype fast: this CPU has no native reduced precision (no AVX512-FP16 or \
                      AVX512-BF16; it has {cpu}): running f32"
@@ -242,7 +258,7 @@ mod tests {
     #[test]
     fn fast_picks_bf16_on_zen_f16_on_xeon_and_says_when_it_has_neither() {
         for (name, isa) in cpus() {
-            let c = choose(Precision::Fast, Target::Cpu, true, isa).unwrap();
+            let c = choose(Precision::Fast, Target::Cpu, FastPath::Available, isa).unwrap();
             match name {
                 "zen" => assert_eq!(c.run, Run::Packed(WeightFormat::Bf16)),
                 "xeon" => assert_eq!(c.run, Run::Packed(WeightFormat::F16)),
@@ -262,9 +278,9 @@ mod tests {
     #[test]
     fn a_precision_without_native_kernels_falls_back_loudly_or_is_refused() {
         for (name, isa) in cpus() {
-            let bf16 = choose(Precision::Bf16, Target::Cpu, true, isa);
-            let f16 = choose(Precision::F16, Target::Cpu, true, isa).unwrap();
-            let f32 = choose(Precision::F32, Target::Cpu, true, isa).unwrap();
+            let bf16 = choose(Precision::Bf16, Target::Cpu, FastPath::Available, isa);
+            let f16 = choose(Precision::F16, Target::Cpu, FastPath::Available, isa).unwrap();
+            let f32 = choose(Precision::F32, Target::Cpu, FastPath::Available, isa).unwrap();
             match name {
                 "zen" | "xeon" => assert_eq!(bf16.unwrap().run, Run::Packed(WeightFormat::Bf16)),
                 _ => assert!(matches!(
@@ -286,10 +302,10 @@ mod tests {
     #[test]
     fn models_without_a_fast_path_run_candle_and_cuda_runs_candle() {
         let (_, zen) = cpus()[0];
-        let c = choose(Precision::Fast, Target::Cpu, false, zen).unwrap();
+        let c = choose(Precision::Fast, Target::Cpu, FastPath::NotForThisModel, zen).unwrap();
         assert_eq!(c.run, Run::Candle(DType::F32));
-        assert!(choose(Precision::Bf16, Target::Cpu, false, zen).is_err());
-        let c = choose(Precision::Fast, Target::Cuda, true, zen).unwrap();
+        assert!(choose(Precision::Bf16, Target::Cpu, FastPath::NotAsked, zen).is_err());
+        let c = choose(Precision::Fast, Target::Cuda, FastPath::Available, zen).unwrap();
         assert_eq!(
             (c.run, c.precision),
             (Run::Candle(DType::BF16), Precision::Bf16)
