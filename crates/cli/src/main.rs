@@ -3,9 +3,13 @@
 //! Each subcommand lives in its own module; this file only parses arguments, dispatches, and maps
 //! errors to exit codes (see [`exit`]).
 
+mod baseline;
 mod bench;
 mod compare;
 mod exit;
+mod layers;
+mod matrix;
+mod mbr;
 mod model_args;
 mod output;
 mod pipeline;
@@ -31,6 +35,12 @@ enum Command {
     Score(score::ScoreArgs),
     /// Is the custom model better than the base? Paired statistics, CI, significance test, HTML report
     Compare(compare::CompareArgs),
+    /// A rescale baseline for any model (bert_score's LAYER,P,R,F file) from random corpus pairs or given pairs
+    Baseline(baseline::BaselineArgs),
+    /// All-pairs P/R/F matrices of candidates A against references B (numpy .npy or JSONL)
+    Matrix(matrix::MatrixArgs),
+    /// Minimum-Bayes-risk selection: per group of samples, the one with the highest mean F1 against the others
+    Mbr(mbr::MbrArgs),
     /// Throughput of the engine on a data set: pairs/s, tokens/s, time per stage, padding, peak memory
     Bench(bench::BenchArgs),
     /// The Bedrock customization loop: fine-tune, provision, evaluate, keep or delete, email
@@ -47,6 +57,9 @@ fn main() -> std::process::ExitCode {
         Command::Score(args) => score::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Baseline(args) => baseline::run(args),
+        Command::Matrix(args) => matrix::run(args),
+        Command::Mbr(args) => mbr::run(args),
         Command::Pipeline(args) => pipeline::run(args),
     };
     exit::report(result)

@@ -54,6 +54,11 @@ pub struct ScoreArgs {
     #[arg(long, value_enum, default_value_t = ScoreFormat::Text)]
     pub format: ScoreFormat,
 
+    /// Scores at every layer from 0 (embeddings) to --num-layers, from one forward pass (bert_score's
+    /// all_layers=True): jsonl/json rows get arrays indexed by layer, text/table the mean per layer
+    #[arg(long = "all-layers", alias = "all_layers")]
+    pub all_layers: bool,
+
     /// With --format text: also print each pair's P, R, F1 (bert-score's -s)
     #[arg(short = 's', long = "seg-level", alias = "seg_level")]
     pub seg_level: bool,
@@ -134,17 +139,42 @@ pub fn run(args: ScoreArgs) -> Result<(), CliError> {
     }
     let scorer = args.model.load_scorer()?;
 
+    let layer_baselines = if args.all_layers {
+        crate::layers::baselines(&args.model, &scorer)?
+    } else {
+        None
+    };
+
     let bar = output::progress_bar("embedding");
-    let report = scorer.score_with_progress(&inputs.cands, &inputs.refs, &|done, total| {
+    let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
-    })?;
+    };
+    let mut report = if args.all_layers {
+        scorer.score_all_layers(&inputs.cands, &inputs.refs, &progress)?
+    } else {
+        scorer.score_with_progress(&inputs.cands, &inputs.refs, &progress)?
+    };
     bar.finish_and_clear();
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
 
-    let rendered = render(&args, &scorer, &inputs, &report.scores);
+    let rendered = if args.all_layers {
+        if let Some(baselines) = &layer_baselines {
+            crate::layers::rescale(&mut report.layers, baselines);
+        }
+        crate::layers::render(
+            args.format,
+            args.seg_level,
+            &scorer,
+            layer_baselines.is_some(),
+            &inputs.ids,
+            &report.layers,
+        )
+    } else {
+        render(&args, &scorer, &inputs, &report.scores)
+    };
     output::emit(args.output.as_deref(), &rendered)
 }
 
@@ -268,7 +298,7 @@ fn pair_json(id: Option<&str>, s: &PairScore) -> serde_json::Value {
 
 /// A CSV cell a spreadsheet shows as text: quoted when needed, and a leading `=`, `+`, `-`, `@`, tab or
 /// carriage return (what spreadsheets read as the start of a formula) neutralised with a `'` (OWASP's advice).
-fn csv_field(field: &str) -> String {
+pub(crate) fn csv_field(field: &str) -> String {
     let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{field}")
     } else {

@@ -28,8 +28,8 @@ pub use error::{EngineError, ErrorKind};
 pub use precision::KernelChoice;
 pub use settings::ScorerSettings;
 pub use scorer::{
-    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, PairScore, Precision, ScoreReport,
-    Scorer, ScorerOptions, Timings, TokenSimilarity,
+    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, EmbeddedTexts, IdfMode, PairScore, Precision,
+    ScoreReport, Scorer, ScorerOptions, Timings, TokenSimilarity,
 };
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

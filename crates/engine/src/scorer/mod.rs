@@ -7,12 +7,14 @@
 
 mod encoder;
 mod options;
+mod pairwise;
 mod report;
 mod warnings;
 
 pub use options::{
     Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, Precision, ScorerOptions,
 };
+pub use pairwise::EmbeddedTexts;
 pub use report::{PairScore, ScoreReport, Timings, TokenSimilarity};
 
 use std::collections::HashMap;
