@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use bertscore_engine::TokenSimilarity;
 use serde::Serialize;
 
-use crate::multi::SystemsComparison;
+use crate::multi::{SystemsComparison, SystemsItemComparison};
 use crate::report::{format_p, systems_verdict_reason, verdict_reason};
 use crate::{Comparison, TIE_TOLERANCE, Verdict};
 
@@ -551,6 +551,7 @@ pub fn render_systems_html(comparison: &SystemsComparison) -> String {
 
     let _ = writeln!(page, "<h2>F1 of every item</h2>");
     page.push_str(&systems_distribution_plot(c));
+    disagreements(&mut page, c);
     if !c.warnings.is_empty() {
         let _ = writeln!(page, "<h2>Warnings</h2><ul>");
         for warning in &c.warnings {
@@ -560,6 +561,57 @@ pub fn render_systems_html(comparison: &SystemsComparison) -> String {
     }
     let _ = writeln!(page, "</body>\n</html>");
     page
+}
+
+/// The items where the systems (base included) differ most in F1, with every output.
+fn disagreements(page: &mut String, c: &SystemsComparison) {
+    let spread = |item: &SystemsItemComparison| {
+        let f1 = std::iter::once(item.base.f1).chain(item.systems.iter().map(|s| s.f1));
+        let (low, high) = f1.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        high - low
+    };
+    let mut items: Vec<&SystemsItemComparison> = c.items.iter().collect();
+    items.sort_by(|a, b| {
+        spread(b)
+            .total_cmp(&spread(a))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    items.truncate(LISTED_ITEMS);
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        page,
+        "<h2 id=\"disagreements\">Where the systems differ most</h2>\
+         <table class=\"items\"><thead><tr><th>id</th><th>base</th>"
+    );
+    for s in &c.systems {
+        let _ = write!(page, "<th>{}</th>", escape(&s.name));
+    }
+    let _ = writeln!(page, "<th>reference</th></tr></thead><tbody>");
+    for item in items {
+        let _ = write!(page, "<tr><td>{}</td>", escape(&item.id));
+        for side in std::iter::once(&item.base).chain(&item.systems) {
+            let _ = write!(
+                page,
+                "<td>{}<br><small>F1 {:.4}</small></td>",
+                escape(&side.text),
+                side.f1
+            );
+        }
+        let _ = writeln!(
+            page,
+            "<td>{}</td></tr>",
+            item.references
+                .iter()
+                .map(|r| escape(r))
+                .collect::<Vec<_>>()
+                .join("<hr>")
+        );
+    }
+    let _ = writeln!(page, "</tbody></table>");
 }
 
 /// One row per system: the mean F1 change against base (dot) and its 95% interval (bar), a line at zero.
@@ -870,6 +922,7 @@ mod tests {
             "id=\"ranking\"",
             "id=\"best-vs-runner-up\"",
             "id=\"system-distributions\"",
+            "id=\"disagreements\"",
             "<th>p (holm)</th>",
             "lr&lt;1&gt;",
         ] {
