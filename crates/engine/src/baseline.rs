@@ -14,8 +14,11 @@ include!(concat!(env!("OUT_DIR"), "/baselines.rs"));
 /// The P, R and F baselines of one layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Baseline {
+    /// Baseline of precision.
     pub precision: f64,
+    /// Baseline of recall.
     pub recall: f64,
+    /// Baseline of F1.
     pub f1: f64,
 }
 

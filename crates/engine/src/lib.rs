@@ -12,24 +12,27 @@
 //! [`Scorer`] ties them together: each distinct text is embedded once, in length-sorted batches,
 //! and pairs are matched in parallel.
 
-pub mod baseline;
-pub mod error;
+#![deny(missing_docs)]
+
+mod baseline;
+mod error;
 pub mod idf;
 pub mod matching;
 pub mod models;
 pub mod precision;
 pub mod registry;
-pub mod scorer;
+mod scorer;
 pub mod settings;
 pub mod tokenize;
 
 pub use baseline::{Baseline, BaselineTable};
 pub use error::{EngineError, ErrorKind};
 pub use precision::KernelChoice;
-pub use settings::ScorerSettings;
 pub use scorer::{
     Backend, DEFAULT_CHUNK_SIZE, DevicePreference, EmbeddedTexts, IdfMode, PairScore, Precision,
     ScoreReport, Scorer, ScorerOptions, Timings, TokenSimilarity,
 };
+pub use settings::ScorerSettings;
 
+/// The engine's result type.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

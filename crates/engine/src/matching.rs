@@ -30,15 +30,19 @@ use crate::PairScore;
 /// One encoded text: `len × dim` L2-normalised vectors (row-major) and one weight per token.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenVectors<'a> {
+    /// `len × hidden` L2-normalised token vectors, row-major.
     pub vectors: &'a [f32],
+    /// One weight per token.
     pub weights: &'a [f64],
 }
 
 impl TokenVectors<'_> {
+    /// Tokens in the text.
     pub fn len(&self) -> usize {
         self.weights.len()
     }
 
+    /// Whether the text has no tokens.
     pub fn is_empty(&self) -> bool {
         self.weights.is_empty()
     }
@@ -56,7 +60,9 @@ impl TokenVectors<'_> {
 /// What a pair's matching noticed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MatchNotes {
+    /// The candidate had no tokens but its special ones (scores set to 0, as bert_score does).
     pub empty_candidate: bool,
+    /// The reference had no tokens but its special ones.
     pub empty_reference: bool,
 }
 

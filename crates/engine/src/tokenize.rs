@@ -33,6 +33,7 @@ const PREFIX_SPACE_CLASSES: [&str; 4] = [
 /// One text's token ids, special tokens included.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenizedText {
+    /// Token ids, special tokens included.
     pub ids: Vec<u32>,
     /// The text was longer than `model_max_length` tokens and lost its tail.
     pub truncated: bool,
@@ -175,10 +176,12 @@ impl TextTokenizer {
             .unwrap_or_default()
     }
 
+    /// The id of the first special token (`[CLS]`, `<s>`).
     pub fn cls_id(&self) -> u32 {
         self.cls_id
     }
 
+    /// The id of the last special token (`[SEP]`, `</s>`).
     pub fn sep_id(&self) -> u32 {
         self.sep_id
     }

@@ -82,7 +82,11 @@ pub enum PositionIds {
     Absolute,
     /// RoBERTa/XLM-R (`create_position_ids_from_input_ids`): tokens other than `padding_idx` count
     /// from `padding_idx + 1`; padding tokens get `padding_idx`.
-    AfterPadding { padding_idx: u32 },
+    /// RoBERTa/XLM-R: counted from `padding_idx + 1`.
+    AfterPadding {
+        /// The padding token's id (`pad_token_id`, 1 for RoBERTa).
+        padding_idx: u32,
+    },
 }
 
 impl PositionIds {
@@ -354,6 +358,7 @@ pub struct BertEncoder {
 }
 
 impl BertEncoder {
+    /// Loads the embeddings and the first `num_layers` layers.
     pub fn load(
         vb: VarBuilder,
         config: &BertConfig,

@@ -69,6 +69,7 @@ pub struct DistilBertEncoder {
 }
 
 impl DistilBertEncoder {
+    /// Loads the embeddings and the first `num_layers` layers.
     pub fn load(
         vb: VarBuilder,
         config: &DistilBertConfig,

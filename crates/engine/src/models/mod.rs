@@ -16,7 +16,7 @@
 pub mod bert;
 pub mod deberta_v2;
 pub mod distilbert;
-pub mod packed;
+pub(crate) mod packed;
 pub mod roberta;
 
 use std::path::Path;
@@ -55,9 +55,11 @@ pub trait Encoder: Send + Sync {
 /// The model families we can run, from config.json's `model_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
+    /// BERT (and MiniLM, which is a BERT).
     Bert,
     /// RoBERTa and XLM-RoBERTa: BERT layers, position ids counted from `padding_idx + 1`.
     Roberta,
+    /// DistilBERT.
     DistilBert,
     /// DeBERTa-v2 and -v3 (v3 checkpoints say `deberta-v2`).
     DebertaV2,
@@ -173,7 +175,7 @@ pub(crate) fn check_heads(
     heads_name: &str,
     heads: usize,
 ) -> std::result::Result<(), String> {
-    if heads == 0 || width % heads != 0 {
+    if heads == 0 || !width.is_multiple_of(heads) {
         return Err(format!(
             "{width_name} {width} is not a multiple of {heads_name} {heads}"
         ));

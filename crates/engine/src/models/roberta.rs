@@ -18,6 +18,7 @@ pub struct RobertaEncoder {
 }
 
 impl RobertaEncoder {
+    /// Loads the embeddings and the first `num_layers` layers.
     pub fn load(
         vb: VarBuilder,
         config: &BertConfig,

@@ -26,6 +26,7 @@ pub enum IdfMode {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DevicePreference {
     #[default]
+    /// The CPU (the fast path where it fits).
     Cpu,
     /// CUDA device by ordinal; needs the `cuda` feature.
     Cuda(usize),
@@ -54,6 +55,7 @@ pub struct ScorerOptions {
     pub model_name: String,
     /// Layer whose hidden states are matched (0 = embedding output). `None`: the registry's recommended layer.
     pub num_layers: Option<usize>,
+    /// Token weighting.
     pub idf: IdfMode,
     /// Rescale with this baseline (bert_score's `rescale_with_baseline=True`).
     pub baseline: Option<Baseline>,
@@ -64,8 +66,11 @@ pub struct ScorerOptions {
     pub batch_size: usize,
     /// Worker threads (rayon + candle's GEMM). `None`: all cores. Scores do not depend on it.
     pub threads: Option<usize>,
+    /// Where the encoder runs.
     pub device: DevicePreference,
+    /// The encoder's number format.
     pub precision: Precision,
+    /// Which implementation runs the encoder.
     pub backend: Backend,
     /// Candidates scored per chunk. Embeddings live only for their chunk, so memory stays bounded
     /// whatever the number of pairs; idf is computed over all references first, so scores do not

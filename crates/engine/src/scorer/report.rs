@@ -5,18 +5,23 @@ use std::time::Duration;
 /// One pair's (or one candidate's, with several references) BERTScore.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PairScore {
+    /// BERTScore precision.
     pub precision: f64,
+    /// BERTScore recall.
     pub recall: f64,
+    /// BERTScore F1.
     pub f1: f64,
 }
 
 /// The scores, in input order, and what was noticed on the way (empty texts, truncation).
 #[derive(Debug, Clone)]
 pub struct ScoreReport {
+    /// One score per candidate, in input order.
     pub scores: Vec<PairScore>,
     /// Only from [`Scorer::score_all_layers`](super::Scorer::score_all_layers): per candidate,
     /// P, R and F at layers 0..=num_layers (index = layer), not rescaled. Empty otherwise.
     pub layers: Vec<Vec<PairScore>>,
+    /// What bert_score would have printed, and what it did silently (empty texts, truncation).
     pub warnings: Vec<String>,
     /// Where the time went (for `bertscore bench`).
     pub timings: Timings,
@@ -48,5 +53,6 @@ pub struct TokenSimilarity {
     pub reference_tokens: Vec<String>,
     /// `similarity[i][j]` = cosine(candidate token i, reference token j), possibly rescaled.
     pub similarity: Vec<Vec<f32>>,
+    /// The pair's score.
     pub score: PairScore,
 }
