@@ -122,8 +122,8 @@ struct RunRef {
 
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// A run id under --state-dir, or a run directory
-    run: String,
+    /// A run id under --state-dir, or a run directory [default: the run updated last]
+    run: Option<String>,
 
     /// Print state.json as it is
     #[arg(long)]
@@ -222,7 +222,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         PipelineCommand::Status(status) => {
-            let run = RunDir::open(&state_dir, &status.run)?;
+            let name = match status.run {
+                Some(run) => run,
+                None => latest_run(&state_dir)?,
+            };
+            let run = RunDir::open(&state_dir, &name)?;
             if status.json {
                 let text = serde_json::to_string_pretty(&run.state).map_err(Failure::runtime)?;
                 println!("{text}");
@@ -274,6 +278,13 @@ fn finish(
     } else {
         print!("{}", report.email("").text);
         println!();
+        let sent = &pipeline.state().resources.email_message_id;
+        if let (Some(id), Some(notify)) = (sent, &pipeline.config().notify) {
+            println!(
+                "Email: sent to {} (SES message id {id})",
+                notify.to.join(", ")
+            );
+        }
     }
     result.map(|_| ()).map_err(Failure::from)
 }
@@ -338,6 +349,31 @@ fn config_from_flags(args: &ConfigArgs) -> Result<PipelineConfig, Failure> {
     let mut config = PipelineConfig::from_toml_str(&text, Path::new("<flags>"))?;
     config.resolve_paths(&args.data_dir);
     Ok(config)
+}
+
+/// The run under `state_dir` whose state changed last.
+fn latest_run(state_dir: &Path) -> Result<String, Failure> {
+    let entries = std::fs::read_dir(state_dir).map_err(|e| {
+        Failure::bad_input(format!(
+            "no runs in {} ({e}); name a run: `status RUN_ID`",
+            state_dir.display()
+        ))
+    })?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let modified = entry
+                .path()
+                .join("state.json")
+                .metadata()
+                .ok()?
+                .modified()
+                .ok()?;
+            Some((modified, entry.file_name().to_string_lossy().into_owned()))
+        })
+        .max()
+        .map(|(_, name)| name)
+        .ok_or_else(|| Failure::bad_input(format!("no runs in {}", state_dir.display())))
 }
 
 fn toml_string(value: &str) -> String {

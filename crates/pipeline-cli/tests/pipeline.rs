@@ -174,6 +174,20 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
             .contains("verdict: custom")
     );
 
+    // The email's SES message id is recorded (the text output says "Email: sent to ...").
+    let status_json = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["status", run_id, "--json"])
+        .output()
+        .unwrap();
+    let state: Value = serde_json::from_slice(&status_json.stdout).unwrap();
+    assert_eq!(
+        state["resources"]["email_message_id"].as_str(),
+        emails[0]["id"].as_str(),
+        "{state}"
+    );
+
     // The kept throughput lives on the emulator: `status` says so, and that it is gone with the stack.
     let status = |stack_up: bool| {
         let output = pipeline()
@@ -188,6 +202,14 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
         stdout
     };
     let live = status(true);
+    // Without a run id, status shows the run updated last: this one.
+    let latest = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(latest.stdout).unwrap(), live);
     assert!(
         live.contains("an emulator, not AWS: nothing is billed"),
         "{live}"

@@ -172,6 +172,9 @@ pub struct Resources {
     /// Whether the run deleted the throughput.
     #[serde(default)]
     pub throughput_deleted: bool,
+    /// The SES message id of the outcome email, once sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_message_id: Option<String>,
 }
 
 impl Resources {

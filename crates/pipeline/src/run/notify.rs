@@ -22,6 +22,7 @@ impl Pipeline {
         // Decide has finished: the evaluation succeeded, whatever happens to the email.
         let report = self.report_as(RunStatus::Succeeded);
         let message_id = send_email(&self.clients, &notify, &report).await?;
+        self.run.state.resources.email_message_id = Some(message_id.clone());
         Ok((
             StepStatus::Finished,
             json!({ "message_id": message_id, "to": notify.to }),
