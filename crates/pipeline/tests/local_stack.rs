@@ -342,6 +342,9 @@ async fn a_failed_job_is_emailed_and_leaves_nothing_billed() {
     );
     let body = emails[0]["body"].as_str().unwrap();
     assert!(body.contains("injected fault"), "{body}");
+    // The step is named once, by the report, not again inside the message.
+    assert!(body.contains("wait-job: customization job"), "{body}");
+    assert!(!body.contains("wait-job: wait-job"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,10 +490,23 @@ async fn resume_after_a_failed_throughput_reuses_the_job() {
     let harness = Harness::start(Quality::Better, faults).await;
     let mut pipeline = harness.pipeline(harness.config());
     let error = pipeline.execute().await.unwrap_err();
+    // Summarised: service, operation, code, message, HTTP status; never the SDK's debug dump.
+    let message = error.to_string();
     assert!(
-        error.to_string().contains("ServiceQuotaExceeded"),
-        "{error}"
+        message.starts_with(
+            "bedrock CreateProvisionedModelThroughput failed: ServiceQuotaExceededException: "
+        ),
+        "{message}"
     );
+    assert!(message.contains("(HTTP 4"), "{message}");
+    let state_json = std::fs::read_to_string(pipeline.run_dir().join("state.json")).unwrap();
+    let report_json = std::fs::read_to_string(pipeline.run_dir().join("report.json")).unwrap();
+    for text in [&message, &state_json, &report_json] {
+        for dump in ["ServiceError", "raw:", "headers", "SdkBody", "Response {"] {
+            assert!(!text.contains(dump), "{dump} in {text}");
+        }
+    }
+    assert_eq!(error.kind(), ErrorKind::Runtime);
     let run_id = pipeline.run_id().to_string();
     assert_eq!(
         pipeline.state().step_status(Step::CreateThroughput),
