@@ -280,7 +280,8 @@ mod tests {
         assert_eq!(error.exit, crate::exit::Exit::BadInput);
         let message = error.error.to_string();
         assert!(
-            message.starts_with("--threads: 100000 is more than 4 per available core"),
+            message.starts_with("--threads: 100000 is more than the ")
+                && message.contains("(4 per available core)"),
             "{message}"
         );
         let error = parse(&["--batch-size", "0"]).validate().unwrap_err();

@@ -129,8 +129,8 @@ pub(crate) fn check_sizes(
             return Err(invalid(
                 "threads",
                 format!(
-                    "{threads} is more than {THREADS_PER_CORE} per available core ({max} on this machine); \
-                     leave it unset to use every core"
+                    "{threads} is more than the {max} allowed on this machine ({THREADS_PER_CORE} per \
+                     available core); leave it unset to use every core"
                 ),
             ));
         }
@@ -512,7 +512,7 @@ mod tests {
         settings.threads = Some(4 * cores + 1);
         let error = settings.validate().unwrap_err();
         assert!(
-            error.to_string().contains("more than 4 per available core"),
+            error.to_string().contains("(4 per available core)"),
             "{error}"
         );
         settings.threads = Some(100_000);
