@@ -29,8 +29,8 @@ pub use baseline::{Baseline, BaselineTable};
 pub use error::{EngineError, ErrorKind};
 pub use precision::KernelChoice;
 pub use scorer::{
-    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, EmbeddedTexts, IdfMode, PairScore, Precision,
-    ScoreReport, Scorer, ScorerOptions, Timings, TokenSimilarity,
+    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, EmbeddedTexts, IdfMode, LongTexts, PairScore,
+    Precision, ScoreReport, Scorer, ScorerOptions, Timings, TokenSimilarity,
 };
 pub use settings::ScorerSettings;
 

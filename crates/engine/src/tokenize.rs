@@ -162,6 +162,16 @@ impl TextTokenizer {
         })
     }
 
+    /// Stops truncating: texts keep every token (for scoring long texts in windows, see
+    /// [`LongTexts::Window`](crate::scorer::LongTexts::Window)); `max_length` still names the
+    /// model's window.
+    pub fn without_truncation(mut self) -> Self {
+        self.inner
+            .with_truncation(None)
+            .expect("removing truncation cannot fail");
+        self
+    }
+
     /// Encodes many texts in parallel (on the current rayon pool), in input order.
     pub fn encode_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<TokenizedText>> {
         texts.par_iter().map(|t| self.encode(t.as_ref())).collect()

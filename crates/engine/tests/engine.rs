@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use bertscore_engine::{
-    Backend, Baseline, EngineError, IdfMode, PairScore, Precision, Scorer, ScorerOptions,
+    Backend, Baseline, EngineError, IdfMode, LongTexts, PairScore, Precision, Scorer, ScorerOptions,
 };
 use serde_json::Value;
 
@@ -650,4 +650,131 @@ fn every_layer_of_one_pass_equals_scoring_at_that_layer() {
             }
         }
     }
+}
+
+/// `--long-texts window` embeds texts that fit exactly as truncation does: on every parity fixture
+/// each pair whose texts fit the window scores bit for bit the same, on both encoder paths.
+#[test]
+fn window_equals_truncate_on_every_fixture() {
+    for entry in std::fs::read_dir(fixtures().join("cases")).unwrap() {
+        let path = entry.unwrap().path();
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let model = case["model"].as_str().unwrap();
+        if model == "all-MiniLM-L6-v2" {
+            continue; // the tiny models cover every family; MiniLM is BERT
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let (cands, refs) = case_inputs(&name);
+        for backend in [Backend::Auto, Backend::Candle] {
+            let mut o = options(model, case["num_layers"].as_u64().unwrap() as usize);
+            o.backend = backend;
+            let truncate = Scorer::new(o.clone())
+                .unwrap()
+                .score(&cands, &refs)
+                .unwrap();
+            o.long_texts = LongTexts::Window { stride: None };
+            let scorer = Scorer::new(o).unwrap();
+            let window = scorer.score(&cands, &refs).unwrap();
+            // Pairs with a text longer than the window are the ones windows change.
+            let fits = |t: &String| scorer.tokenize(t).unwrap().len() <= scorer.max_tokens();
+            for (i, (cand, group)) in cands.iter().zip(&refs).enumerate() {
+                if fits(cand) && group.iter().all(fits) {
+                    assert_eq!(
+                        truncate.scores[i], window.scores[i],
+                        "{name} {backend:?} {i}"
+                    );
+                } else {
+                    assert!(window.warnings.iter().any(|w| w.contains("windows")));
+                }
+            }
+        }
+    }
+}
+
+/// A text of about 1,500 tokens: in windows it matches itself exactly and a change to its last 200
+/// tokens lowers the score; truncated (bert_score) the change is invisible.
+#[test]
+fn window_sees_the_whole_of_a_long_text() {
+    let pairs = std::fs::read_to_string(fixtures().join("baseline-command/pairs.jsonl")).unwrap();
+    let sentences: Vec<String> = pairs
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["candidate"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut windowed = options("tiny-bert", 3);
+    windowed.long_texts = LongTexts::Window { stride: None };
+    let window = Scorer::new(windowed.clone()).unwrap();
+    let truncate = Scorer::new(options("tiny-bert", 3)).unwrap();
+    let mut long = String::new();
+    let mut sentences_used = 0;
+    while window.tokenize(&long).unwrap().len() < 1500 {
+        long.push_str(&sentences[sentences_used % sentences.len()]);
+        long.push(' ');
+        sentences_used += 1;
+    }
+    let tokens = window.tokenize(&long).unwrap().len();
+    assert!((1500..1700).contains(&tokens), "{tokens} tokens");
+    assert_eq!(
+        truncate.tokenize(&long).unwrap().len(),
+        truncate.max_tokens()
+    );
+    // The same text with its last sentences (about 200 tokens) replaced.
+    let mut changed = long.clone();
+    let mut tail_tokens = 0;
+    while tail_tokens < 200 {
+        let cut = changed.trim_end().rfind(". ").unwrap_or(0);
+        changed.truncate(cut);
+        tail_tokens = tokens - window.tokenize(&changed).unwrap().len();
+    }
+    changed.push_str(" purple elephants compute the integral of bananas over the winter solstice");
+    let score = |scorer: &Scorer, a: &str, b: &str| {
+        scorer
+            .score(&[a.to_string()], &[vec![b.to_string()]])
+            .unwrap()
+    };
+    let same = score(&window, &long, &long);
+    assert!(
+        (same.scores[0].f1 - 1.0).abs() < 1e-6,
+        "{:?}",
+        same.scores[0]
+    );
+    assert!(
+        same.warnings.iter().any(|w| w.contains("windows")),
+        "{:?}",
+        same.warnings
+    );
+    let window_changed = score(&window, &long, &changed).scores[0];
+    let truncate_changed = score(&truncate, &long, &changed).scores[0];
+    assert!(window_changed.f1 < 1.0 - 1e-3, "{window_changed:?}");
+    assert!(
+        (truncate_changed.f1 - 1.0).abs() < 1e-6,
+        "{truncate_changed:?}"
+    );
+    assert!(
+        window.hash().ends_with("_long-texts=window(stride=255)"),
+        "{}",
+        window.hash()
+    );
+
+    // Strides of 0 or wider than the window are refused.
+    for stride in [0, 511] {
+        let mut o = windowed.clone();
+        o.long_texts = LongTexts::Window {
+            stride: Some(stride),
+        };
+        assert!(matches!(
+            Scorer::new(o),
+            Err(EngineError::InvalidOption { name, .. }) if name == "window_stride"
+        ));
+    }
+    // A shorter stride gives the same self-match and still sees the change.
+    let mut o = windowed;
+    o.long_texts = LongTexts::Window { stride: Some(100) };
+    let short_stride = Scorer::new(o).unwrap();
+    assert!((score(&short_stride, &long, &long).scores[0].f1 - 1.0).abs() < 1e-6);
+    assert!(score(&short_stride, &long, &changed).scores[0].f1 < 1.0 - 1e-3);
 }

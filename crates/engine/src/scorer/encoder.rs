@@ -92,7 +92,7 @@ impl Scorer {
 
     /// Runs the encoder over all texts, longest first in batches of `batch_size`, and returns each
     /// text's L2-normalised token vectors (padding dropped) at the layers asked for.
-    pub(super) fn embed(
+    pub(super) fn embed_batches(
         &self,
         tokenized: &[TokenizedText],
         layers: Layers,

@@ -10,9 +10,10 @@ mod options;
 mod pairwise;
 mod report;
 mod warnings;
+mod window;
 
 pub use options::{
-    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, Precision, ScorerOptions,
+    Backend, DEFAULT_CHUNK_SIZE, DevicePreference, IdfMode, LongTexts, Precision, ScorerOptions,
 };
 pub use pairwise::EmbeddedTexts;
 pub use report::{PairScore, ScoreReport, Timings, TokenSimilarity};
@@ -30,7 +31,7 @@ use crate::idf::{DocumentFrequencies, TokenWeights};
 use crate::matching::{self, GroupLengths, TokenVectors};
 use crate::models;
 use crate::models::packed::PackedEncoder;
-use crate::precision::{self, KernelChoice, Run, Target};
+use crate::precision::{self, FastPath, KernelChoice, Run, Target};
 use crate::registry::{self, BaselineOrigin};
 use crate::tokenize::{self, TextTokenizer, TokenizedText};
 use crate::{EngineError, Result};
@@ -100,8 +101,11 @@ impl Scorer {
             _ => Target::Cuda,
         };
         let isa = bertscore_kernels::Isa::detect();
-        let fits = options.backend == Backend::Auto;
-        let mut kernel = precision::choose(options.precision, target, fits, isa)?;
+        let path = match options.backend {
+            Backend::Auto => FastPath::Available,
+            Backend::Candle => FastPath::NotAsked,
+        };
+        let mut kernel = precision::choose(options.precision, target, path, isa)?;
         let pool = match options.threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -115,7 +119,22 @@ impl Scorer {
             None => None,
         };
 
-        let tokenizer = TextTokenizer::load(dir, &config)?;
+        let mut tokenizer = TextTokenizer::load(dir, &config)?;
+        if let LongTexts::Window { stride } = options.long_texts {
+            let content = tokenizer.max_length().saturating_sub(2);
+            if let Some(stride) = stride
+                && !(1..=content).contains(&stride)
+            {
+                return Err(EngineError::InvalidOption {
+                    name: "window_stride".into(),
+                    message: format!(
+                        "{stride} is out of range 1..={content} (the model's window holds {content} tokens \
+                         besides its two special tokens)"
+                    ),
+                });
+            }
+            tokenizer = tokenizer.without_truncation();
+        }
         let load = |run: Run| {
             // The fast path reads the checkpoint in f32 and converts what it packs itself.
             let dtype = match run {
@@ -135,7 +154,12 @@ impl Scorer {
                     LoadedEncoder::Packed(Box::new(PackedEncoder::new(weights, format)))
                 }
                 None => {
-                    kernel = precision::choose(options.precision, target, false, isa)?;
+                    kernel = precision::choose(
+                        options.precision,
+                        target,
+                        FastPath::NotForThisModel,
+                        isa,
+                    )?;
                     if kernel.run != Run::Candle(DType::F32) {
                         candle_encoder = load(kernel.run)?;
                     }
@@ -233,12 +257,21 @@ impl Scorer {
                 BaselineOrigin::Builtin
             }
         });
-        registry::settings_hash(
+        let hash = registry::settings_hash(
             &self.options.model_name,
             self.num_layers,
             &self.options.idf,
             origin,
-        )
+        );
+        // Not bert_score's: windows change what a long text's score means, so the hash says so.
+        match self.options.long_texts {
+            LongTexts::Truncate => hash,
+            LongTexts::Window { stride } => {
+                let width = self.tokenizer.max_length().saturating_sub(2);
+                let stride = stride.unwrap_or((width / 2).max(1));
+                format!("{hash}_long-texts=window(stride={stride})")
+            }
+        }
     }
 
     /// Scores `cands[i]` against `refs[i]` (one or more references each). With several references
@@ -484,7 +517,14 @@ impl Scorer {
             .iter()
             .map(|(per_layer, n)| (*per_layer.last().expect("at least one layer"), *n))
             .collect();
-        notes.record(chunk.start, &texts, &tokenized, &pairs, &last_layer);
+        notes.record(
+            chunk.start,
+            &texts,
+            &tokenized,
+            &pairs,
+            &last_layer,
+            self.tokenizer.max_length(),
+        );
         Ok(())
     }
 

@@ -22,6 +22,22 @@ pub enum IdfMode {
     Weights(crate::idf::TokenWeights),
 }
 
+/// What happens to a text longer than the model's window (`model_max_length` tokens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LongTexts {
+    /// Cut to the window, as bert_score does.
+    #[default]
+    Truncate,
+    /// Embedded whole in overlapping windows: each token takes its embedding from the window where
+    /// it has the most context on both sides; the special tokens appear once (the first window's
+    /// start token, the last window's end token). A text that fits is embedded exactly as
+    /// `Truncate` embeds it.
+    Window {
+        /// Tokens between window starts; `None`: half the window's content.
+        stride: Option<usize>,
+    },
+}
+
 /// Where the encoder runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DevicePreference {
@@ -76,6 +92,8 @@ pub struct ScorerOptions {
     /// whatever the number of pairs; idf is computed over all references first, so scores do not
     /// depend on it (a reference shared across chunks is only embedded once per chunk).
     pub chunk_size: usize,
+    /// Texts longer than the model's window: truncated (bert_score) or embedded in windows.
+    pub long_texts: LongTexts,
 }
 
 /// The default [`ScorerOptions::chunk_size`]: a few hundred MB of embeddings at most for MiniLM-sized
@@ -99,6 +117,7 @@ impl ScorerOptions {
             precision: defaults.dtype,
             backend: defaults.backend,
             chunk_size: defaults.chunk_size,
+            long_texts: LongTexts::Truncate,
         }
     }
 }

@@ -35,6 +35,14 @@ impl Scorer {
                 first
             ));
         }
+        if let Some(first) = &notes.first_windowed {
+            warnings.push(format!(
+                "{} text(s) longer than {} tokens were embedded whole in overlapping windows (first: {:?}).",
+                notes.windowed,
+                self.tokenizer.max_length(),
+                first
+            ));
+        }
         warnings
     }
 }
@@ -47,6 +55,9 @@ pub(super) struct Notes {
     nan_candidates: Vec<usize>,
     truncated: usize,
     first_truncated: Option<String>,
+    /// Texts longer than the window, embedded in windows (distinct texts, per chunk).
+    windowed: usize,
+    first_windowed: Option<String>,
 }
 
 impl Notes {
@@ -57,6 +68,7 @@ impl Notes {
         tokenized: &[TokenizedText],
         pairs: &[(usize, usize, usize)],
         pair_scores: &[(PairScore, matching::MatchNotes)],
+        window: usize,
     ) {
         let push = |list: &mut Vec<usize>, i: usize| {
             if list.last() != Some(&i) {
@@ -79,6 +91,11 @@ impl Notes {
             if t.truncated {
                 self.truncated += 1;
                 self.first_truncated
+                    .get_or_insert_with(|| text.chars().take(60).collect());
+            }
+            if t.ids.len() > window {
+                self.windowed += 1;
+                self.first_windowed
                     .get_or_insert_with(|| text.chars().take(60).collect());
             }
         }
