@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
+use bertscore_engine::settings::LongTextsMode;
 use bertscore_engine::{Backend, DevicePreference, EngineError, Precision, Scorer, ScorerSettings};
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
@@ -123,6 +124,21 @@ pub struct ModelArgs {
         hide_short_help = true
     )]
     pub chunk_size: usize,
+
+    /// Texts longer than the model's window: truncate (as bert_score) or window (embedded whole in overlapping
+    /// windows, each token taking the window where it has the most context)
+    #[arg(
+        long = "long-texts",
+        value_name = "MODE",
+        value_parser = str::parse::<LongTextsMode>,
+        default_value_t = ScorerSettings::default().long_texts
+    )]
+    pub long_texts: LongTextsMode,
+
+    /// With --long-texts window: tokens between window starts, 1 to the window's content [default: half the
+    /// window]
+    #[arg(long = "window-stride", value_name = "N")]
+    pub window_stride: Option<usize>,
 }
 
 impl ModelArgs {
@@ -142,6 +158,8 @@ impl ModelArgs {
             dtype: self.dtype,
             backend: self.backend,
             chunk_size: self.chunk_size,
+            long_texts: self.long_texts,
+            window_stride: self.window_stride,
         }
     }
 
@@ -186,7 +204,7 @@ pub fn load_scorer(
     let options = settings
         .scorer_options(&resolved.dir, &resolved.name, idf_references)
         .map_err(option_error)?;
-    let scorer = Scorer::new(options).map_err(classify_engine_error)?;
+    let scorer = Scorer::new(options).map_err(option_error)?;
     say_fallback_once(&scorer);
     Ok(scorer)
 }

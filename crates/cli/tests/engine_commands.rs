@@ -463,3 +463,93 @@ fn mbr_picks_the_brute_force_choice() {
     let message = fails_with_2(&["mbr", "--input", input.to_str().unwrap(), "-m", TINY_BERT]);
     assert!(message.contains("groups.jsonl:2"), "{message}");
 }
+
+/// `--long-texts window`: a long text scored against itself gives 1; the hash says windows were
+/// used; a stride of 0 or wider than the window is bad input (exit 2, nothing written).
+#[test]
+fn long_texts_in_windows_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = std::fs::read_to_string(repo_root().join(PAIRS)).unwrap();
+    let long: Vec<String> = pairs
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["candidate"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let long = long.join(" ");
+    let input = dir.path().join("long.jsonl");
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n",
+            serde_json::json!({"candidate": long, "reference": long})
+        ),
+    )
+    .unwrap();
+    let input = input.to_str().unwrap();
+    let output = bertscore(&[
+        "score",
+        "--input",
+        input,
+        "-m",
+        TINY_BERT,
+        "-l",
+        "3",
+        "--long-texts",
+        "window",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        (document["f1"].as_f64().unwrap() - 1.0).abs() < 1e-6,
+        "{document}"
+    );
+    assert!(
+        document["hash"]
+            .as_str()
+            .unwrap()
+            .ends_with("_long-texts=window(stride=255)"),
+        "{document}"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("windows"));
+
+    let out = dir.path().join("scores.jsonl");
+    for stride in ["0", "511"] {
+        let message = fails_with_2(&[
+            "score",
+            "--input",
+            input,
+            "-m",
+            TINY_BERT,
+            "-l",
+            "3",
+            "--long-texts",
+            "window",
+            "--window-stride",
+            stride,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(message.contains("--window-stride"), "{message}");
+    }
+    let message = fails_with_2(&[
+        "score",
+        "--input",
+        input,
+        "-m",
+        TINY_BERT,
+        "--window-stride",
+        "10",
+    ]);
+    assert!(message.contains("--window-stride"), "{message}");
+    assert!(!out.exists());
+}

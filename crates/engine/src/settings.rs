@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::registry;
 use crate::{
-    Backend, Baseline, DEFAULT_CHUNK_SIZE, DevicePreference, EngineError, IdfMode, Precision,
-    Result, ScorerOptions,
+    Backend, Baseline, DEFAULT_CHUNK_SIZE, DevicePreference, EngineError, IdfMode, LongTexts,
+    Precision, Result, ScorerOptions,
 };
 
 /// Most texts in one encoder batch: a padded batch of this many 512-token texts already holds gigabytes of
@@ -73,6 +73,44 @@ pub struct ScorerSettings {
     pub backend: Backend,
     /// Candidates scored per chunk, 1 to [`MAX_CHUNK_SIZE`]: embeddings are held for one chunk at a time.
     pub chunk_size: usize,
+    /// Texts longer than the model's window: `truncate` (bert_score) or `window` (see [`LongTexts`]).
+    pub long_texts: LongTextsMode,
+    /// With `window`: tokens between window starts, 1 to the window's content. `None`: half the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_stride: Option<usize>,
+}
+
+/// How texts longer than the model's window are scored (the engine's [`LongTexts`] without its stride).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LongTextsMode {
+    /// Cut to the window, as bert_score does.
+    #[default]
+    Truncate,
+    /// Embedded whole in overlapping windows.
+    Window,
+}
+
+impl FromStr for LongTextsMode {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "truncate" => Ok(Self::Truncate),
+            "window" => Ok(Self::Window),
+            _ => Err(format!(
+                "unknown mode {text:?}: expected truncate or window"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LongTextsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Truncate => "truncate",
+            Self::Window => "window",
+        })
+    }
 }
 
 impl Default for ScorerSettings {
@@ -91,6 +129,8 @@ impl Default for ScorerSettings {
             dtype: Precision::default(),
             backend: Backend::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            long_texts: LongTextsMode::Truncate,
+            window_stride: None,
         }
     }
 }
@@ -162,6 +202,21 @@ impl ScorerSettings {
             }
         }
         check_sizes(self.batch_size, self.threads, self.chunk_size)?;
+        match (self.long_texts, self.window_stride) {
+            (LongTextsMode::Truncate, Some(_)) => {
+                return Err(invalid(
+                    "window_stride",
+                    "only applies with long_texts = window",
+                ));
+            }
+            (LongTextsMode::Window, Some(0)) => {
+                return Err(invalid(
+                    "window_stride",
+                    "0 is out of range: use at least 1",
+                ));
+            }
+            _ => {}
+        }
         if matches!(self.device, DevicePreference::Cuda(_)) && !cfg!(feature = "cuda") {
             return Err(EngineError::UnsupportedDevice {
                 device: self.device.to_string(),
@@ -244,6 +299,12 @@ impl ScorerSettings {
         options.precision = self.dtype;
         options.backend = self.backend;
         options.chunk_size = self.chunk_size;
+        options.long_texts = match self.long_texts {
+            LongTextsMode::Truncate => LongTexts::Truncate,
+            LongTextsMode::Window => LongTexts::Window {
+                stride: self.window_stride,
+            },
+        };
         Ok(options)
     }
 }
@@ -440,8 +501,11 @@ mod tests {
             dtype: Precision::F16,
             backend: Backend::Candle,
             chunk_size: 100,
+            long_texts: LongTextsMode::Window,
+            window_stride: Some(100),
         };
         let json = serde_json::to_string(&settings).unwrap();
+        assert!(json.contains("\"long_texts\":\"window\""), "{json}");
         assert!(json.contains("\"device\":\"cuda:1\""), "{json}");
         assert_eq!(
             serde_json::from_str::<ScorerSettings>(&json).unwrap(),
