@@ -23,5 +23,6 @@ mod store;
 mod wire;
 
 pub use config::{EmulatorConfig, Faults, Quality};
+pub use runtime::good_answer;
 pub use server::{Emulator, router};
 pub use store::{CustomModelState, EmulatorState, JobState, ProvisionedThroughputState};

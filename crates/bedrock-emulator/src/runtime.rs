@@ -116,8 +116,9 @@ pub fn converse_prompt(body: &Value) -> Result<String, ApiError> {
     Ok(texts.join("\n"))
 }
 
-/// The answer of a model to `prompt`. Prompts in the answer key get the reference answer
-/// from the "good" model and a weak answer from the other; everything else gets the weak one.
+/// The answer of a model to `prompt`. Prompts in the answer key get a close paraphrase of the reference
+/// answer from the "good" model ([`good_answer`]) and a weak answer from the other; everything else gets the
+/// weak one.
 pub fn answer(
     prompt: &str,
     custom: bool,
@@ -131,9 +132,24 @@ pub fn answer(
         Quality::Same => false,
     };
     match reference {
-        Some(reference) if good => reference.to_owned(),
+        Some(reference) if good => good_answer(reference),
         _ => weak_answer(prompt),
     }
+}
+
+/// What a well fine-tuned model answers: the reference with every third word of its second half left out, so
+/// it has the reference's style and most of its content but not all of it (a real model never scores exactly
+/// 1.0 against its reference).
+pub fn good_answer(reference: &str) -> String {
+    let words: Vec<&str> = reference.split_whitespace().collect();
+    let half = words.len() / 2;
+    words
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i < half || (i - half) % 3 != 2)
+        .map(|(_, word)| *word)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The reference for `prompt`: exact match, then trimmed match, then the longest key the prompt
@@ -179,6 +195,16 @@ mod tests {
 
     fn key() -> HashMap<String, String> {
         HashMap::from([("Summarize: A met B.".to_owned(), "A and B meet.".to_owned())])
+    }
+
+    #[test]
+    fn the_good_answer_drops_every_third_word_of_the_second_half() {
+        assert_eq!(
+            good_answer("one two three four five six seven eight nine ten"),
+            "one two three four five six seven nine ten"
+        );
+        assert_eq!(good_answer("A and B meet."), "A and B meet.");
+        assert_eq!(good_answer(""), "");
     }
 
     #[test]

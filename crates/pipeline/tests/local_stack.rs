@@ -174,8 +174,11 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
     assert_eq!(outcome.verdict, bertscore_compare::Verdict::Custom);
     assert_eq!((outcome.items, outcome.scored), (11, 11));
     assert!(outcome.custom_f1 > outcome.base_f1 + 0.1, "{outcome:?}");
-    // The custom model answered every prompt with its reference.
-    assert!((outcome.custom_f1 - 1.0).abs() < 1e-4, "{outcome:?}");
+    // The custom model answered every prompt with a close paraphrase of its reference: high, never perfect.
+    assert!(
+        outcome.custom_f1 > 0.85 && outcome.custom_f1 < 0.999,
+        "{outcome:?}"
+    );
     assert!(
         outcome.p_value < 0.05 && outcome.ci95[0] > 0.0,
         "{outcome:?}"
@@ -247,7 +250,10 @@ async fn custom_better_keeps_the_throughput_and_emails_the_verdict() {
     let references = references();
     for (index, line) in lines.iter().enumerate() {
         assert_eq!(line["id"], (index + 1).to_string());
-        assert_eq!(line["completion"], references[index].as_str());
+        assert_eq!(
+            line["completion"],
+            bedrock_emulator::good_answer(references[index].as_str())
+        );
     }
     assert_eq!(harness.object(&report.objects["failures"]).await, "");
     let stored: Value =
@@ -398,7 +404,10 @@ async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
     let custom = harness.object(&report.objects["custom-outputs"]).await;
     let first: Value = serde_json::from_str(custom.lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], "2");
-    assert_eq!(first["completion"], references()[1].as_str());
+    assert_eq!(
+        first["completion"],
+        bedrock_emulator::good_answer(references()[1].as_str())
+    );
     let comparison: Value = serde_json::from_str(
         &std::fs::read_to_string(pipeline.run_dir().join("comparison.json")).unwrap(),
     )
@@ -406,7 +415,9 @@ async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
     let items = comparison["items"].as_array().unwrap();
     assert_eq!(items.len(), 10);
     assert_eq!(items[0]["id"], "2");
-    assert!((items[0]["custom"]["f1"].as_f64().unwrap() - 1.0).abs() < 1e-4);
+    let custom_f1 = items[0]["custom"]["f1"].as_f64().unwrap();
+    assert!(custom_f1 > 0.85, "{custom_f1}");
+    assert!(custom_f1 > items[0]["base"]["f1"].as_f64().unwrap() + 0.1);
 
     let body = harness.emails()[0]["body"].as_str().unwrap().to_string();
     assert!(body.contains("item 1 (base, 1 attempts)"), "{body}");
