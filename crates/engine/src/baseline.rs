@@ -42,14 +42,9 @@ impl Baseline {
     /// `microsoft/deberta-xlarge-mnli`) on language `lang`, at layer `num_layers`; `None` when there
     /// is no such file (bert_score then warns and does not rescale).
     pub fn builtin(lang: &str, model: &str, num_layers: usize) -> Result<Option<Self>> {
-        let Some((_, _, text)) = BUILTIN_BASELINES
-            .iter()
-            .find(|(l, m, _)| *l == lang && *m == model)
-        else {
-            return Ok(None);
-        };
-        let source = PathBuf::from(format!("rescale_baseline/{lang}/{model}.tsv"));
-        Self::parse(text, &source, num_layers).map(Some)
+        BaselineTable::builtin(lang, model)?
+            .map(|table| table.layer(num_layers))
+            .transpose()
     }
 
     /// The (language, model) pairs that have a built-in baseline.
