@@ -64,13 +64,7 @@ pub fn render_html(comparison: &Comparison, heatmaps: &[ItemHeatmap]) -> String 
     page.push_str(&delta_plot(comparison));
     changed_items(&mut page, comparison);
     heatmap_section(&mut page, heatmaps);
-    if !comparison.warnings.is_empty() {
-        let _ = writeln!(page, "<h2>Warnings</h2><ul>");
-        for warning in &comparison.warnings {
-            let _ = writeln!(page, "<li>{}</li>", escape(warning));
-        }
-        let _ = writeln!(page, "</ul>");
-    }
+    warnings_section(&mut page, &comparison.warnings);
     let _ = writeln!(page, "<script>{SCRIPT}</script>\n</body>\n</html>");
     page
 }
@@ -552,13 +546,7 @@ pub fn render_systems_html(comparison: &SystemsComparison) -> String {
     let _ = writeln!(page, "<h2>F1 of every item</h2>");
     page.push_str(&systems_distribution_plot(c));
     disagreements(&mut page, c);
-    if !c.warnings.is_empty() {
-        let _ = writeln!(page, "<h2>Warnings</h2><ul>");
-        for warning in &c.warnings {
-            let _ = writeln!(page, "<li>{}</li>", escape(warning));
-        }
-        let _ = writeln!(page, "</ul>");
-    }
+    warnings_section(&mut page, &c.warnings);
     let _ = writeln!(page, "</body>\n</html>");
     page
 }
@@ -783,6 +771,17 @@ fn shorten(token: &str) -> String {
         token.chars().take(17).chain(['…']).collect()
     } else {
         token.to_string()
+    }
+}
+
+/// The warnings, when there are any, as a list under their own heading.
+fn warnings_section(page: &mut String, warnings: &[String]) {
+    if !warnings.is_empty() {
+        let _ = writeln!(page, "<h2>Warnings</h2><ul>");
+        for warning in warnings {
+            let _ = writeln!(page, "<li>{}</li>", escape(warning));
+        }
+        let _ = writeln!(page, "</ul>");
     }
 }
 
