@@ -415,8 +415,9 @@ async fn a_failed_prompt_is_recorded_under_its_id_and_nothing_shifts() {
     let items = comparison["items"].as_array().unwrap();
     assert_eq!(items.len(), 10);
     assert_eq!(items[0]["id"], "2");
+    // Item 2 scored against item 2's reference: its paraphrase scores high (a shifted item would not).
     let custom_f1 = items[0]["custom"]["f1"].as_f64().unwrap();
-    assert!(custom_f1 > 0.85, "{custom_f1}");
+    assert!(custom_f1 > 0.8, "{custom_f1}");
     assert!(custom_f1 > items[0]["base"]["f1"].as_f64().unwrap() + 0.1);
 
     let body = harness.emails()[0]["body"].as_str().unwrap().to_string();
