@@ -2,25 +2,11 @@
 //! example set, and the AWS sample's JSON array files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn bertscore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bertscore"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("bertscore runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod common;
+use common::{assert_fails_with, bertscore, repo_root, stderr};
 
 /// Runs `compare --json` and returns the document, asserting success.
 fn compare_json(base: &str, custom: &str, extra: &[&str]) -> Value {
@@ -234,12 +220,7 @@ fn outputs_are_checked_before_scoring_and_may_not_collide() {
         "--html",
         html.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("report.html"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_with(&output, 2, "report.html");
     assert!(
         !stderr(&output).contains("nonexistent/model"),
         "{}",

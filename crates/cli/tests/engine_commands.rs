@@ -2,25 +2,15 @@
 //! real tiny models of tests/fixtures/parity/models, and (for `baseline`) numbers computed with
 //! bert_score by scripts/baseline_reference.py.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{bertscore, repo_root};
 
 const TINY_BERT: &str = "tests/fixtures/parity/models/tiny-bert";
 const PAIRS: &str = "tests/fixtures/parity/baseline-command/pairs.jsonl";
-
-fn bertscore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bertscore"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("bertscore runs")
-}
 
 fn ok(args: &[&str]) -> String {
     let output = bertscore(args);

@@ -5,29 +5,12 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{assert_fails_with, bertscore, repo_root, stderr, stdout};
 
 fn fixture(name: &str) -> Value {
     let path = repo_root().join("tests/fixtures/parity/cases").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn bertscore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bertscore"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("bertscore runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
 }
 
 /// Writes a case's pairs as JSONL (texts with newlines cannot go through one-per-line files).
@@ -291,12 +274,7 @@ fn model_problems_are_reported_with_their_own_exit_codes() {
         "-m",
         dir.path().to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("model.safetensors"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_with(&output, 3, "model.safetensors");
 }
 
 #[test]
@@ -566,12 +544,7 @@ fn unwritable_outputs_are_refused_before_any_work() {
     assert!(!err.contains("nonexistent/model"), "{err}");
 
     let output = refused(dir.path());
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("is a directory"),
-        "{}",
-        stderr(&output)
-    );
+    assert_fails_with(&output, 2, "is a directory");
 
     // A read-only file is refused, even for root (who could write it), and left as it was.
     let read_only = dir.path().join("keep.json");
@@ -719,12 +692,7 @@ fn a_directory_given_as_texts_is_named_as_a_directory() {
         ("a cat", dir.path().to_str().unwrap()),
     ] {
         let output = bertscore(&["score", "-c", cands, "-r", refs, "-m", TINY_BERT, "-l", "2"]);
-        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-        assert!(
-            stderr(&output).contains("is a directory"),
-            "{}",
-            stderr(&output)
-        );
+        assert_fails_with(&output, 2, "is a directory");
     }
 }
 
