@@ -6,12 +6,23 @@
 //! {
 //!   "job_duration_s": 0.2,
 //!   "pt_duration_s": 0.2,
+//!   "deployment_duration_s": 1.0,
+//!   "batch_duration_s": 1.0,
+//!   "batch_min_records": 100,
+//!   "s3_endpoint": "http://127.0.0.1:5000",
 //!   "custom_quality": "better",
+//!   "candidate_rules": [
+//!     { "when": { "learningRate": "0.00005" }, "good_fraction": 0.9 },
+//!     { "when": { "epochCount": "3" }, "fail": true }
+//!   ],
 //!   "answers": { "<prompt>": "<reference answer>" },
 //!   "faults": {
 //!     "throttle_first": 0, "server_error_first": 0,
 //!     "fail_next_job": false, "fail_pt_create": false, "pt_fails": false,
-//!     "fail_prompts_containing": null
+//!     "fail_prompts_containing": null,
+//!     "fail_deployment_create": false, "deployment_fails": false,
+//!     "batch_record_errors": 0, "batch_missing_records": 0, "batch_shuffle": true,
+//!     "fail_batch_job": false
 //!   }
 //! }
 //! ```
@@ -23,6 +34,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+
+pub use crate::candidates::CandidateRule;
 
 /// Settings of one emulator. Replaceable at runtime (`Emulator::set_config`,
 /// `POST /_emulator/config`); jobs and provisioned throughputs keep the durations
@@ -36,6 +49,23 @@ pub struct EmulatorConfig {
     /// How long a provisioned throughput stays `Creating`. JSON: `pt_duration_s` (seconds, f64).
     #[serde(rename = "pt_duration_s", with = "secs_f64")]
     pub pt_duration: Duration,
+    /// How long a custom model deployment stays `Creating`. JSON: `deployment_duration_s`.
+    #[serde(rename = "deployment_duration_s", with = "secs_f64")]
+    pub deployment_duration: Duration,
+    /// How long a batch inference job takes from `Submitted` to its end (`InProgress` from a third of it).
+    /// JSON: `batch_duration_s`.
+    #[serde(rename = "batch_duration_s", with = "secs_f64")]
+    pub batch_duration: Duration,
+    /// Fewest records a batch inference job takes (Bedrock's per-model quota, 100 by default);
+    /// CreateModelInvocationJob answers `ValidationException` below it.
+    pub batch_min_records: usize,
+    /// Base URL of the S3 service (moto) the emulator reads batch inputs and training files from
+    /// and writes batch outputs to, path-style, unsigned. Without it, training files are not
+    /// checked and batch jobs are refused. Setting a config without it keeps the current one.
+    pub s3_endpoint: Option<String>,
+    /// Hyper-parameters → custom model quality, for sweeps: the first rule whose `when` matches
+    /// a customization job decides its custom model (see [`CandidateRule`]).
+    pub candidate_rules: Vec<CandidateRule>,
     /// Whether the customized model answers better than, worse than or the same as its base model.
     pub custom_quality: Quality,
     /// Answer key: prompt → reference answer. The "good" model returns the reference for these.
@@ -49,6 +79,11 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             job_duration: Duration::from_secs(2),
             pt_duration: Duration::from_secs(1),
+            deployment_duration: Duration::from_secs(1),
+            batch_duration: Duration::from_secs(1),
+            batch_min_records: 100,
+            s3_endpoint: None,
+            candidate_rules: Vec::new(),
             custom_quality: Quality::Better,
             answers: HashMap::new(),
             faults: Faults::default(),
@@ -85,7 +120,7 @@ impl FromStr for Quality {
 
 /// Faults to inject. Runtime counters (`throttle_first`, `server_error_first`) count
 /// runtime calls (InvokeModel + Converse) since the config was last set.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
     /// The first N runtime calls answer 429 `ThrottlingException`.
@@ -100,8 +135,41 @@ pub struct Faults {
     pub fail_pt_create: bool,
     /// While set, new provisioned throughputs end `Failed` instead of `InService`.
     pub pt_fails: bool,
-    /// Every runtime call whose prompt contains this text answers 400 `ValidationException`.
+    /// Every runtime call whose prompt contains this text answers 400 `ValidationException`
+    /// (a batch record with such a prompt gets an `error` object).
     pub fail_prompts_containing: Option<String>,
+    /// While set, CreateCustomModelDeployment answers 400 `ServiceQuotaExceededException`.
+    pub fail_deployment_create: bool,
+    /// While set, new custom model deployments end `Failed` instead of `Active`.
+    pub deployment_fails: bool,
+    /// That many records of each batch job get an `error` object instead of `modelOutput`.
+    pub batch_record_errors: usize,
+    /// That many records of each batch job are left out of its output (the job then ends
+    /// `PartiallyCompleted`).
+    pub batch_missing_records: usize,
+    /// Whether batch output records come in an order other than the input's (default true).
+    pub batch_shuffle: bool,
+    /// While set, new batch jobs end `Failed` (with a `message`) and write no output.
+    pub fail_batch_job: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            throttle_first: 0,
+            server_error_first: 0,
+            fail_next_job: false,
+            fail_pt_create: false,
+            pt_fails: false,
+            fail_prompts_containing: None,
+            fail_deployment_create: false,
+            deployment_fails: false,
+            batch_record_errors: 0,
+            batch_missing_records: 0,
+            batch_shuffle: true,
+            fail_batch_job: false,
+        }
+    }
 }
 
 impl EmulatorConfig {

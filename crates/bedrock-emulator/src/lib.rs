@@ -6,23 +6,41 @@
 //!   [`EmulatorConfig::job_duration`]), custom models, provisioned throughputs (`Creating` →
 //!   `InService`/`Failed` after [`EmulatorConfig::pt_duration`]); `clientRequestToken` makes
 //!   creates idempotent.
-//! * Runtime: `InvokeModel` with Cohere Command, Amazon Titan Text and Meta Llama bodies, and
-//!   `Converse`. Answers are deterministic: with an answer key (prompt → reference), the
+//! * Custom model deployments (on-demand serving of customized Nova models: `Creating` →
+//!   `Active`/`Failed` after [`EmulatorConfig::deployment_duration`]) and batch inference jobs
+//!   that read their JSONL input from S3 (moto, [`EmulatorConfig::s3_endpoint`]) and write
+//!   `<input>.out` and `manifest.json.out` back, shuffled, with configurable record errors and
+//!   missing records. CreateModelCustomizationJob checks the training file's schema against the
+//!   base model's family when an S3 endpoint is set.
+//! * Runtime: `InvokeModel` with Cohere Command, Amazon Titan Text, Meta Llama and Amazon Nova
+//!   (`messages-v1`) bodies, and `Converse`; model ids are foundation models, provisioned
+//!   throughputs or deployment ARNs. Answers are deterministic: with an answer key (prompt → reference), the
 //!   customized model answers better than, worse than or the same as its base model
-//!   ([`Quality`]), so a BERTScore comparison has a known outcome.
+//!   ([`Quality`]), or as a candidate rule on its hyper-parameters says ([`CandidateRule`]),
+//!   so a BERTScore comparison has a known outcome.
 //! * Faults ([`Faults`]): throttling, server errors, failed jobs and throughputs, poisoned prompts.
 //! * Test endpoints: `GET /_emulator/state` ([`EmulatorState`]), `GET`/`POST /_emulator/config`
 //!   ([`EmulatorConfig`] as JSON, see [`config`]), `POST /_emulator/reset`.
 
 #![deny(missing_docs)]
 
+mod batch_records;
+pub mod candidates;
 pub mod config;
+mod families;
 mod runtime;
+mod s3;
 mod server;
 mod store;
+mod training;
 mod wire;
 
+pub use batch_records::Manifest;
+pub use candidates::{CandidateOutcome, CandidateRule};
 pub use config::{EmulatorConfig, Faults, Quality};
 pub use runtime::good_answer;
 pub use server::{Emulator, router};
-pub use store::{CustomModelState, EmulatorState, JobState, ProvisionedThroughputState};
+pub use store::{
+    BatchJobState, CustomModelState, DeploymentState, EmulatorState, JobState,
+    ProvisionedThroughputState, ServingEvent, ServingEventKind, ServingKind,
+};

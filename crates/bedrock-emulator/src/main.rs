@@ -21,7 +21,8 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
     /// Base settings as JSON (keys of EmulatorConfig: job_duration_s, pt_duration_s,
-    /// custom_quality, answers, faults); the flags below override it.
+    /// deployment_duration_s, batch_duration_s, batch_min_records, s3_endpoint, custom_quality,
+    /// candidate_rules, answers, faults); the flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Seconds a customization job stays InProgress.
@@ -30,6 +31,15 @@ struct Args {
     /// Seconds a provisioned throughput stays Creating.
     #[arg(long)]
     pt_seconds: Option<f64>,
+    /// Seconds a custom model deployment stays Creating.
+    #[arg(long)]
+    deployment_seconds: Option<f64>,
+    /// Seconds a batch inference job takes from Submitted to Completed.
+    #[arg(long)]
+    batch_seconds: Option<f64>,
+    /// S3 endpoint (e.g. moto's http://127.0.0.1:5000) for batch inputs/outputs and training-file checks.
+    #[arg(long)]
+    s3_endpoint: Option<String>,
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long)]
     custom_quality: Option<Quality>,
@@ -63,6 +73,16 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(s) = args.pt_seconds {
         config.pt_duration = Duration::try_from_secs_f64(s).context("--pt-seconds")?;
+    }
+    if let Some(s) = args.deployment_seconds {
+        config.deployment_duration =
+            Duration::try_from_secs_f64(s).context("--deployment-seconds")?;
+    }
+    if let Some(s) = args.batch_seconds {
+        config.batch_duration = Duration::try_from_secs_f64(s).context("--batch-seconds")?;
+    }
+    if args.s3_endpoint.is_some() {
+        config.s3_endpoint = args.s3_endpoint;
     }
     if let Some(q) = args.custom_quality {
         config.custom_quality = q;

@@ -1,94 +1,17 @@
-//! The runtime side: model-family request/response bodies and the deterministic answers
-//! that make a customized model measurably better (or worse) than its base model.
+//! The runtime side: the deterministic answers that make a customized model measurably better
+//! (or worse) than its base model, and the prompt of a Converse request. The request and
+//! response bodies of each model family are in [`crate::families`].
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::candidates;
 use crate::config::Quality;
 use crate::wire::ApiError;
 
-/// The request/response body format of a foundation-model family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// `{"prompt"}` → `{"generations":[{"text"}]}`
-    CohereCommand,
-    /// `{"inputText"}` → `{"results":[{"outputText"}]}`
-    TitanText,
-    /// `{"prompt"}` → `{"generation"}`
-    MetaLlama,
-}
-
-impl Family {
-    /// The family of a foundation model id, by its provider prefix.
-    pub fn of(base_model_id: &str) -> Result<Family, ApiError> {
-        if base_model_id.starts_with("cohere.") {
-            Ok(Family::CohereCommand)
-        } else if base_model_id.starts_with("amazon.titan") {
-            Ok(Family::TitanText)
-        } else if base_model_id.starts_with("meta.") {
-            Ok(Family::MetaLlama)
-        } else {
-            Err(ApiError::validation(format!(
-                "The emulator does not support InvokeModel bodies for model {base_model_id} (supported: cohere.*, amazon.titan*, meta.*)."
-            )))
-        }
-    }
-
-    /// The prompt of an InvokeModel body of this family.
-    pub fn prompt(self, body: &Value) -> Result<String, ApiError> {
-        let key = match self {
-            Family::CohereCommand | Family::MetaLlama => "prompt",
-            Family::TitanText => "inputText",
-        };
-        body.get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ApiError::validation(format!(
-                    "Malformed input request: required key [{key}] not found"
-                ))
-            })
-    }
-
-    /// The InvokeModel response body of this family for `text`.
-    pub fn response(self, prompt: &str, text: &str, request_number: u64) -> Value {
-        let (prompt_tokens, output_tokens) = (token_count(prompt), token_count(text));
-        match self {
-            Family::CohereCommand => json!({
-                "id": format!("emulated-{request_number}"),
-                "generations": [{
-                    "id": format!("emulated-{request_number}-0"),
-                    "text": text,
-                    "finish_reason": "COMPLETE",
-                }],
-                "prompt": prompt,
-            }),
-            Family::TitanText => json!({
-                "inputTextTokenCount": prompt_tokens,
-                "results": [{
-                    "tokenCount": output_tokens,
-                    "outputText": text,
-                    "completionReason": "FINISH",
-                }],
-            }),
-            Family::MetaLlama => json!({
-                "generation": text,
-                "prompt_token_count": prompt_tokens,
-                "generation_token_count": output_tokens,
-                "stop_reason": "stop",
-            }),
-        }
-    }
-}
-
-/// A rough token count (words), reported in usage fields and headers.
-pub fn token_count(text: &str) -> usize {
-    text.split_whitespace().count()
-}
-
-/// The text of the last user message of a Converse request.
-pub fn converse_prompt(body: &Value) -> Result<String, ApiError> {
+/// The text of the last user message of a Converse (or Nova `messages-v1`) request.
+pub fn last_user_text(body: &Value) -> Result<String, ApiError> {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
@@ -116,24 +39,44 @@ pub fn converse_prompt(body: &Value) -> Result<String, ApiError> {
     Ok(texts.join("\n"))
 }
 
+/// Who answers a prompt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speaker {
+    /// A foundation model.
+    Base,
+    /// A customized model; `good_fraction` is set when a candidate rule decided its quality.
+    Custom {
+        /// The fraction of answer-key prompts it answers well (see [`crate::candidates`]).
+        good_fraction: Option<f64>,
+    },
+}
+
 /// The answer of a model to `prompt`. Prompts in the answer key get a close paraphrase of the reference
 /// answer from the "good" model ([`good_answer`]) and a weak answer from the other; everything else gets the
-/// weak one.
+/// weak one. A custom model with a good fraction answers well the answer-key prompts the fraction covers.
 pub fn answer(
     prompt: &str,
-    custom: bool,
+    speaker: Speaker,
     quality: Quality,
     answers: &HashMap<String, String>,
 ) -> String {
-    let reference = lookup(prompt, answers);
-    let good = match quality {
-        Quality::Better => custom,
-        Quality::Worse => !custom,
-        Quality::Same => false,
+    let Some((key, reference)) = lookup(prompt, answers) else {
+        return weak_answer(prompt);
     };
-    match reference {
-        Some(reference) if good => good_answer(reference),
-        _ => weak_answer(prompt),
+    let good = match (speaker, quality) {
+        (
+            Speaker::Custom {
+                good_fraction: Some(f),
+            },
+            _,
+        ) => candidates::answers_well(key, f),
+        (Speaker::Custom { .. }, Quality::Better) | (Speaker::Base, Quality::Worse) => true,
+        _ => false,
+    };
+    if good {
+        good_answer(reference)
+    } else {
+        weak_answer(prompt)
     }
 }
 
@@ -152,11 +95,11 @@ pub fn good_answer(reference: &str) -> String {
         .join(" ")
 }
 
-/// The reference for `prompt`: exact match, then trimmed match, then the longest key the prompt
-/// contains (so prompt templates wrapped around the key still hit).
-fn lookup<'a>(prompt: &str, answers: &'a HashMap<String, String>) -> Option<&'a str> {
-    if let Some(answer) = answers.get(prompt) {
-        return Some(answer);
+/// The answer-key entry for `prompt`: exact match, then trimmed match, then the longest key the
+/// prompt contains (so prompt templates wrapped around the key still hit).
+fn lookup<'a>(prompt: &str, answers: &'a HashMap<String, String>) -> Option<(&'a str, &'a str)> {
+    if let Some((key, answer)) = answers.get_key_value(prompt) {
+        return Some((key, answer));
     }
     let trimmed = prompt.trim();
     answers
@@ -166,7 +109,7 @@ fn lookup<'a>(prompt: &str, answers: &'a HashMap<String, String>) -> Option<&'a 
             !key.is_empty() && (key == trimmed || trimmed.contains(key))
         })
         .max_by_key(|(key, _)| key.trim().len())
-        .map(|(_, answer)| answer.as_str())
+        .map(|(key, answer)| (key.as_str(), answer.as_str()))
 }
 
 /// A deterministic, plausible but poor answer: the first content line of the prompt (the first
@@ -211,19 +154,37 @@ mod tests {
     fn quality_decides_who_gets_the_reference() {
         let k = key();
         let p = "Summarize: A met B.";
-        assert_eq!(answer(p, true, Quality::Better, &k), "A and B meet.");
-        assert_eq!(answer(p, false, Quality::Better, &k), "Summarize: A met B.");
-        assert_eq!(answer(p, true, Quality::Worse, &k), "Summarize: A met B.");
-        assert_eq!(answer(p, false, Quality::Worse, &k), "A and B meet.");
+        let custom = Speaker::Custom {
+            good_fraction: None,
+        };
+        assert_eq!(answer(p, custom, Quality::Better, &k), "A and B meet.");
         assert_eq!(
-            answer(p, true, Quality::Same, &k),
-            answer(p, false, Quality::Same, &k)
+            answer(p, Speaker::Base, Quality::Better, &k),
+            "Summarize: A met B."
         );
+        assert_eq!(answer(p, custom, Quality::Worse, &k), "Summarize: A met B.");
+        assert_eq!(
+            answer(p, Speaker::Base, Quality::Worse, &k),
+            "A and B meet."
+        );
+        assert_eq!(
+            answer(p, custom, Quality::Same, &k),
+            answer(p, Speaker::Base, Quality::Same, &k)
+        );
+        // A candidate rule's fraction overrides the quality for custom models only.
+        let all = Speaker::Custom {
+            good_fraction: Some(1.0),
+        };
+        let none = Speaker::Custom {
+            good_fraction: Some(0.0),
+        };
+        assert_eq!(answer(p, all, Quality::Worse, &k), "A and B meet.");
+        assert_eq!(answer(p, none, Quality::Better, &k), "Summarize: A met B.");
         // Templates around a known prompt still find the reference.
         assert_eq!(
             answer(
                 "<s>[INST] Summarize: A met B. [/INST]",
-                true,
+                custom,
                 Quality::Better,
                 &k
             ),
@@ -243,25 +204,5 @@ mod tests {
             "#Person1#: Hi."
         );
         assert_eq!(weak_answer("one two"), "one two");
-    }
-
-    #[test]
-    fn families_by_prefix() {
-        assert_eq!(
-            Family::of("cohere.command-text-v14").unwrap(),
-            Family::CohereCommand
-        );
-        assert_eq!(
-            Family::of("amazon.titan-text-express-v1").unwrap(),
-            Family::TitanText
-        );
-        assert_eq!(
-            Family::of("meta.llama3-8b-instruct-v1:0").unwrap(),
-            Family::MetaLlama
-        );
-        assert_eq!(
-            Family::of("ai21.j2").unwrap_err().code,
-            "ValidationException"
-        );
     }
 }

@@ -16,8 +16,11 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod s3_backed;
+
 use crate::config::EmulatorConfig;
-use crate::runtime::{self, Family};
+use crate::families::{Family, token_count};
+use crate::runtime;
 use crate::store::{EmulatorState, Store};
 use crate::wire::{self, ApiError};
 
@@ -48,7 +51,10 @@ fn build(config: EmulatorConfig) -> (Router, AppState) {
         store: Mutex::new(Store::new(config)),
     });
     let router = Router::new()
-        .route("/model-customization-jobs", post(create_job).get(list_jobs))
+        .route(
+            "/model-customization-jobs",
+            post(s3_backed::create_job).get(list_jobs),
+        )
         .route("/model-customization-jobs/{id}", get(get_job))
         .route("/model-customization-jobs/{id}/stop", post(stop_job))
         .route("/custom-models", get(list_custom_models))
@@ -62,6 +68,18 @@ fn build(config: EmulatorConfig) -> (Router, AppState) {
             get(get_pt).delete(delete_pt),
         )
         .route("/provisioned-model-throughputs", get(list_pts))
+        .route(
+            "/model-customization/custom-model-deployments",
+            post(create_deployment).get(list_deployments),
+        )
+        .route(
+            "/model-customization/custom-model-deployments/{id}",
+            get(get_deployment).delete(delete_deployment),
+        )
+        .route("/model-invocation-job", post(s3_backed::create_batch_job))
+        .route("/model-invocation-job/{id}", get(get_batch_job))
+        .route("/model-invocation-job/{id}/stop", post(stop_batch_job))
+        .route("/model-invocation-jobs", get(list_batch_jobs))
         .route("/model/{id}/invoke", post(invoke_model))
         .route("/model/{id}/converse", post(converse))
         .route("/_emulator/state", get(get_state))
@@ -185,15 +203,6 @@ fn control(
     }
 }
 
-async fn create_job(State(state): State<AppState>, body: Bytes) -> Response {
-    control(
-        &state,
-        "CreateModelCustomizationJob",
-        StatusCode::CREATED,
-        |s| s.create_job(&parse_body(&body)?),
-    )
-}
-
 async fn list_jobs(
     State(state): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -272,14 +281,65 @@ async fn list_pts(
     )
 }
 
+async fn create_deployment(State(state): State<AppState>, body: Bytes) -> Response {
+    control(
+        &state,
+        "CreateCustomModelDeployment",
+        StatusCode::ACCEPTED,
+        |s| s.create_deployment(&parse_body(&body)?),
+    )
+}
+
+async fn get_deployment(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetCustomModelDeployment", StatusCode::OK, |s| {
+        s.get_deployment(&id)
+    })
+}
+
+async fn delete_deployment(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "DeleteCustomModelDeployment", StatusCode::OK, |s| {
+        s.delete_deployment(&id)
+    })
+}
+
+async fn list_deployments(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    control(&state, "ListCustomModelDeployments", StatusCode::OK, |s| {
+        s.list_deployments(&query)
+    })
+}
+
+async fn get_batch_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetModelInvocationJob", StatusCode::OK, |s| {
+        s.get_batch_job(&id)
+    })
+}
+
+async fn stop_batch_job(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "StopModelInvocationJob", StatusCode::OK, |s| {
+        s.stop_batch_job(&id)
+    })
+}
+
+async fn list_batch_jobs(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    control(&state, "ListModelInvocationJobs", StatusCode::OK, |s| {
+        s.list_batch_jobs(&query)
+    })
+}
+
 // ---- runtime ----
 
 /// What a runtime call needs once faults are passed and the model resolved.
 struct Invocation {
     prompt: String,
     text: String,
-    base_model_id: String,
-    request_number: u64,
+    /// The family's response body (InvokeModel).
+    response: Value,
 }
 
 /// Counts the call, applies the injected faults, resolves the model and computes the answer.
@@ -288,7 +348,7 @@ fn run_inference(
     operation: &str,
     model_id: &str,
     body: &Bytes,
-    prompt_of: impl FnOnce(&str, &Value) -> Result<String, ApiError>,
+    converse: bool,
 ) -> Result<Invocation, ApiError> {
     let mut store = state.store();
     store.count_call(operation);
@@ -313,28 +373,26 @@ fn run_inference(
     let request: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::validation(format!("Malformed input request: {e}")))?;
     let model = store.resolve_runtime_model(model_id)?;
-    let prompt = prompt_of(&model.base_model_id, &request)?;
-    if let Some(needle) = store.config.faults.fail_prompts_containing.as_deref()
-        && prompt.contains(needle)
-    {
-        return Err(ApiError::validation(format!(
-            "Input is not acceptable: it contains {needle:?} (injected fault)."
-        )));
-    }
-    let text = runtime::answer(
-        &prompt,
-        model.custom,
-        store.config.custom_quality,
-        &store.config.answers,
-    );
+    let request_number = store.invocation_total() + 1;
+    let invocation = if converse {
+        let prompt = runtime::last_user_text(&request)?;
+        let text = store.answer(&model, &prompt)?;
+        Invocation {
+            prompt,
+            text,
+            response: Value::Null,
+        }
+    } else {
+        Family::of(&model.base_model_id)?;
+        let (prompt, text, response) = store.invoke_body(&model, &request, request_number)?;
+        Invocation {
+            prompt,
+            text,
+            response,
+        }
+    };
     store.count_invocation(model_id);
-    let request_number = store.invocation_total();
-    Ok(Invocation {
-        prompt,
-        text,
-        base_model_id: model.base_model_id,
-        request_number,
-    })
+    Ok(invocation)
 }
 
 async fn invoke_model(
@@ -342,25 +400,14 @@ async fn invoke_model(
     Path(model_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let result = run_inference(&state, "InvokeModel", &model_id, &body, |base, request| {
-        Family::of(base)?.prompt(request)
-    });
+    let result = run_inference(&state, "InvokeModel", &model_id, &body, false);
     match result {
         Ok(inv) => {
-            let family =
-                Family::of(&inv.base_model_id).expect("family checked while reading the prompt");
-            let body = family.response(&inv.prompt, &inv.text, inv.request_number);
-            let mut response = wire::json(StatusCode::OK, body);
+            let mut response = wire::json(StatusCode::OK, inv.response);
             let headers = response.headers_mut();
             for (name, count) in [
-                (
-                    "X-Amzn-Bedrock-Input-Token-Count",
-                    runtime::token_count(&inv.prompt),
-                ),
-                (
-                    "X-Amzn-Bedrock-Output-Token-Count",
-                    runtime::token_count(&inv.text),
-                ),
+                ("X-Amzn-Bedrock-Input-Token-Count", token_count(&inv.prompt)),
+                ("X-Amzn-Bedrock-Output-Token-Count", token_count(&inv.text)),
             ] {
                 headers.insert(name, HeaderValue::from(count));
             }
@@ -378,15 +425,10 @@ async fn converse(
     Path(model_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let result = run_inference(&state, "Converse", &model_id, &body, |_, request| {
-        runtime::converse_prompt(request)
-    });
+    let result = run_inference(&state, "Converse", &model_id, &body, true);
     match result {
         Ok(inv) => {
-            let (input, output) = (
-                runtime::token_count(&inv.prompt),
-                runtime::token_count(&inv.text),
-            );
+            let (input, output) = (token_count(&inv.prompt), token_count(&inv.text));
             wire::json(
                 StatusCode::OK,
                 json!({
@@ -463,6 +505,7 @@ async fn post_config(State(state): State<AppState>, headers: HeaderMap, body: By
             if !has_answers {
                 config.answers = std::mem::take(&mut store.config.answers);
             }
+            // A config without s3_endpoint keeps the current one (Store::set_config).
             store.set_config(config);
             let current = serde_json::to_value(&store.config).expect("config serializes");
             wire::json(StatusCode::OK, current)

@@ -1,5 +1,6 @@
-//! The emulator's memory: customization jobs, custom models and provisioned throughputs,
-//! with their lifecycles, plus per-operation call counts.
+//! The emulator's memory: customization jobs, custom models, provisioned throughputs, custom
+//! model deployments ([`deployments`]) and batch inference jobs ([`batch`]), with their
+//! lifecycles, plus per-operation call counts and the history of servings.
 //!
 //! Lifecycles advance lazily: every read first moves resources whose duration has elapsed
 //! to their final status, so no background task is needed and timings stay exact.
@@ -10,7 +11,18 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod batch;
+mod deployments;
+mod history;
+
+pub use batch::{BatchJobState, BatchRequest};
+pub use deployments::DeploymentState;
+pub use history::{ServingEvent, ServingEventKind, ServingKind};
+
+use crate::candidates::{self, CandidateOutcome};
 use crate::config::EmulatorConfig;
+use crate::families::Family;
+use crate::runtime::{self, Speaker};
 use crate::wire::{ApiError, rfc3339};
 
 pub const REGION: &str = "us-east-1";
@@ -30,6 +42,44 @@ pub struct EmulatorState {
     pub calls: BTreeMap<String, u64>,
     /// Model id as sent to InvokeModel/Converse (percent-decoded) → successful invocations.
     pub invocations: BTreeMap<String, u64>,
+    /// Every custom model deployment created (deleted ones too, marked), in creation order.
+    #[serde(default)]
+    pub custom_model_deployments: Vec<DeploymentState>,
+    /// Every batch inference job created, in creation order.
+    #[serde(default)]
+    pub batch_jobs: Vec<BatchJobState>,
+    /// Creations and deletions of provisioned throughputs and deployments, in order.
+    #[serde(default)]
+    pub serving_history: Vec<ServingEvent>,
+}
+
+impl EmulatorState {
+    /// The most servings (provisioned throughputs and deployments together) that existed at
+    /// once, replaying [`EmulatorState::serving_history`] in order.
+    pub fn max_concurrent_servings(&self) -> usize {
+        history::max_concurrent(&self.serving_history)
+    }
+
+    /// Deployments not deleted.
+    pub fn live_deployments(&self) -> Vec<&DeploymentState> {
+        self.custom_model_deployments
+            .iter()
+            .filter(|d| !d.deleted)
+            .collect()
+    }
+
+    /// Provisioned throughputs not deleted.
+    pub fn live_throughputs(&self) -> Vec<&ProvisionedThroughputState> {
+        self.provisioned_throughputs
+            .iter()
+            .filter(|p| !p.deleted)
+            .collect()
+    }
+
+    /// Calls of one AWS operation received so far.
+    pub fn call_count(&self, operation: &str) -> u64 {
+        self.calls.get(operation).copied().unwrap_or(0)
+    }
 }
 
 /// A model customization job.
@@ -52,6 +102,12 @@ pub struct JobState {
     pub base_model_identifier: String,
     /// Why the job failed, for failed jobs.
     pub failure_message: Option<String>,
+    /// The job's hyper-parameters as sent.
+    #[serde(default)]
+    pub hyper_parameters: BTreeMap<String, String>,
+    /// The good fraction a candidate rule gave its custom model, when one matched.
+    #[serde(default)]
+    pub good_fraction: Option<f64>,
 }
 
 /// A custom model.
@@ -138,7 +194,10 @@ struct Job {
     created: SystemTime,
     started: Instant,
     duration: Duration,
-    fails: bool,
+    /// Why the job will fail, when a fault or a candidate rule says it does.
+    fails: Option<String>,
+    hyper_parameters: BTreeMap<String, String>,
+    good_fraction: Option<f64>,
     status: JobStatus,
     end_time: Option<SystemTime>,
     failure_message: Option<String>,
@@ -153,6 +212,7 @@ struct CustomModel {
     base_model_id: String,
     request: Value,
     created: SystemTime,
+    good_fraction: Option<f64>,
     deleted: bool,
 }
 
@@ -173,11 +233,12 @@ struct Pt {
 }
 
 /// What a runtime model id resolves to.
+#[derive(Clone, Debug)]
 pub struct ResolvedModel {
     /// Foundation model id whose request/response family applies (e.g. `cohere.command-text-v14`).
     pub base_model_id: String,
-    /// Whether it is a customized model (served through a provisioned throughput).
-    pub custom: bool,
+    /// Base model or customized model (served through a provisioned throughput or a deployment).
+    pub speaker: Speaker,
 }
 
 pub struct Store {
@@ -188,6 +249,9 @@ pub struct Store {
     jobs: Vec<Job>,
     models: Vec<CustomModel>,
     pts: Vec<Pt>,
+    deployments: Vec<deployments::Deployment>,
+    batch_jobs: Vec<batch::BatchJob>,
+    history: Vec<ServingEvent>,
     calls: BTreeMap<String, u64>,
     invocations: BTreeMap<String, u64>,
 }
@@ -231,13 +295,20 @@ impl Store {
             jobs: Vec::new(),
             models: Vec::new(),
             pts: Vec::new(),
+            deployments: Vec::new(),
+            batch_jobs: Vec::new(),
+            history: Vec::new(),
             calls: BTreeMap::new(),
             invocations: BTreeMap::new(),
         }
     }
 
-    /// Replaces the settings and restarts the runtime fault counters.
-    pub fn set_config(&mut self, config: EmulatorConfig) {
+    /// Replaces the settings and restarts the runtime fault counters. A config without
+    /// `s3_endpoint` keeps the current one (the local stack sets it once).
+    pub fn set_config(&mut self, mut config: EmulatorConfig) {
+        if config.s3_endpoint.is_none() {
+            config.s3_endpoint = self.config.s3_endpoint.take();
+        }
         self.config = config;
         self.runtime_calls = 0;
     }
@@ -278,12 +349,9 @@ impl Store {
                 && now.duration_since(job.started) >= job.duration
             {
                 job.end_time = Some(job.created + job.duration);
-                if job.fails {
+                if let Some(why) = &job.fails {
                     job.status = JobStatus::Failed;
-                    job.failure_message = Some(format!(
-                        "Training failed (injected fault): the emulator was told to fail job {}.",
-                        job.name
-                    ));
+                    job.failure_message = Some(why.clone());
                 } else {
                     job.status = JobStatus::Completed;
                     finished.push(index);
@@ -306,6 +374,7 @@ impl Store {
                 base_model_id: job.base_model_id.clone(),
                 request: job.request.clone(),
                 created: job.created + job.duration,
+                good_fraction: job.good_fraction,
                 deleted: false,
             };
             self.models.push(model);
@@ -319,6 +388,8 @@ impl Store {
                 };
             }
         }
+        self.advance_deployments(now);
+        self.advance_batch_jobs(now);
     }
 
     pub fn state(&mut self) -> EmulatorState {
@@ -336,6 +407,8 @@ impl Store {
                     output_model_name: j.custom_model_name.clone(),
                     base_model_identifier: j.base_model_identifier.clone(),
                     failure_message: j.failure_message.clone(),
+                    hyper_parameters: j.hyper_parameters.clone(),
+                    good_fraction: j.good_fraction,
                 })
                 .collect(),
             custom_models: self
@@ -364,6 +437,9 @@ impl Store {
                 .collect(),
             calls: self.calls.clone(),
             invocations: self.invocations.clone(),
+            custom_model_deployments: self.deployment_states(),
+            batch_jobs: self.batch_job_states(),
+            serving_history: self.history.clone(),
         }
     }
 
@@ -405,11 +481,28 @@ impl Store {
             )));
         }
         let base_model_id = foundation_model_id(&base_model_identifier).to_owned();
+        let hyper_parameters = hyper_parameters(body)?;
         let id = self.new_id();
         let arn = format!(
             "arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{base_model_id}/{id}"
         );
-        let fails = std::mem::take(&mut self.config.faults.fail_next_job);
+        let mut fails = std::mem::take(&mut self.config.faults.fail_next_job).then(|| {
+            format!("Training failed (injected fault): the emulator was told to fail job {name}.")
+        });
+        let mut good_fraction = None;
+        if let Some(rule) = candidates::decide(&self.config.candidate_rules, &hyper_parameters) {
+            match rule.outcome {
+                CandidateOutcome::Fail => {
+                    fails.get_or_insert_with(|| {
+                        format!(
+                            "Training failed: the emulator's candidate rule {:?} fails jobs with these hyper-parameters.",
+                            rule.when
+                        )
+                    });
+                }
+                CandidateOutcome::GoodFraction(f) => good_fraction = Some(f),
+            }
+        }
         self.jobs.push(Job {
             arn: arn.clone(),
             name,
@@ -422,12 +515,23 @@ impl Store {
             started: Instant::now(),
             duration: self.config.job_duration,
             fails,
+            hyper_parameters,
+            good_fraction,
             status: JobStatus::InProgress,
             end_time: None,
             failure_message: None,
             output_model_arn: None,
         });
         Ok(json!({ "jobArn": arn }))
+    }
+
+    /// The ARN of the job an earlier create with this request's `clientRequestToken` made.
+    pub fn job_for_token(&self, body: &Value) -> Option<String> {
+        let token = body.get("clientRequestToken").and_then(Value::as_str)?;
+        self.jobs
+            .iter()
+            .find(|j| j.token.as_deref() == Some(token))
+            .map(|j| j.arn.clone())
     }
 
     fn find_job(&self, identifier: &str) -> Result<&Job, ApiError> {
@@ -591,6 +695,11 @@ impl Store {
                 pt.arn
             )));
         }
+        if let Some(arn_in_use) = self.live_deployment_of(&arn) {
+            return Err(ApiError::conflict(format!(
+                "Custom model {arn} is in use by custom model deployment {arn_in_use}; delete it first."
+            )));
+        }
         self.models[index].deleted = true;
         Ok(json!({}))
     }
@@ -686,6 +795,7 @@ impl Store {
             status: PtStatus::Creating,
             deleted: false,
         });
+        self.record(ServingKind::Throughput, &arn, ServingEventKind::Created);
         Ok(json!({ "provisionedModelArn": arn }))
     }
 
@@ -731,6 +841,8 @@ impl Store {
         self.advance();
         let index = self.find_pt_index(identifier)?;
         self.pts[index].deleted = true;
+        let arn = self.pts[index].arn.clone();
+        self.record(ServingKind::Throughput, &arn, ServingEventKind::Deleted);
         Ok(json!({}))
     }
 
@@ -775,6 +887,9 @@ impl Store {
     /// InService, or a foundation model id/ARN. Custom models must be reached through a PT.
     pub fn resolve_runtime_model(&mut self, model_id: &str) -> Result<ResolvedModel, ApiError> {
         self.advance();
+        if model_id.contains(":custom-model-deployment/") {
+            return self.resolve_deployment(model_id);
+        }
         if model_id.contains(":provisioned-model/")
             || self.pts.iter().any(|p| !p.deleted && p.name == model_id)
         {
@@ -786,9 +901,16 @@ impl Store {
                     pt.status.as_str()
                 )));
             }
+            let speaker = if pt.model_arn.contains(":custom-model/") {
+                Speaker::Custom {
+                    good_fraction: self.good_fraction_of(&pt.model_arn),
+                }
+            } else {
+                Speaker::Base
+            };
             return Ok(ResolvedModel {
                 base_model_id: pt.base_model_id.clone(),
-                custom: pt.model_arn.contains(":custom-model/"),
+                speaker,
             });
         }
         if model_id.contains(":custom-model/") || self.models.iter().any(|m| m.name == model_id) {
@@ -801,7 +923,66 @@ impl Store {
         }
         Ok(ResolvedModel {
             base_model_id: foundation_model_id(model_id).to_owned(),
-            custom: false,
+            speaker: Speaker::Base,
         })
+    }
+
+    /// The good fraction a candidate rule gave the custom model `arn` (any, deleted too).
+    fn good_fraction_of(&self, model_arn: &str) -> Option<f64> {
+        self.models
+            .iter()
+            .find(|m| m.arn == model_arn)
+            .and_then(|m| m.good_fraction)
+    }
+
+    /// The answer of `model` to `prompt`: the injected prompt fault, then the answer key. The one
+    /// answer function of InvokeModel, Converse and batch records.
+    pub fn answer(&self, model: &ResolvedModel, prompt: &str) -> Result<String, ApiError> {
+        if let Some(needle) = self.config.faults.fail_prompts_containing.as_deref()
+            && prompt.contains(needle)
+        {
+            return Err(ApiError::validation(format!(
+                "Input is not acceptable: it contains {needle:?} (injected fault)."
+            )));
+        }
+        Ok(runtime::answer(
+            prompt,
+            model.speaker,
+            self.config.custom_quality,
+            &self.config.answers,
+        ))
+    }
+
+    /// The InvokeModel response body of `model` for the request `body` (its family's shape).
+    pub fn invoke_body(
+        &self,
+        model: &ResolvedModel,
+        body: &Value,
+        request_number: u64,
+    ) -> Result<(String, String, Value), ApiError> {
+        let family = Family::of(&model.base_model_id)?;
+        let prompt = family.prompt(body)?;
+        let text = self.answer(model, &prompt)?;
+        let response = family.response(&prompt, &text, request_number);
+        Ok((prompt, text, response))
+    }
+}
+
+/// The `hyperParameters` of a create request: a map of strings.
+fn hyper_parameters(body: &Value) -> Result<BTreeMap<String, String>, ApiError> {
+    match body.get("hyperParameters") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                other => Err(ApiError::validation(format!(
+                    "hyperParameters.{k} must be a string, not {other}"
+                ))),
+            })
+            .collect(),
+        Some(other) => Err(ApiError::validation(format!(
+            "hyperParameters must be a map of strings, not {other}"
+        ))),
     }
 }

@@ -27,6 +27,7 @@ fn fast_config() -> EmulatorConfig {
         custom_quality: Quality::Better,
         answers: HashMap::from([(PROMPT.to_owned(), REFERENCE.to_owned())]),
         faults: Faults::default(),
+        ..EmulatorConfig::default()
     }
 }
 

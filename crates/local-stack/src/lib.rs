@@ -319,14 +319,18 @@ pub struct LocalStack {
 
 impl LocalStack {
     /// Starts moto (on a blocking thread, it takes a second or two) and the emulator on the
-    /// current tokio runtime.
-    pub async fn start(config: EmulatorConfig) -> Result<LocalStack, LocalStackError> {
+    /// current tokio runtime. The emulator's `s3_endpoint` is set to moto's (unless the config
+    /// names one), so batch jobs and training-file checks read and write moto's S3.
+    pub async fn start(mut config: EmulatorConfig) -> Result<LocalStack, LocalStackError> {
         let moto = tokio::task::spawn_blocking(Moto::start)
             .await
             .map_err(|e| LocalStackError::Spawn {
                 command: "moto".into(),
                 source: std::io::Error::other(e),
             })??;
+        if config.s3_endpoint.is_none() {
+            config.s3_endpoint = Some(moto.endpoint());
+        }
         let bedrock = Emulator::start(config)
             .await
             .map_err(LocalStackError::Emulator)?;

@@ -30,6 +30,15 @@ struct Args {
     /// Seconds a provisioned throughput stays Creating.
     #[arg(long, default_value_t = 3.0)]
     pt_seconds: f64,
+    /// Seconds a custom model deployment stays Creating.
+    #[arg(long, default_value_t = 3.0)]
+    deployment_seconds: f64,
+    /// Seconds a batch inference job takes from Submitted to Completed.
+    #[arg(long, default_value_t = 5.0)]
+    batch_seconds: f64,
+    /// Fewest records a batch inference job takes (Bedrock's default quota is 100).
+    #[arg(long, default_value_t = 100)]
+    batch_min_records: usize,
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long, default_value = "better")]
     custom_quality: Quality,
@@ -76,6 +85,11 @@ async fn main() -> anyhow::Result<()> {
     let mut config = EmulatorConfig {
         job_duration: Duration::try_from_secs_f64(args.job_seconds).context("--job-seconds")?,
         pt_duration: Duration::try_from_secs_f64(args.pt_seconds).context("--pt-seconds")?,
+        deployment_duration: Duration::try_from_secs_f64(args.deployment_seconds)
+            .context("--deployment-seconds")?,
+        batch_duration: Duration::try_from_secs_f64(args.batch_seconds)
+            .context("--batch-seconds")?,
+        batch_min_records: args.batch_min_records,
         custom_quality: args.custom_quality,
         ..EmulatorConfig::default()
     };
@@ -90,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await??;
+    // Batch jobs and training-file checks read and write moto's S3.
+    config.s3_endpoint = Some(moto.endpoint());
     let bedrock = Emulator::start_on(
         SocketAddr::from(([127, 0, 0, 1], args.bedrock_port)),
         config,

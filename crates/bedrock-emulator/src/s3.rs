@@ -1,0 +1,257 @@
+//! Just enough S3 for the emulator: read and write objects and list a prefix on an S3-compatible
+//! endpoint (moto), path-style and unsigned. Blocking: call it from `spawn_blocking`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Largest object the emulator reads (Bedrock's own batch input limit is 1 GB per file; the
+/// emulator serves tests and demos).
+pub const MAX_OBJECT_BYTES: u64 = 256 * 1024 * 1024;
+/// Most keys one listing returns before the emulator gives up.
+const MAX_LISTED_KEYS: usize = 10_000;
+
+/// Characters left as they are in a key segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Why an S3 request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    /// The URI is not `s3://bucket/key`.
+    #[error("{0} is not an S3 URI (s3://bucket/key)")]
+    BadUri(String),
+    /// No such object (or bucket).
+    #[error("s3://{bucket}/{key} does not exist")]
+    NotFound {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// The object is larger than [`MAX_OBJECT_BYTES`].
+    #[error("s3://{bucket}/{key} is larger than {MAX_OBJECT_BYTES} bytes")]
+    TooLarge {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// S3 answered an error status or could not be reached.
+    #[error("S3 request {what} failed: {detail}")]
+    Request {
+        /// Method and URL.
+        what: String,
+        /// Status and body, or the transport error.
+        detail: String,
+    },
+}
+
+/// An S3 location: bucket and key (or key prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key or prefix, without a leading slash; may be empty.
+    pub key: String,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket/key`.
+    pub fn parse(uri: &str) -> Result<S3Location, S3Error> {
+        let rest = uri
+            .strip_prefix("s3://")
+            .ok_or_else(|| S3Error::BadUri(uri.to_owned()))?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(S3Error::BadUri(uri.to_owned()));
+        }
+        Ok(S3Location {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// `s3://bucket/key`.
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// The last segment of the key (a file name).
+    pub fn file_name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or(&self.key)
+    }
+}
+
+/// A path-style S3 client on one endpoint.
+pub struct S3 {
+    endpoint: String,
+    agent: ureq::Agent,
+}
+
+impl S3 {
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:5000`).
+    pub fn new(endpoint: &str) -> S3 {
+        S3 {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    fn url(&self, bucket: &str, key: &str) -> String {
+        let key: Vec<String> = key
+            .split('/')
+            .map(|segment| utf8_percent_encode(segment, SEGMENT).to_string())
+            .collect();
+        format!(
+            "{}/{}/{}",
+            self.endpoint,
+            utf8_percent_encode(bucket, SEGMENT),
+            key.join("/")
+        )
+    }
+
+    /// The object's bytes, or `None` when there is no such object.
+    pub fn get(&self, at: &S3Location) -> Result<Option<Vec<u8>>, S3Error> {
+        let url = self.url(&at.bucket, &at.key);
+        match self.agent.get(&url).call() {
+            Ok(response) => {
+                let mut bytes = Vec::new();
+                response
+                    .into_reader()
+                    .take(MAX_OBJECT_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| S3Error::Request {
+                        what: format!("GET {url}"),
+                        detail: e.to_string(),
+                    })?;
+                if bytes.len() as u64 > MAX_OBJECT_BYTES {
+                    return Err(S3Error::TooLarge {
+                        bucket: at.bucket.clone(),
+                        key: at.key.clone(),
+                    });
+                }
+                Ok(Some(bytes))
+            }
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            Err(err) => Err(request_error(format!("GET {url}"), err)),
+        }
+    }
+
+    /// Writes (replaces) an object.
+    pub fn put(&self, at: &S3Location, body: &[u8], content_type: &str) -> Result<(), S3Error> {
+        let url = self.url(&at.bucket, &at.key);
+        self.agent
+            .put(&url)
+            .set("content-type", content_type)
+            .send_bytes(body)
+            .map_err(|err| request_error(format!("PUT {url}"), err))?;
+        Ok(())
+    }
+
+    /// Keys under `prefix` of `bucket` (ListObjectsV2, every page), in S3's order.
+    pub fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, S3Error> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/{}?list-type=2&prefix={}",
+                self.endpoint,
+                utf8_percent_encode(bucket, SEGMENT),
+                utf8_percent_encode(prefix, SEGMENT)
+            );
+            if let Some(token) = &token {
+                url.push_str("&continuation-token=");
+                url.push_str(&utf8_percent_encode(token, SEGMENT).to_string());
+            }
+            let xml = match self.agent.get(&url).call() {
+                Ok(response) => response.into_string().map_err(|e| S3Error::Request {
+                    what: format!("GET {url}"),
+                    detail: e.to_string(),
+                })?,
+                Err(ureq::Error::Status(404, _)) => {
+                    return Err(S3Error::NotFound {
+                        bucket: bucket.to_owned(),
+                        key: prefix.to_owned(),
+                    });
+                }
+                Err(err) => return Err(request_error(format!("GET {url}"), err)),
+            };
+            keys.extend(xml_values(&xml, "Key"));
+            token = xml_values(&xml, "NextContinuationToken").into_iter().next();
+            let truncated =
+                xml_values(&xml, "IsTruncated").first().map(String::as_str) == Some("true");
+            if !truncated || token.is_none() || keys.len() >= MAX_LISTED_KEYS {
+                return Ok(keys);
+            }
+        }
+    }
+}
+
+fn request_error(what: String, err: ureq::Error) -> S3Error {
+    let detail = match err {
+        ureq::Error::Status(status, response) => {
+            let body = response.into_string().unwrap_or_default();
+            format!(
+                "status {status}: {}",
+                body.chars().take(500).collect::<String>()
+            )
+        }
+        transport => transport.to_string(),
+    };
+    S3Error::Request { what, detail }
+}
+
+/// The text of every `<tag>…</tag>` element, XML entities decoded.
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut values = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        values.push(
+            after[..end]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[end + close.len()..];
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris_and_encodes_keys() {
+        let at = S3Location::parse("s3://bucket/in/my file.jsonl").unwrap();
+        assert_eq!(at.bucket, "bucket");
+        assert_eq!(at.key, "in/my file.jsonl");
+        assert_eq!(at.file_name(), "my file.jsonl");
+        assert_eq!(
+            S3::new("http://h:1/").url(&at.bucket, &at.key),
+            "http://h:1/bucket/in/my%20file.jsonl"
+        );
+        assert_eq!(S3Location::parse("s3://b").unwrap().key, "");
+        assert!(S3Location::parse("https://b/k").is_err());
+        assert!(S3Location::parse("s3:///k").is_err());
+    }
+
+    #[test]
+    fn reads_listing_keys() {
+        let xml = "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a/x.jsonl</Key></Contents><Contents><Key>a/R&amp;D.jsonl</Key></Contents></ListBucketResult>";
+        assert_eq!(xml_values(xml, "Key"), vec!["a/x.jsonl", "a/R&D.jsonl"]);
+        assert_eq!(xml_values(xml, "IsTruncated"), vec!["false"]);
+    }
+}
