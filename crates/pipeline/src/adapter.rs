@@ -14,6 +14,9 @@ pub enum AdapterKind {
     Titan,
     /// Meta Llama: `{"prompt"}` → `generation`.
     Llama,
+    /// Amazon Nova: `{"schemaVersion": "messages-v1", "system"?, "messages", "inferenceConfig"}` →
+    /// `output.message.content[0].text`.
+    Nova,
     /// The Converse API.
     Converse,
 }
@@ -37,6 +40,9 @@ impl AdapterKind {
             AdapterKind::Titan
         } else if id.starts_with("meta.llama") {
             AdapterKind::Llama
+        } else if id.starts_with("amazon.nova") || id.contains(".amazon.nova") {
+            // `amazon.nova-micro-v1:0`, or an inference profile such as `us.amazon.nova-micro-v1:0`.
+            AdapterKind::Nova
         } else {
             AdapterKind::Converse
         }
@@ -48,12 +54,19 @@ impl AdapterKind {
             AdapterKind::Cohere => "cohere",
             AdapterKind::Titan => "titan",
             AdapterKind::Llama => "llama",
+            AdapterKind::Nova => "nova",
             AdapterKind::Converse => "converse",
         }
     }
 
-    /// The InvokeModel body for `prompt`; `None` for Converse.
-    pub(crate) fn request_body(self, prompt: &str, params: &GenerationParams) -> Option<Value> {
+    /// The InvokeModel body for `prompt` (with `system` as the system prompt where the family has one); `None`
+    /// for Converse.
+    pub(crate) fn request_body(
+        self,
+        prompt: &str,
+        system: Option<&str>,
+        params: &GenerationParams,
+    ) -> Option<Value> {
         let body = match self {
             AdapterKind::Cohere => {
                 let mut body = json!({
@@ -87,6 +100,24 @@ impl AdapterKind {
                 }
                 body
             }
+            AdapterKind::Nova => {
+                let mut config = json!({
+                    "maxTokens": params.max_tokens,
+                    "temperature": params.temperature,
+                });
+                if let Some(p) = params.top_p {
+                    config["topP"] = json!(p);
+                }
+                let mut body = json!({
+                    "schemaVersion": "messages-v1",
+                    "messages": [{ "role": "user", "content": [{ "text": prompt }] }],
+                    "inferenceConfig": config,
+                });
+                if let Some(system) = system {
+                    body["system"] = json!([{ "text": system }]);
+                }
+                body
+            }
             AdapterKind::Converse => return None,
         };
         Some(body)
@@ -100,6 +131,7 @@ impl AdapterKind {
             AdapterKind::Cohere => value.pointer("/generations/0/text"),
             AdapterKind::Titan => value.pointer("/results/0/outputText"),
             AdapterKind::Llama => value.get("generation"),
+            AdapterKind::Nova => value.pointer("/output/message/content/0/text"),
             AdapterKind::Converse => {
                 return Err("Converse responses are not InvokeModel bodies".into());
             }
@@ -145,6 +177,14 @@ mod tests {
             AdapterKind::Llama
         );
         assert_eq!(
+            AdapterKind::for_model("amazon.nova-micro-v1:0"),
+            AdapterKind::Nova
+        );
+        assert_eq!(
+            AdapterKind::for_model("us.amazon.nova-lite-v1:0"),
+            AdapterKind::Nova
+        );
+        assert_eq!(
             AdapterKind::for_model("anthropic.claude-3-haiku-20240307-v1:0"),
             AdapterKind::Converse
         );
@@ -152,15 +192,33 @@ mod tests {
 
     #[test]
     fn bodies_and_responses_round_trip() {
-        let cohere = AdapterKind::Cohere.request_body("hi", &PARAMS).unwrap();
+        let cohere = AdapterKind::Cohere
+            .request_body("hi", Some("ignored"), &PARAMS)
+            .unwrap();
+        assert!(cohere.get("system").is_none());
         assert_eq!(cohere["prompt"], "hi");
         assert_eq!(cohere["max_tokens"], 100);
-        let titan = AdapterKind::Titan.request_body("hi", &PARAMS).unwrap();
+        let titan = AdapterKind::Titan
+            .request_body("hi", None, &PARAMS)
+            .unwrap();
         assert_eq!(titan["inputText"], "hi");
         assert_eq!(titan["textGenerationConfig"]["maxTokenCount"], 100);
-        let llama = AdapterKind::Llama.request_body("hi", &PARAMS).unwrap();
+        let llama = AdapterKind::Llama
+            .request_body("hi", None, &PARAMS)
+            .unwrap();
         assert_eq!(llama["max_gen_len"], 100);
-        assert!(AdapterKind::Converse.request_body("hi", &PARAMS).is_none());
+        let nova = AdapterKind::Nova
+            .request_body("hi", Some("Be brief."), &PARAMS)
+            .unwrap();
+        assert_eq!(nova["schemaVersion"], "messages-v1");
+        assert_eq!(nova["messages"][0]["content"][0]["text"], "hi");
+        assert_eq!(nova["system"][0]["text"], "Be brief.");
+        assert_eq!(nova["inferenceConfig"]["maxTokens"], 100);
+        assert!(
+            AdapterKind::Converse
+                .request_body("hi", None, &PARAMS)
+                .is_none()
+        );
 
         let text = |kind: AdapterKind, body: &str| kind.response_text(body.as_bytes());
         assert_eq!(
@@ -174,6 +232,14 @@ mod tests {
         assert_eq!(
             text(AdapterKind::Llama, r#"{"generation":"c"}"#).unwrap(),
             "c"
+        );
+        assert_eq!(
+            text(
+                AdapterKind::Nova,
+                r#"{"output":{"message":{"role":"assistant","content":[{"text":" d "}]}},"stopReason":"end_turn"}"#
+            )
+            .unwrap(),
+            "d"
         );
         assert!(text(AdapterKind::Llama, r#"{"generations":[]}"#).is_err());
         assert!(text(AdapterKind::Cohere, "not json").is_err());

@@ -1,6 +1,6 @@
-//! The local data: the training file is checked line by line before anything is uploaded (a bad line found by
-//! Bedrock costs a job start and an hour of waiting), and the evaluation prompts are paired with their references
-//! under stable ids, so every output can be traced back to its prompt.
+//! The evaluation data: the prompts are paired with their references under stable ids, so every output can be
+//! traced back to its prompt. (The training data is checked and converted per model family in
+//! [`crate::training`].)
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -14,82 +14,7 @@ use crate::error::{PipelineError, Result};
 /// At most this many problems are listed; the rest are counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
 
-/// What the training file holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrainingSummary {
-    pub records: usize,
-    pub bytes: u64,
-    /// SHA-256 of the file, recorded in the journal.
-    pub sha256: String,
-}
-
-/// Checks a fine-tuning JSONL file: every line a JSON object with non-empty string `prompt` and `completion`.
-pub fn validate_training_data(path: &Path) -> Result<TrainingSummary> {
-    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
-    let text = match std::str::from_utf8(&bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            return Err(invalid(
-                path,
-                vec![format!("{}:{line}: invalid UTF-8", path.display())],
-            ));
-        }
-    };
-    let mut problems = Vec::new();
-    let mut records = 0;
-    let lines: Vec<&str> = text.lines().collect();
-    for (index, line) in lines.iter().enumerate() {
-        let number = index + 1;
-        let problem = |message: String| format!("{}:{number}: {message}", path.display());
-        if line.trim().is_empty() {
-            // A trailing blank line is harmless; one in the middle means a broken record.
-            if lines[index..].iter().all(|l| l.trim().is_empty()) {
-                break;
-            }
-            problems.push(problem("empty line".into()));
-            continue;
-        }
-        let value: Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            Err(e) => {
-                problems.push(problem(format!("not valid JSON: {e}")));
-                continue;
-            }
-        };
-        let Value::Object(object) = value else {
-            problems.push(problem(
-                "expected a JSON object with prompt and completion".into(),
-            ));
-            continue;
-        };
-        for field in ["prompt", "completion"] {
-            match object.get(field) {
-                Some(Value::String(s)) if !s.trim().is_empty() => {}
-                Some(Value::String(_)) => problems.push(problem(format!("{field} is empty"))),
-                Some(_) => problems.push(problem(format!("{field} must be a string"))),
-                None => problems.push(problem(format!("missing {field}"))),
-            }
-        }
-        records += 1;
-    }
-    if records == 0 && problems.is_empty() {
-        problems.push(format!("{}: no training records", path.display()));
-    }
-    if !problems.is_empty() {
-        return Err(invalid(path, problems));
-    }
-    Ok(TrainingSummary {
-        records,
-        bytes: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
-    })
-}
-
-fn invalid(path: &Path, mut problems: Vec<String>) -> PipelineError {
+pub(crate) fn invalid(path: &Path, mut problems: Vec<String>) -> PipelineError {
     if problems.len() > MAX_LISTED_PROBLEMS {
         let more = problems.len() - MAX_LISTED_PROBLEMS;
         problems.truncate(MAX_LISTED_PROBLEMS);
@@ -281,44 +206,6 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../datasets/dialogsum-seed")
             .join(name)
-    }
-
-    #[test]
-    fn the_seed_training_data_is_valid() {
-        let summary = validate_training_data(&seed("training-data.jsonl")).unwrap();
-        // 1000 records; the last line has no trailing newline.
-        assert_eq!(summary.records, 1000);
-        assert_eq!(summary.sha256.len(), 64);
-    }
-
-    #[test]
-    fn every_bad_line_is_reported_with_its_number() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.jsonl");
-        std::fs::write(
-            &path,
-            "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"a\"}\nnot json\n\n{\"prompt\":\"\",\"completion\":3}\n[1]\n",
-        )
-        .unwrap();
-        let err = validate_training_data(&path).unwrap_err();
-        let PipelineError::InvalidData { problems, .. } = &err else {
-            panic!("{err}")
-        };
-        let shown: Vec<String> = problems
-            .iter()
-            .map(|p| p.rsplit_once("t.jsonl:").unwrap().1.to_string())
-            .collect();
-        assert_eq!(shown.len(), 6, "{shown:?}");
-        assert_eq!(shown[0], "2: missing completion");
-        assert!(shown[1].starts_with("3: not valid JSON"), "{shown:?}");
-        assert_eq!(shown[2], "4: empty line");
-        assert_eq!(shown[3], "5: prompt is empty");
-        assert_eq!(shown[4], "5: completion must be a string");
-        assert!(
-            shown[5].starts_with("6: expected a JSON object"),
-            "{shown:?}"
-        );
-        assert_eq!(err.kind(), crate::ErrorKind::BadInput);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+    ContentBlock, ConversationRole, InferenceConfiguration, Message, SystemContentBlock,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -41,6 +41,8 @@ pub struct Target {
     /// Foundation model id or provisioned-model ARN.
     pub model_id: String,
     pub adapter: AdapterKind,
+    /// The system prompt (`customization.system_prompt`), for families whose request has one (Nova, Converse).
+    pub system: Option<String>,
 }
 
 /// Runs every item on `target`; the result has one entry per item, in the same order.
@@ -160,7 +162,10 @@ async fn call(
     prompt: &str,
     params: &GenerationParams,
 ) -> Result<String, CallError> {
-    match target.adapter.request_body(prompt, params) {
+    match target
+        .adapter
+        .request_body(prompt, target.system.as_deref(), params)
+    {
         Some(body) => {
             let response = client
                 .invoke_model()
@@ -194,11 +199,15 @@ async fn call(
             if let Some(p) = params.top_p {
                 inference = inference.top_p(p);
             }
-            let response = client
+            let mut request = client
                 .converse()
                 .model_id(&target.model_id)
                 .messages(message)
-                .inference_config(inference.build())
+                .inference_config(inference.build());
+            if let Some(system) = &target.system {
+                request = request.system(SystemContentBlock::Text(system.clone()));
+            }
+            let response = request
                 .send()
                 .await
                 .map_err(|e| classify("Converse", e, converse_retryable))?;

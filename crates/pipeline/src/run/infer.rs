@@ -1,11 +1,14 @@
 //! Steps `inference` and `write-outputs`: every evaluation prompt on both models at once (see
-//! [`crate::inference`]), one result per item in item order, then the outputs and failures to S3 in the format
-//! `bertscore compare` reads.
+//! [`crate::inference`]; the base model's through a batch job when [`crate::batch::choose`] says so, while the
+//! custom model is called on demand), one result per item in item order, then the outputs and failures to S3 in
+//! the format `bertscore compare` reads.
 
 use serde_json::{Value, json};
 
 use super::{BASE_OUTPUTS_FILE, CUSTOM_OUTPUTS_FILE, Pipeline, StepResult, to_json};
+use crate::batch::{self, InferencePath};
 use crate::data::EvalItem;
+use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
 use crate::journal::StepStatus;
 use crate::naming::keys;
@@ -14,37 +17,79 @@ use crate::report::FailureRecord;
 impl Pipeline {
     pub(super) async fn inference(&mut self) -> StepResult {
         let items = self.items()?;
-        let adapter = self.config.customization.adapter();
-        let base = Target {
-            label: "base",
-            model_id: self.config.customization.inference_model_id(),
-            adapter,
-        };
         let custom = Target {
             label: "custom",
             model_id: self.throughput_identifier(),
-            adapter,
+            adapter: self.config.customization.adapter(),
+            system: self.config.customization.system_prompt.clone(),
         };
-        let settings = &self.config.inference;
-        let (base_outputs, custom_outputs) = tokio::join!(
-            inference::run_all(&self.clients.runtime, &base, &items, settings),
-            inference::run_all(&self.clients.runtime, &custom, &items, settings),
-        );
+        // The custom model is called on demand while the base model's prompts run (on demand or as a batch job).
+        let runtime = self.clients.runtime.clone();
+        let settings = self.config.inference.clone();
+        let custom_items = items.clone();
+        let custom_target = custom.clone();
+        let custom_calls = async move {
+            inference::run_all(&runtime, &custom_target, &custom_items, &settings).await
+        };
+        let (base, custom_outputs) = tokio::join!(self.run_base(&items), custom_calls);
+        let (base_outputs, base_detail) = base?;
         let failed =
             |outputs: &[ItemOutput]| outputs.iter().filter(|o| o.completion.is_none()).count();
-        let detail = json!({
+        let mut detail = json!({
             "items": items.len(),
             "base_failed": failed(&base_outputs),
             "custom_failed": failed(&custom_outputs),
-            "base_model_id": base.model_id,
             "custom_model_id": custom.model_id,
-            "adapter": adapter.name(),
         });
+        if let (Some(detail), Value::Object(base_detail)) = (detail.as_object_mut(), base_detail) {
+            detail.extend(base_detail);
+        }
         self.run
             .write_file(BASE_OUTPUTS_FILE, &to_json(&base_outputs))?;
         self.run
             .write_file(CUSTOM_OUTPUTS_FILE, &to_json(&custom_outputs))?;
         Ok((StepStatus::Finished, detail))
+    }
+
+    /// The base model as the evaluation calls it.
+    pub(super) fn base_target(&self) -> Target {
+        Target {
+            label: "base",
+            model_id: self.config.customization.inference_model_id(),
+            adapter: self.config.customization.adapter(),
+            system: self.config.customization.system_prompt.clone(),
+        }
+    }
+
+    /// The base model's outputs for `items`, one per item in item order, by the path [`batch::choose`] picks
+    /// (a batch job, resumable and never created twice, or on-demand calls), with what happened for the journal.
+    /// Used by the `inference` step and by anything else that evaluates the base model once (a sweep).
+    pub(super) async fn run_base(
+        &mut self,
+        items: &[EvalItem],
+    ) -> Result<(Vec<ItemOutput>, Value)> {
+        let base = self.base_target();
+        let path = batch::choose(&self.config, items.len())
+            .map_err(|message| PipelineError::config(self.run.path("config.json"), message))?;
+        let (outputs, mut detail) = match path {
+            InferencePath::OnDemand { reason } => {
+                let outputs =
+                    inference::run_all(&self.clients.runtime, &base, items, &self.config.inference)
+                        .await;
+                (
+                    outputs,
+                    json!({ "base_path": "on-demand", "base_path_reason": reason }),
+                )
+            }
+            InferencePath::Batch => {
+                let (outputs, mut detail) = self.base_by_batch(items, &base).await?;
+                detail["base_path"] = json!("batch");
+                (outputs, detail)
+            }
+        };
+        detail["base_model_id"] = json!(base.model_id);
+        detail["adapter"] = json!(base.adapter.name());
+        Ok((outputs, detail))
     }
 
     pub(super) async fn write_outputs(&mut self) -> StepResult {

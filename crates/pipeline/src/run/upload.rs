@@ -1,4 +1,5 @@
-//! Step `upload`: the buckets (created when missing and allowed) and the data files, under the run's prefix.
+//! Step `upload`: the buckets (created when missing and allowed) and the data files, under the run's prefix (the
+//! training data in the target family's format: the file converted by `validate` when there is one).
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::json;
@@ -27,7 +28,16 @@ impl Pipeline {
                 }
             }
         }
-        let data = self.config.data.clone();
+        let mut data = self.config.data.clone();
+        // The training data as the family takes it: converted by `validate` when its format differed.
+        let converted = self.run.path(super::validate::CONVERTED_TRAINING);
+        if converted.is_file() {
+            data.training = converted;
+        }
+        let converted = self.run.path(super::validate::CONVERTED_JOB_VALIDATION);
+        if data.job_validation.is_some() && converted.is_file() {
+            data.job_validation = Some(converted);
+        }
         let s3 = self.config.s3.clone();
         let mut uploads = vec![
             (

@@ -1,0 +1,416 @@
+//! The base model's prompts as one batch inference job (see [`crate::batch`]): the input uploaded, the job
+//! recorded before its create call (name and client request token derived from the run id, so a resumed run
+//! re-sends the same request and Bedrock answers with the job it already created), polled with the run's
+//! [`Poller`], its output read back and joined by record id; records that errored or are missing retried on
+//! demand when `inference.retry_failed_on_demand` is set. Stopped by the failure handling and by `cleanup`.
+
+use aws_sdk_bedrock::types::{
+    ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
+    ModelInvocationJobStatus, S3InputFormat,
+};
+use serde_json::{Value, json};
+
+use super::Pipeline;
+use super::poll::Poller;
+use crate::batch;
+use crate::data::EvalItem;
+use crate::error::{PipelineError, Result};
+use crate::inference::{self, ItemOutput, Target};
+use crate::journal::{BatchJobRecord, Step};
+use crate::naming::{batch_job_name, batch_token, keys};
+
+const CREATE: &str = "CreateModelInvocationJob";
+/// Record id → item id of the batch job's input, in the run directory.
+const BATCH_RECORDS_FILE: &str = "batch-records.json";
+
+impl Pipeline {
+    /// The base model's outputs through a batch job, one per item in item order, and what happened (journal).
+    pub(super) async fn base_by_batch(
+        &mut self,
+        items: &[EvalItem],
+        base: &Target,
+    ) -> Result<(Vec<ItemOutput>, Value)> {
+        let record = self.batch_job_created(items, base).await?;
+        let arn = record
+            .arn
+            .clone()
+            .ok_or_else(|| PipelineError::Run("the batch job has no ARN".into()))?;
+        let settings = self.config.inference.clone();
+        let mut poller = Poller::new(&self.config.polling, self.config.polling.batch_timeout_s);
+        let (status, message) = loop {
+            let job = self
+                .clients
+                .bedrock
+                .get_model_invocation_job()
+                .job_identifier(&arn)
+                .send()
+                .await
+                .map_err(|e| PipelineError::aws("bedrock", "GetModelInvocationJob", e))?;
+            let status = job
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|| "Unknown".into());
+            self.record_batch_status(&status)?;
+            match job.status() {
+                Some(ModelInvocationJobStatus::Completed)
+                | Some(ModelInvocationJobStatus::PartiallyCompleted)
+                | Some(ModelInvocationJobStatus::Failed)
+                | Some(ModelInvocationJobStatus::Stopped)
+                | Some(ModelInvocationJobStatus::Expired) => {
+                    break (status, job.message().unwrap_or("no message").to_string());
+                }
+                _ => {}
+            }
+            poller
+                .wait(|| format!("batch inference job {arn} (status {status})"))
+                .await?;
+        };
+        let mut detail = json!({
+            "batch_job_arn": arn,
+            "batch_job_status": status,
+        });
+        let mut outputs = if matches!(status.as_str(), "Completed" | "PartiallyCompleted") {
+            let text = self.batch_output(&record, &arn).await?;
+            let joined = batch::join_output(items, &text, base.adapter);
+            detail["batch_errored"] = json!(joined.errored);
+            detail["batch_missing"] = json!(joined.missing);
+            detail["batch_ignored_lines"] = json!(joined.ignored);
+            joined.outputs
+        } else if settings.retry_failed_on_demand {
+            let note = format!(
+                "the base model's batch job {arn} ended {status} ({message}); its prompts were run on demand"
+            );
+            tracing::warn!("{note}");
+            self.run.state.notes.push(note);
+            detail["batch_job_message"] = json!(message);
+            items
+                .iter()
+                .map(|item| ItemOutput {
+                    id: item.id.clone(),
+                    completion: None,
+                    error: Some(format!("the batch job ended {status}: {message}")),
+                    attempts: 0,
+                })
+                .collect()
+        } else {
+            return Err(PipelineError::Resource(format!(
+                "batch inference job {arn} ended {status}: {message}"
+            )));
+        };
+        if settings.retry_failed_on_demand {
+            let failed: Vec<EvalItem> = items
+                .iter()
+                .zip(&outputs)
+                .filter(|(_, output)| output.completion.is_none())
+                .map(|(item, _)| item.clone())
+                .collect();
+            if !failed.is_empty() {
+                let retried =
+                    inference::run_all(&self.clients.runtime, base, &failed, &settings).await;
+                detail["retried_on_demand"] = json!(failed.len());
+                for retry in retried {
+                    let Some(output) = outputs.iter_mut().find(|o| o.id == retry.id) else {
+                        continue;
+                    };
+                    output.attempts += retry.attempts;
+                    match retry.completion {
+                        Some(text) => {
+                            output.completion = Some(text);
+                            output.error = None;
+                        }
+                        None => {
+                            let first = output.error.take().unwrap_or_default();
+                            output.error = Some(format!(
+                                "{first}; on demand: {}",
+                                retry.error.unwrap_or_default()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((outputs, detail))
+    }
+
+    /// The batch job of this run: created now (input uploaded, journaled before and after the create call), or
+    /// the one recorded. A job recorded without an ARN (the process died during the create call) is requested
+    /// again with the same client token, which gives back the same job.
+    async fn batch_job_created(
+        &mut self,
+        items: &[EvalItem],
+        base: &Target,
+    ) -> Result<BatchJobRecord> {
+        if let Some(record) = &self.run.state.resources.batch_job
+            && record.arn.is_some()
+            && !record.stopped
+        {
+            return Ok(record.clone());
+        }
+        let run_id = self.run_id().to_string();
+        let input = batch::build_input(
+            items,
+            base.adapter,
+            base.system.as_deref(),
+            &batch::params(&self.config),
+        )
+        .map_err(PipelineError::Run)?;
+        let bucket = self.config.s3.inference_bucket().to_string();
+        let input_key = self.config.s3.key(&run_id, keys::BATCH_INPUT);
+        super::upload::put_object(
+            &self.clients,
+            &bucket,
+            &input_key,
+            input.jsonl.clone(),
+            "application/x-ndjson",
+        )
+        .await?;
+        self.record_object("batch-input", &bucket, &input_key);
+        // Which item each record id stands for, next to the outputs (the join recomputes it from the item ids).
+        let mapping: std::collections::BTreeMap<&String, &String> =
+            input.items_by_record.iter().collect();
+        self.run
+            .write_file(BATCH_RECORDS_FILE, &super::to_json(&mapping))?;
+        let mut record = match self.run.state.resources.batch_job.clone() {
+            // Requested, never recorded as created: the same request again.
+            Some(record) if !record.stopped => record,
+            previous => {
+                // None yet, or one the run stopped after a failure: a new job under a new token.
+                let generation = previous.map_or(0, |r| r.generation + 1);
+                BatchJobRecord {
+                    name: batch_job_name(&run_id, generation),
+                    client_request_token: batch_token(&run_id, generation),
+                    model_id: base.model_id.clone(),
+                    input_uri: format!("s3://{bucket}/{input_key}"),
+                    output_uri: format!(
+                        "s3://{bucket}/{}",
+                        self.config.s3.key(&run_id, keys::BATCH_OUTPUT)
+                    ),
+                    records: items.len(),
+                    arn: None,
+                    status: None,
+                    stopped: false,
+                    generation,
+                }
+            }
+        };
+        self.run.state.resources.batch_job = Some(record.clone());
+        self.run.touch()?;
+        self.run.log(
+            Some(Step::Inference),
+            "batch-job-requested",
+            json!({
+                "name": record.name,
+                "client_request_token": record.client_request_token,
+                "model_id": record.model_id,
+                "records": record.records,
+            }),
+        )?;
+        let role = self
+            .config
+            .inference
+            .batch_role_arn
+            .clone()
+            .unwrap_or_else(|| self.config.customization.role_arn.clone());
+        let input_config = ModelInvocationJobS3InputDataConfig::builder()
+            .s3_uri(&record.input_uri)
+            .s3_input_format(S3InputFormat::Jsonl)
+            .build()
+            .map_err(|e| PipelineError::build("bedrock", CREATE, e))?;
+        let output_config = ModelInvocationJobS3OutputDataConfig::builder()
+            .s3_uri(&record.output_uri)
+            .build()
+            .map_err(|e| PipelineError::build("bedrock", CREATE, e))?;
+        let response = self
+            .clients
+            .bedrock
+            .create_model_invocation_job()
+            .job_name(&record.name)
+            .role_arn(role)
+            .model_id(&record.model_id)
+            .client_request_token(&record.client_request_token)
+            .timeout_duration_in_hours(batch::timeout_hours(self.config.polling.batch_timeout_s))
+            .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
+                input_config,
+            ))
+            .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+                output_config,
+            ))
+            .send()
+            .await
+            .map_err(|e| PipelineError::aws("bedrock", CREATE, e))?;
+        record.arn = Some(response.job_arn().to_string());
+        record.status = Some("Submitted".into());
+        self.run.state.resources.batch_job = Some(record.clone());
+        self.run.touch()?;
+        self.run.log(
+            Some(Step::Inference),
+            "batch-job-created",
+            json!({ "name": record.name, "job_arn": record.arn }),
+        )?;
+        Ok(record)
+    }
+
+    fn record_batch_status(&mut self, status: &str) -> Result<()> {
+        if let Some(record) = self.run.state.resources.batch_job.as_mut()
+            && record.status.as_deref() != Some(status)
+        {
+            record.status = Some(status.to_string());
+            self.run.touch()?;
+        }
+        Ok(())
+    }
+
+    /// The job's output records: every `.jsonl.out` object under `<output uri><job id>/` (the manifest left out).
+    async fn batch_output(&self, record: &BatchJobRecord, arn: &str) -> Result<String> {
+        let job_id = arn.rsplit('/').next().unwrap_or(arn);
+        let (bucket, prefix) = record
+            .output_uri
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| {
+                PipelineError::Run(format!("bad batch output URI {}", record.output_uri))
+            })?;
+        let prefix = format!("{prefix}{job_id}/");
+        let mut keys = Vec::new();
+        let mut pages = self
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| PipelineError::aws("s3", "ListObjectsV2", e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key()
+                    && key.ends_with(".jsonl.out")
+                {
+                    keys.push(key.to_string());
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(PipelineError::Resource(format!(
+                "batch inference job {arn} completed but wrote no .jsonl.out under s3://{bucket}/{prefix}"
+            )));
+        }
+        let mut text = String::new();
+        for key in keys {
+            let object = self
+                .clients
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| PipelineError::aws("s3", "GetObject", e))?;
+            let bytes = object.body.collect().await.map_err(|e| {
+                PipelineError::Resource(format!("reading s3://{bucket}/{key}: {e}"))
+            })?;
+            text.push_str(&String::from_utf8_lossy(&bytes.into_bytes()));
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// Stops the run's batch job if it may still be running; `false` when there was nothing to stop. A job
+    /// requested but never recorded with an ARN is looked up by name.
+    pub(super) async fn stop_batch_job(&mut self) -> Result<bool> {
+        let Some(record) = self.run.state.resources.batch_job.clone() else {
+            return Ok(false);
+        };
+        if !record.may_run() {
+            return Ok(false);
+        }
+        let arn = match record.arn.clone() {
+            Some(arn) => Some(arn),
+            None => self
+                .clients
+                .bedrock
+                .list_model_invocation_jobs()
+                .name_contains(&record.name)
+                .send()
+                .await
+                .map_err(|e| PipelineError::aws("bedrock", "ListModelInvocationJobs", e))?
+                .invocation_job_summaries()
+                .iter()
+                .find(|job| job.job_name() == record.name)
+                .map(|job| job.job_arn().to_string()),
+        };
+        let Some(arn) = arn else {
+            // The create call never went through: nothing runs.
+            if let Some(record) = self.run.state.resources.batch_job.as_mut() {
+                record.stopped = true;
+            }
+            self.run.touch()?;
+            return Ok(false);
+        };
+        let job = match self
+            .clients
+            .bedrock
+            .get_model_invocation_job()
+            .job_identifier(&arn)
+            .send()
+            .await
+        {
+            Ok(job) => job,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(PipelineError::aws("bedrock", "GetModelInvocationJob", e)),
+        };
+        let running = matches!(
+            job.status(),
+            Some(
+                ModelInvocationJobStatus::Submitted
+                    | ModelInvocationJobStatus::Validating
+                    | ModelInvocationJobStatus::Scheduled
+                    | ModelInvocationJobStatus::InProgress
+            )
+        );
+        if let Some(record) = self.run.state.resources.batch_job.as_mut() {
+            record.arn = Some(arn.clone());
+            record.status = job.status().map(|s| s.as_str().to_string());
+        }
+        if !running {
+            self.run.touch()?;
+            return Ok(false);
+        }
+        self.clients
+            .bedrock
+            .stop_model_invocation_job()
+            .job_identifier(&arn)
+            .send()
+            .await
+            .map_err(|e| PipelineError::aws("bedrock", "StopModelInvocationJob", e))?;
+        if let Some(record) = self.run.state.resources.batch_job.as_mut() {
+            record.status = Some("Stopping".into());
+            record.stopped = true;
+        }
+        self.run.touch()?;
+        self.run
+            .log(None, "batch-job-stopped", json!({ "job_arn": arn }))?;
+        Ok(true)
+    }
+
+    /// After a failure: stops a batch job that may still be running, noting what was done or what `cleanup`
+    /// must still do.
+    pub(super) async fn stop_batch_after_failure(&mut self) {
+        let note = match self.stop_batch_job().await {
+            Ok(true) => Some("the batch inference job was stopped".to_string()),
+            Ok(false) => None,
+            Err(e) => Some(format!(
+                "the batch inference job could NOT be stopped ({}); run `bertscore pipeline cleanup {}`",
+                e.describe(),
+                self.run_id()
+            )),
+        };
+        self.run.state.notes.extend(note);
+    }
+}
