@@ -23,7 +23,8 @@
 //! Lengths are in tokens, after truncation, special tokens included. Only tokens whose best
 //! cosine similarity is negative are affected. The groups are bert_score's, over the whole
 //! input ([`PADDING_GROUP`] pairs each, see [`GroupLengths`]), whatever batch size, thread count or
-//! chunk size this engine uses; a pair scored on its own is a group of one and never clamped.
+//! chunk size this engine uses; a pair scored on its own is a group of one and never clamped. An
+//! input scored in parts keeps the whole input's groups when each pair's [`GroupMaxima`] is given.
 
 use crate::PairScore;
 
@@ -80,14 +81,46 @@ pub struct Padded {
     pub reference: bool,
 }
 
+/// The longest candidate and the longest reference (in tokens) of the group of [`PADDING_GROUP`]
+/// flattened pairs that one pair falls in: what decides which sides of the pair bert_score padded.
+///
+/// Scoring an input in parts (shards, Ray batches) groups its pairs differently than one call over
+/// the whole input; computing every pair's maxima over the whole input ([`group_maxima`], from
+/// [`Scorer::token_lengths`](crate::Scorer::token_lengths)) and scoring each part with
+/// [`Scorer::score_part`](crate::Scorer::score_part) gives the whole input's scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupMaxima {
+    /// Tokens in the group's longest candidate.
+    pub candidate: usize,
+    /// Tokens in the group's longest reference.
+    pub reference: usize,
+}
+
+impl GroupMaxima {
+    /// Which sides of a pair with these token counts bert_score padded.
+    pub fn padded(self, cand_len: usize, ref_len: usize) -> Padded {
+        Padded {
+            candidate: cand_len < self.candidate,
+            reference: ref_len < self.reference,
+        }
+    }
+}
+
+/// Each flattened pair's [`GroupMaxima`], given the (candidate, reference) token counts of every
+/// flattened pair of a whole input, in order (for each candidate, one pair per reference).
+pub fn group_maxima(lengths: &[(usize, usize)]) -> Vec<GroupMaxima> {
+    let groups = GroupLengths::new(0, lengths.iter().copied());
+    (0..lengths.len()).map(|pair| groups.maxima(pair)).collect()
+}
+
 /// The longest candidate and the longest reference (in tokens) of each of bert_score's groups of
 /// [`PADDING_GROUP`] pairs, for a run of consecutive flattened pairs.
 #[derive(Debug, Clone, Default)]
 pub struct GroupLengths {
     /// Flattened index of the first pair the run covers; a multiple of [`PADDING_GROUP`].
     first_pair: usize,
-    /// (longest candidate, longest reference) per group, from the group of `first_pair` on.
-    longest: Vec<(usize, usize)>,
+    /// The maxima of each group, from the group of `first_pair` on.
+    longest: Vec<GroupMaxima>,
 }
 
 impl GroupLengths {
@@ -96,14 +129,14 @@ impl GroupLengths {
     /// run covers only in part get the maxima of the part: give whole groups.
     pub fn new(first_pair: usize, lengths: impl IntoIterator<Item = (usize, usize)>) -> Self {
         assert_eq!(first_pair % PADDING_GROUP, 0, "runs start at a group");
-        let mut longest: Vec<(usize, usize)> = Vec::new();
+        let mut longest: Vec<GroupMaxima> = Vec::new();
         for (k, (cand, reference)) in lengths.into_iter().enumerate() {
             if k % PADDING_GROUP == 0 {
-                longest.push((0, 0));
+                longest.push(GroupMaxima::default());
             }
             let group = longest.last_mut().expect("pushed above");
-            group.0 = group.0.max(cand);
-            group.1 = group.1.max(reference);
+            group.candidate = group.candidate.max(cand);
+            group.reference = group.reference.max(reference);
         }
         Self {
             first_pair,
@@ -111,13 +144,14 @@ impl GroupLengths {
         }
     }
 
+    /// The maxima of the group of flattened pair `pair`.
+    pub fn maxima(&self, pair: usize) -> GroupMaxima {
+        self.longest[(pair - self.first_pair) / PADDING_GROUP]
+    }
+
     /// Which sides of flattened pair `pair` (with these token counts) bert_score padded.
     pub fn padded(&self, pair: usize, cand_len: usize, ref_len: usize) -> Padded {
-        let (longest_cand, longest_ref) = self.longest[(pair - self.first_pair) / PADDING_GROUP];
-        Padded {
-            candidate: cand_len < longest_cand,
-            reference: ref_len < longest_ref,
-        }
+        self.maxima(pair).padded(cand_len, ref_len)
     }
 
     /// The flattened pairs whose lengths [`GroupLengths::new`] needs to decide the pairs
@@ -358,7 +392,21 @@ mod tests {
         // 130 pairs: groups 0..64, 64..128, 128..130.
         let lengths: Vec<(usize, usize)> = (0..130).map(|p| (p % 7 + 3, 100 - p % 64)).collect();
         let groups = GroupLengths::new(0, lengths.iter().copied());
-        assert_eq!(groups.longest, [(9, 100), (9, 100), (6, 100)]);
+        let maxima = |candidate, reference| GroupMaxima {
+            candidate,
+            reference,
+        };
+        assert_eq!(
+            groups.longest,
+            [maxima(9, 100), maxima(9, 100), maxima(6, 100)]
+        );
+        let per_pair = group_maxima(&lengths);
+        assert_eq!(per_pair.len(), 130);
+        assert_eq!(
+            (per_pair[63], per_pair[64]),
+            (maxima(9, 100), maxima(9, 100))
+        );
+        assert_eq!(per_pair[129], maxima(6, 100));
         let first = groups.padded(0, 3, 100);
         assert!(first.candidate && !first.reference);
         let last = groups.padded(129, 6, 99);

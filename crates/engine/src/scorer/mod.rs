@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use self::encoder::{Layers, LoadedEncoder};
 use self::warnings::Notes;
 use crate::idf::{DocumentFrequencies, TokenWeights};
-use crate::matching::{self, GroupLengths, TokenVectors};
+use crate::matching::{self, GroupLengths, GroupMaxima, TokenVectors};
 use crate::models;
 use crate::models::packed::PackedEncoder;
 use crate::precision::{self, FastPath, KernelChoice, Run, Target};
@@ -246,6 +246,20 @@ impl Scorer {
         Ok(self.tokenizer.encode(text)?.ids)
     }
 
+    /// The length of each text in tokens as scoring counts it (special tokens included, truncated
+    /// to [`Scorer::max_tokens`], or whole with [`LongTexts::Window`]): what each pair's
+    /// [`GroupMaxima`] are computed from ([`matching::group_maxima`]).
+    pub fn token_lengths<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<usize>> {
+        self.in_pool(|| {
+            let mut lengths = Vec::with_capacity(texts.len());
+            for chunk in texts.chunks(self.options.chunk_size.max(1)) {
+                let tokenized = self.tokenizer.encode_all(chunk)?;
+                lengths.extend(tokenized.iter().map(|t| t.ids.len()));
+            }
+            Ok(lengths)
+        })
+    }
+
     /// bert_score's settings string, e.g.
     /// `roberta-large_L17_no-idf_version=0.3.12(hug_trans=4.46.3)-rescaled_fast-tokenizer`
     /// (bert_score 0.3.13 reports its version as 0.3.12; see [`registry::BERT_SCORE_VERSION`]).
@@ -287,7 +301,7 @@ impl Scorer {
         refs: &[Vec<String>],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ScoreReport> {
-        self.in_pool(|| self.score_in_pool(cands, refs, Layers::Last, progress))
+        self.in_pool(|| self.score_in_pool(cands, refs, Layers::Last, Groups::OfInput, progress))
     }
 
     /// As [`Scorer::score_with_progress`], and also P, R and F at every layer from the embedding
@@ -300,7 +314,33 @@ impl Scorer {
         refs: &[Vec<String>],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ScoreReport> {
-        self.in_pool(|| self.score_in_pool(cands, refs, Layers::All, progress))
+        self.in_pool(|| self.score_in_pool(cands, refs, Layers::All, Groups::OfInput, progress))
+    }
+
+    /// Scores a part of a larger input (a shard, a Ray batch) as one call over the whole input
+    /// scores it: `group_maxima[p]` holds the [`GroupMaxima`] of this call's flattened pair `p` (for
+    /// each candidate in order, one pair per reference) computed over the whole input, with
+    /// [`matching::group_maxima`] from [`Scorer::token_lengths`]. However the input is split, the
+    /// parts' scores then equal the whole input's. With `all_layers`, [`ScoreReport::layers`] is
+    /// filled as by [`Scorer::score_all_layers`]. idf must come from the whole input too: set
+    /// [`IdfMode::Weights`] ([`Scorer::document_frequencies`] of each part, merged).
+    ///
+    /// A pair longer than its given maxima is an error ([`EngineError::InvalidOption`]
+    /// `group_maxima`): the maxima were counted with another tokenizer or over other texts.
+    pub fn score_part(
+        &self,
+        cands: &[String],
+        refs: &[Vec<String>],
+        group_maxima: &[GroupMaxima],
+        all_layers: bool,
+    ) -> Result<ScoreReport> {
+        let layers = if all_layers {
+            Layers::All
+        } else {
+            Layers::Last
+        };
+        let groups = Groups::Given(group_maxima);
+        self.in_pool(|| self.score_in_pool(cands, refs, layers, groups, &|_, _| {}))
     }
 
     /// Token-level similarities of one pair, for heatmaps.
@@ -360,6 +400,7 @@ impl Scorer {
         cands: &[String],
         refs: &[Vec<String>],
         layers: Layers,
+        groups: Groups,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ScoreReport> {
         if cands.len() != refs.len() {
@@ -370,6 +411,19 @@ impl Scorer {
         }
         if let Some(index) = refs.iter().position(Vec::is_empty) {
             return Err(EngineError::NoReferences { index });
+        }
+        let pairs: usize = refs.iter().map(Vec::len).sum();
+        if let Groups::Given(maxima) = groups
+            && maxima.len() != pairs
+        {
+            return Err(EngineError::InvalidOption {
+                name: "group_maxima".into(),
+                message: format!(
+                    "{} entries for {pairs} flattened pairs ({} candidates): one per (candidate, reference) pair",
+                    maxima.len(),
+                    cands.len()
+                ),
+            });
         }
 
         let mut timings = Timings::default();
@@ -404,6 +458,7 @@ impl Scorer {
                 distinct,
                 &weights,
                 layers,
+                groups,
                 &chunk_progress,
                 &mut scores,
                 &mut notes,
@@ -432,6 +487,7 @@ impl Scorer {
         distinct: DistinctTexts,
         weights: &TokenWeights,
         layers: Layers,
+        groups: Groups,
         progress: &(dyn Fn(usize) + Sync),
         scores: &mut Scores,
         notes: &mut Notes,
@@ -444,7 +500,18 @@ impl Scorer {
             .map(|t| weights.weights_of(&t.ids))
             .collect();
         let chunk_pairs = flat.pairs_of(chunk.clone());
-        let groups = self.group_lengths(flat, chunk_pairs.clone(), &distinct, &tokenized)?;
+        let maxima: Vec<GroupMaxima> = match groups {
+            Groups::OfInput => {
+                let lengths =
+                    self.group_lengths(flat, chunk_pairs.clone(), &distinct, &tokenized)?;
+                chunk_pairs.clone().map(|p| lengths.maxima(p)).collect()
+            }
+            Groups::Given(all) => {
+                let given = &all[chunk_pairs.clone()];
+                check_maxima(given, chunk_pairs.start, &distinct.pairs, &tokenized)?;
+                given.to_vec()
+            }
+        };
         timings.tokenize += started.elapsed();
         let DistinctTexts { texts, pairs, .. } = distinct;
 
@@ -462,11 +529,7 @@ impl Scorer {
             .par_iter()
             .enumerate()
             .map(|(k, &(_, c, r))| {
-                let padded = groups.padded(
-                    chunk_pairs.start + k,
-                    tokenized[c].ids.len(),
-                    tokenized[r].ids.len(),
-                );
+                let padded = maxima[k].padded(tokenized[c].ids.len(), tokenized[r].ids.len());
                 let mut notes = matching::MatchNotes::default();
                 let per_layer = (0..embedded.layers)
                     .map(|block| {
@@ -594,6 +657,42 @@ impl Scorer {
             IdfMode::Weights(weights) => Ok(weights.clone()),
         }
     }
+}
+
+/// Where each flattened pair's padding-group maxima come from.
+#[derive(Clone, Copy)]
+enum Groups<'a> {
+    /// bert_score's groups of the input scored.
+    OfInput,
+    /// Given per flattened pair, computed over a larger input ([`Scorer::score_part`]).
+    Given(&'a [GroupMaxima]),
+}
+
+/// Given maxima cannot be shorter than the pair itself (`first` is the flattened index of the
+/// chunk's first pair, `pairs` its (candidate, candidate slot, reference slot) triples).
+fn check_maxima(
+    given: &[GroupMaxima],
+    first: usize,
+    pairs: &[(usize, usize, usize)],
+    tokenized: &[TokenizedText],
+) -> Result<()> {
+    for (k, (maxima, &(_, c, r))) in given.iter().zip(pairs).enumerate() {
+        let (cand_len, ref_len) = (tokenized[c].ids.len(), tokenized[r].ids.len());
+        if cand_len > maxima.candidate || ref_len > maxima.reference {
+            return Err(EngineError::InvalidOption {
+                name: "group_maxima".into(),
+                message: format!(
+                    "flattened pair {}: candidate {cand_len} and reference {ref_len} tokens, longer than its \
+                     group's given longest candidate {} and reference {}: the maxima were counted with another \
+                     tokenizer or over other texts",
+                    first + k,
+                    maxima.candidate,
+                    maxima.reference
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What the chunks of one input add up to.
