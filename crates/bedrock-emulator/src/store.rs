@@ -915,7 +915,7 @@ impl Store {
         }
         if model_id.contains(":custom-model/") || self.models.iter().any(|m| m.name == model_id) {
             return Err(ApiError::validation(format!(
-                "Invocation of custom model {model_id} requires a provisioned throughput; use its ARN as the model id."
+                "Invocation of custom model {model_id} requires a provisioned throughput or a custom model deployment; use its ARN as the model id."
             )));
         }
         if model_id.starts_with("arn:") && !model_id.contains(":foundation-model/") {

@@ -135,7 +135,7 @@ impl Store {
 
     /// CreateCustomModelDeployment → `{customModelDeploymentArn}`. A repeated
     /// `clientRequestToken` returns the deployment it created first; another live deployment of
-    /// the same name is a `ConflictException`.
+    /// the same name is a `ValidationException` (the operation models no `ConflictException`).
     pub fn create_deployment(&mut self, body: &Value) -> Result<Value, ApiError> {
         self.advance();
         let token = body
@@ -157,12 +157,14 @@ impl Store {
         }
         let name = required_str(body, "modelDeploymentName")?.to_owned();
         let model_arn = required_str(body, "modelArn")?.to_owned();
+        // CreateCustomModelDeployment models no ConflictException: Bedrock answers a taken
+        // name with a ValidationException, as it does for provisioned throughputs.
         if self
             .deployments
             .iter()
             .any(|d| !d.deleted && d.name == name)
         {
-            return Err(ApiError::conflict(format!(
+            return Err(ApiError::validation(format!(
                 "A custom model deployment named {name} already exists."
             )));
         }
