@@ -1,0 +1,210 @@
+//! `bertscore-pipeline` killed with SIGKILL in the middle of a billed or long-running resource's creation, then
+//! resumed: the real binary against moto and the Bedrock emulator, configured through the standard AWS
+//! environment variables (set on the child process only). Each test waits on the emulator's state until the
+//! resource exists, kills the process, resumes the run and checks that the emulator holds exactly one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bedrock_emulator::{EmulatorConfig, EmulatorState, Quality};
+use bertscore_local_stack::LocalStack;
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn pipeline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore-pipeline"));
+    // Nothing from the developer's shell may point the binary at a real account.
+    for key in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_BEDROCK",
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        "AWS_ENDPOINT_URL_SESV2",
+        "AWS_SESSION_TOKEN",
+        "BERTSCORE_STATE_DIR",
+    ] {
+        command.env_remove(key);
+    }
+    command
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The emulator with the seed's answer key, quick jobs and servings, and a batch job that takes `batch`.
+fn emulator_config(batch: Duration) -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        job_duration: Duration::from_millis(300),
+        pt_duration: Duration::from_millis(300),
+        deployment_duration: Duration::from_millis(300),
+        batch_duration: batch,
+        batch_min_records: 5,
+        custom_quality: Quality::Better,
+        ..EmulatorConfig::default()
+    };
+    let seed = repo("datasets/dialogsum-seed");
+    config
+        .load_answers(
+            &seed.join("validation-data.json"),
+            &seed.join("reference-inference.json"),
+        )
+        .unwrap();
+    config
+}
+
+/// Spawns `run --run-id RUN_ID --config CONFIG` against `stack`, its output discarded.
+fn spawn_run(
+    stack: &LocalStack,
+    state_dir: &Path,
+    run_id: &str,
+    config: &Path,
+) -> std::process::Child {
+    pipeline()
+        .args(["--state-dir"])
+        .arg(state_dir)
+        .args(["run", "--run-id", run_id, "--config"])
+        .arg(config)
+        .envs(stack.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls the emulator until `ready` holds, failing if the run ends first.
+async fn wait_for(
+    stack: &LocalStack,
+    child: &mut std::process::Child,
+    what: &str,
+    ready: impl Fn(&EmulatorState) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if ready(&stack.bedrock.state()) {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(Instant::now() < deadline, "no {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `datasets/pipeline/nova.toml` on the seed data (11 prompts), with the base model's prompts forced through a
+/// batch job (minimum 5 records), fast polling and a quick scoring setup.
+fn nova_batch_config(dir: &Path) -> PathBuf {
+    let example = std::fs::read_to_string(repo("datasets/pipeline/nova.toml")).unwrap();
+    let mut config: toml::Table = toml::from_str(&example).unwrap();
+    let seed = repo("datasets/dialogsum-seed");
+    let data = config["data"].as_table_mut().unwrap();
+    for (key, file) in [
+        ("training", "training-data.jsonl"),
+        ("validation", "validation-data.json"),
+        ("references", "reference-inference.json"),
+    ] {
+        data.insert(key.into(), seed.join(file).display().to_string().into());
+    }
+    let polling = config["polling"].as_table_mut().unwrap();
+    polling.insert("initial_s".into(), 0.05.into());
+    polling.insert("max_s".into(), 0.2.into());
+    let inference = config["inference"].as_table_mut().unwrap();
+    inference.insert("mode".into(), "batch".into());
+    inference.insert("batch_min_records".into(), 5.into());
+    inference.insert("retry_base_s".into(), 0.01.into());
+    let scoring = config["scoring"].as_table_mut().unwrap();
+    scoring.insert("bootstrap".into(), 1000.into());
+    scoring.insert("permutations".into(), 1000.into());
+    let path = dir.join("nova-batch.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
+    // The batch job takes 4 s: the window in which the process is killed.
+    let stack = LocalStack::start(emulator_config(Duration::from_secs(4)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = nova_batch_config(dir.path());
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-batch-1";
+
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
+    wait_for(&stack, &mut child, "batch job", |state| {
+        !state.batch_jobs.is_empty()
+    })
+    .await;
+    // SIGKILL: no handler runs, nothing is stopped or written on the way out.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = stack.bedrock.state();
+    assert_eq!(killed_at.batch_jobs.len(), 1);
+    assert!(
+        ["Submitted", "InProgress"].contains(&killed_at.batch_jobs[0].status.as_str()),
+        "{:?}",
+        killed_at.batch_jobs
+    );
+
+    let resumed = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["resume", run_id, "--json"])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["outcome"]["scored"], 11);
+    assert_eq!(report["outcome"]["verdict"], "custom");
+
+    let emulator = stack.bedrock.state();
+    assert_eq!(emulator.batch_jobs.len(), 1, "{:?}", emulator.batch_jobs);
+    let job = &emulator.batch_jobs[0];
+    assert_eq!(job.job_arn, killed_at.batch_jobs[0].job_arn);
+    assert_eq!(
+        job.client_request_token.as_deref(),
+        Some("kill-batch-1-batch")
+    );
+    assert_eq!(job.status, "Completed");
+    // The create call went out again only if the kill came before its journal entry; its client token made
+    // that harmless.
+    assert!(
+        emulator
+            .calls
+            .get("CreateModelInvocationJob")
+            .copied()
+            .unwrap_or(0)
+            <= 2,
+        "{:?}",
+        emulator.calls
+    );
+    assert_eq!(emulator.calls.get("StopModelInvocationJob"), None);
+    // The base model was never called on demand: its outputs came from the one job.
+    assert_eq!(emulator.invocations.get("amazon.nova-micro-v1:0"), None);
+    assert_eq!(emulator.jobs.len(), 1);
+
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join(run_id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let record = &state["resources"]["batch_job"];
+    assert_eq!(record["arn"], job.job_arn.as_str());
+    assert_eq!(record["status"], "Completed");
+    assert_eq!(state["steps"]["inference"]["attempts"], 2);
+}
