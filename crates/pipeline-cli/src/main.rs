@@ -27,7 +27,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "bertscore-pipeline",
     version,
-    about = "The Bedrock customization loop: fine-tune, provision, evaluate with BERTScore, keep or delete, email"
+    about = "The Bedrock customization loop: fine-tune, serve (on-demand deployment or provisioned throughput), evaluate with BERTScore, keep or delete, email"
 )]
 struct Cli {
     /// Where run directories (journal, state, outputs, report) are kept
@@ -46,15 +46,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum PipelineCommand {
-    /// Start a run: validate, upload, fine-tune, provision, evaluate, keep or delete, email, report
+    /// Start a run: validate, upload, fine-tune, serve, evaluate, keep or delete, email, report
     Run(RunArgs),
     /// Check the config, the data and the scoring model, and print every AWS call a run would make; calls nothing
     Plan(ConfigArgs),
     /// Show a run's steps, resources and outcome
     Status(StatusArgs),
-    /// Continue an interrupted or failed run from its journal (no second job or throughput is created)
+    /// Continue an interrupted or failed run from its journal (no second job, deployment or throughput is created)
     Resume(RunRef),
-    /// Delete every billed resource a run created: provisioned throughput, a running job, optionally the model
+    /// Delete every billed resource a run created: deployment or provisioned throughput, a running job, optionally
+    /// the model
     Cleanup(CleanupArgs),
 }
 

@@ -1,13 +1,14 @@
-//! `status` for people: steps, resources, outcome, and what is billed now. A throughput kept on a local emulator
-//! is not billed, and is gone once the emulator stops: `status` says which, probing a loopback endpoint (it makes
-//! no AWS call).
+//! `status` for people: steps, resources, outcome, and what is billed now: a provisioned throughput by the hour
+//! while it exists, an on-demand deployment per token it serves (nothing while idle). A serving kept on a local
+//! emulator is not billed, and is gone once the emulator stops: `status` says which, probing a loopback endpoint
+//! (it makes no AWS call).
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bertscore_pipeline::report::is_local_endpoint;
-use bertscore_pipeline::{RunDir, RunStatus, Step, StepStatus};
+use bertscore_pipeline::{RunDir, RunStatus, ServingKind, StepStatus};
 
 /// The text of `status RUN`.
 pub fn describe(run: &RunDir) -> String {
@@ -33,7 +34,7 @@ pub fn describe(run: &RunDir) -> String {
         let _ = writeln!(out, "error    {error}");
     }
     let _ = writeln!(out, "steps");
-    for step in Step::ALL {
+    for &step in state.steps() {
         let status = match state.steps.get(&step) {
             None => "pending".to_string(),
             Some(record) => {
@@ -50,6 +51,11 @@ pub fn describe(run: &RunDir) -> String {
             }
         };
         let _ = writeln!(out, "  {:<18} {status}", step.name());
+    }
+    if let Some(sweep) = &state.sweep {
+        // Each candidate of a sweep: hyper-parameters, where it stands, its job and serving.
+        let _ = writeln!(out, "candidates");
+        out.push_str(&sweep.describe());
     }
     let r = &state.resources;
     let _ = writeln!(
@@ -70,12 +76,18 @@ pub fn describe(run: &RunDir) -> String {
             ""
         }
     );
-    let pt_state = if r.throughput_deleted {
+    let serving = &r.serving;
+    let serving_state = if serving.deleted {
         " (deleted)".to_string()
-    } else if state.throughput_live() {
-        let status = r.throughput_status.as_deref().unwrap_or("?");
+    } else if state.serving_live() {
+        let status = serving.status.as_deref().unwrap_or("?");
         match state.endpoint.as_deref().filter(|e| is_local_endpoint(e)) {
-            None => format!(" [{status}] BILLED HOURLY until deleted"),
+            None => match serving.kind {
+                ServingKind::Throughput => format!(" [{status}] BILLED HOURLY until deleted"),
+                ServingKind::Deployment => format!(
+                    " [{status}] DEPLOYED until deleted: billed per token it serves, nothing while idle"
+                ),
+            },
             Some(endpoint) if answers(endpoint) => format!(
                 " [{status}] on the local endpoint {endpoint} (an emulator, not AWS: nothing is billed)"
             ),
@@ -87,11 +99,11 @@ pub fn describe(run: &RunDir) -> String {
     } else {
         String::new()
     };
-    let _ = writeln!(
-        out,
-        "throughput {}{pt_state}",
-        r.throughput_arn.as_deref().unwrap_or(&r.throughput_name)
-    );
+    let label = match serving.kind {
+        ServingKind::Throughput => "throughput",
+        ServingKind::Deployment => "deployment",
+    };
+    let _ = writeln!(out, "{label} {}{serving_state}", serving.identifier());
     if let Some(outcome) = &state.outcome {
         let _ = writeln!(
             out,

@@ -13,6 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::adapter::AdapterKind;
 use crate::aws::AwsSettings;
 use crate::error::{PipelineError, Result};
+use crate::serving::ServingKind;
+pub use crate::serving::ServingMode;
 
 /// Everything one run needs. Serialized into the run directory, so `resume` and `cleanup` need no config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +29,13 @@ pub struct PipelineConfig {
     pub s3: S3Config,
     /// `[customization]`: the fine-tuning job.
     pub customization: CustomizationConfig,
-    /// `[throughput]`: the provisioned throughput.
+    /// `[serving]`: how the custom model is served (on-demand deployment or provisioned throughput).
+    #[serde(default)]
+    pub serving: ServingConfig,
+    /// `[deployment]`: the on-demand custom model deployment (when the custom model is served on demand).
+    #[serde(default)]
+    pub deployment: DeploymentConfig,
+    /// `[throughput]`: the provisioned throughput (when the custom model is served by provisioned throughput).
     #[serde(default)]
     pub throughput: ThroughputConfig,
     /// `[polling]`: how long-running resources are waited for.
@@ -42,6 +50,9 @@ pub struct PipelineConfig {
     /// No `[notify]` section: no email.
     #[serde(default)]
     pub notify: Option<NotifyConfig>,
+    /// `[sweep]`: fine-tune several hyper-parameter sets and keep the best (see [`crate::sweep`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepConfig>,
 }
 
 /// The local data files; relative paths are resolved against the config file's directory.
@@ -135,7 +146,8 @@ pub struct CustomizationConfig {
     /// The model to customize, as CreateModelCustomizationJob takes it (e.g. `cohere.command-light-text-v14:7:4k`).
     pub base_model_id: String,
     /// The base model's id for inference. Default: `base_model_id` without an ARN prefix and cut at the first `:`
-    /// (`cohere.command-light-text-v14:7:4k` → `cohere.command-light-text-v14`), as the AWS sample does.
+    /// (`cohere.command-light-text-v14:7:4k` → `cohere.command-light-text-v14`), as the AWS sample does; Nova
+    /// ids keep their version (`amazon.nova-micro-v1:0:128k` → `amazon.nova-micro-v1:0`).
     #[serde(default)]
     pub inference_model_id: Option<String>,
     /// Request/response format for both models; default: chosen by the inference model id.
@@ -158,6 +170,11 @@ pub struct CustomizationConfig {
     /// Also delete the custom model when it is not better (it costs storage, not hourly throughput).
     #[serde(default)]
     pub delete_custom_model_if_not_better: bool,
+    /// The system prompt of a conversation-format family (Nova): the system turn of every training record
+    /// converted from prompt/completion, and the system prompt of every evaluation call (both models), so the
+    /// model is evaluated as it was trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
 }
 
 impl CustomizationConfig {
@@ -170,7 +187,16 @@ impl CustomizationConfig {
                     Some((_, id)) => id,
                     None => &self.base_model_id,
                 };
-                id.split(':').next().unwrap_or(id).to_string()
+                if id.starts_with("amazon.nova") {
+                    // `amazon.nova-micro-v1:0:128k` (the customizable variant) is invoked as `amazon.nova-micro-v1:0`.
+                    let mut parts = id.splitn(3, ':');
+                    match (parts.next(), parts.next()) {
+                        (Some(name), Some(version)) => format!("{name}:{version}"),
+                        _ => id.to_string(),
+                    }
+                } else {
+                    id.split(':').next().unwrap_or(id).to_string()
+                }
             }
         }
     }
@@ -179,6 +205,38 @@ impl CustomizationConfig {
     pub fn adapter(&self) -> AdapterKind {
         self.adapter
             .unwrap_or_else(|| AdapterKind::for_model(&self.inference_model_id()))
+    }
+}
+
+/// `[serving]`: what serves the custom model for its evaluation (see [`crate::serving`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServingConfig {
+    /// `auto` (default): an on-demand deployment for Nova Micro/Lite/Pro custom models (billed per token,
+    /// nothing while idle), provisioned throughput otherwise; `on-demand`; `provisioned`.
+    #[serde(default)]
+    pub mode: ServingMode,
+}
+
+/// `[deployment]`: the on-demand custom model deployment (CreateCustomModelDeployment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Default: `{custom_model_name}-od` (letters, digits, single `-` or `_`; at most 63 characters).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Keep the deployment when the custom model wins (off: always delete it after the evaluation). A kept
+    /// deployment bills only the tokens it serves.
+    #[serde(default = "yes")]
+    pub keep_if_better: bool,
+}
+
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        Self {
+            name: None,
+            keep_if_better: true,
+        }
     }
 }
 
@@ -223,6 +281,13 @@ pub struct PollingConfig {
     /// Give up on the provisioned throughput after this long.
     #[serde(default = "default_throughput_timeout")]
     pub throughput_timeout_s: f64,
+    /// Give up on the on-demand deployment after this long.
+    #[serde(default = "default_deployment_timeout")]
+    pub deployment_timeout_s: f64,
+    /// Give up on a batch inference job after this long (also sent as the job's own timeout, rounded up to whole
+    /// hours within Bedrock's 24-168).
+    #[serde(default = "default_batch_timeout")]
+    pub batch_timeout_s: f64,
 }
 
 impl Default for PollingConfig {
@@ -232,6 +297,8 @@ impl Default for PollingConfig {
             max_s: default_poll_max(),
             job_timeout_s: default_job_timeout(),
             throughput_timeout_s: default_throughput_timeout(),
+            deployment_timeout_s: default_deployment_timeout(),
+            batch_timeout_s: default_batch_timeout(),
         }
     }
 }
@@ -265,6 +332,36 @@ pub struct InferenceConfig {
     /// from either model.
     #[serde(default = "default_failure_fraction")]
     pub max_failure_fraction: f64,
+    /// How the base model's prompts are run: `auto` (a batch job when the model supports batch inference and
+    /// there are at least `batch_min_records` prompts, on-demand calls otherwise), `on-demand` or `batch`.
+    #[serde(default)]
+    pub mode: InferenceMode,
+    /// The fewest records Bedrock takes in one batch job (the model's "minimum number of records per batch
+    /// inference job" quota; 100 by default).
+    #[serde(default = "default_batch_min_records")]
+    pub batch_min_records: usize,
+    /// The service role the batch job runs as (reads the input, writes the output); default:
+    /// `customization.role_arn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_role_arn: Option<String>,
+    /// Items a batch job answered with an error, or left out, are run again on demand (off: they are failed
+    /// items). A failed batch job is then also replaced by on-demand calls.
+    #[serde(default = "yes")]
+    pub retry_failed_on_demand: bool,
+}
+
+/// How the base model's evaluation prompts are run (`[inference] mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InferenceMode {
+    /// A batch job when the model supports batch inference and the prompts reach `batch_min_records`; on-demand
+    /// calls otherwise.
+    #[default]
+    Auto,
+    /// One InvokeModel/Converse call per prompt.
+    OnDemand,
+    /// A batch job (CreateModelInvocationJob); an error when the model or the prompt count rules it out.
+    Batch,
 }
 
 impl Default for InferenceConfig {
@@ -278,6 +375,10 @@ impl Default for InferenceConfig {
             retry_base_s: default_retry_base(),
             retry_max_s: default_retry_max(),
             max_failure_fraction: default_failure_fraction(),
+            mode: InferenceMode::Auto,
+            batch_min_records: default_batch_min_records(),
+            batch_role_arn: None,
+            retry_failed_on_demand: true,
         }
     }
 }
@@ -396,6 +497,15 @@ fn default_job_timeout() -> f64 {
 }
 fn default_throughput_timeout() -> f64 {
     2.0 * 3600.0
+}
+fn default_deployment_timeout() -> f64 {
+    3600.0
+}
+fn default_batch_timeout() -> f64 {
+    24.0 * 3600.0
+}
+fn default_batch_min_records() -> usize {
+    100
 }
 fn default_concurrency() -> usize {
     4
@@ -526,6 +636,11 @@ impl PipelineConfig {
                 "polling.throughput_timeout_s",
                 self.polling.throughput_timeout_s,
             ),
+            (
+                "polling.deployment_timeout_s",
+                self.polling.deployment_timeout_s,
+            ),
+            ("polling.batch_timeout_s", self.polling.batch_timeout_s),
         ];
         for (field, value) in positive {
             if !(value.is_finite() && value > 0.0) {
@@ -540,11 +655,98 @@ impl PipelineConfig {
         {
             return fail("notify needs a `from` address and at least one `to` address".into());
         }
+        if !(1..=MAX_BATCH_RECORDS).contains(&self.inference.batch_min_records) {
+            return fail(format!(
+                "inference.batch_min_records must be in [1, {MAX_BATCH_RECORDS}]"
+            ));
+        }
+        if let Some(role) = &self.inference.batch_role_arn
+            && role.trim().is_empty()
+        {
+            return fail("inference.batch_role_arn must not be empty when set".into());
+        }
+        if let Some(system) = &self.customization.system_prompt
+            && (system.trim().is_empty() || system.chars().count() > MAX_SYSTEM_PROMPT_CHARS)
+        {
+            return fail(format!(
+                "customization.system_prompt must have 1 to {MAX_SYSTEM_PROMPT_CHARS} characters"
+            ));
+        }
         if let Some(name) = &self.customization.job_name {
             check_resource_name("customization.job_name", name, origin)?;
         }
+        self.validate_serving(origin)?;
         if let Some(name) = &self.customization.custom_model_name {
             check_resource_name("customization.custom_model_name", name, origin)?;
+        }
+        if let Some(sweep) = &self.sweep {
+            // The longest run id a run may have: the candidates' names must fit Bedrock's limits with any.
+            let names = crate::naming::ResourceNames::of(self, &"r".repeat(40));
+            sweep.validate(&self.customization.hyper_parameters, &names, origin)?;
+        }
+        Ok(())
+    }
+
+    /// What serves the custom model: `[serving] mode` resolved against the base model's family (and `[aws]
+    /// region`, when set). `auto` takes an on-demand deployment where Bedrock has one for the family (Amazon
+    /// Nova Micro, Lite, Pro, in us-east-1 and us-west-2): billed per token, nothing while idle, where provisioned
+    /// throughput bills every hour it exists. [`PipelineConfig::validate`] rejects `on-demand` where there is
+    /// none.
+    pub fn serving_kind(&self) -> ServingKind {
+        let region_has_it = self
+            .aws
+            .region
+            .as_deref()
+            .is_none_or(|region| crate::serving::ON_DEMAND_REGIONS.contains(&region));
+        match self.serving.mode {
+            ServingMode::Provisioned => ServingKind::Throughput,
+            ServingMode::OnDemand => ServingKind::Deployment,
+            ServingMode::Auto
+                if region_has_it
+                    && crate::serving::supports_on_demand(&self.customization.base_model_id) =>
+            {
+                ServingKind::Deployment
+            }
+            ServingMode::Auto => ServingKind::Throughput,
+        }
+    }
+
+    /// Whether the serving of kind `kind` is kept when the custom model wins (`[deployment]` or `[throughput]
+    /// keep_if_better`).
+    pub fn keep_serving_if_better(&self, kind: ServingKind) -> bool {
+        match kind {
+            ServingKind::Throughput => self.throughput.keep_if_better,
+            ServingKind::Deployment => self.deployment.keep_if_better,
+        }
+    }
+
+    fn validate_serving(&self, origin: &Path) -> Result<()> {
+        let fail = |message: String| Err(PipelineError::config(origin, message));
+        if self.serving.mode == ServingMode::OnDemand {
+            let base = &self.customization.base_model_id;
+            if !crate::serving::supports_on_demand(base) {
+                return fail(format!(
+                    "serving.mode = \"on-demand\": Bedrock deploys custom models on demand only for Amazon Nova \
+                     Micro, Lite and Pro; a custom model of {base} is served by provisioned throughput (use \
+                     serving.mode = \"auto\" or \"provisioned\")"
+                ));
+            }
+            if let Some(region) = self.aws.region.as_deref()
+                && !crate::serving::ON_DEMAND_REGIONS.contains(&region)
+            {
+                return fail(format!(
+                    "serving.mode = \"on-demand\": on-demand custom model deployment is offered in {} only, \
+                     not in aws.region {region:?}",
+                    crate::serving::ON_DEMAND_REGIONS.join(" and ")
+                ));
+            }
+        }
+        if let Some(name) = &self.deployment.name
+            && !crate::serving::valid_deployment_name(name)
+        {
+            return fail(format!(
+                "deployment.name {name:?}: use 1-63 letters and digits, with single '-' or '_' between them"
+            ));
         }
         Ok(())
     }
@@ -575,6 +777,12 @@ impl PipelineConfig {
         }
     }
 }
+
+/// The most records one batch job may hold (Bedrock's default per-job quota is 50,000; raised quotas stay below
+/// this).
+pub const MAX_BATCH_RECORDS: usize = 1_000_000;
+/// The longest `customization.system_prompt`.
+pub const MAX_SYSTEM_PROMPT_CHARS: usize = 100_000;
 
 /// Bedrock's name pattern for jobs and models: letters, digits, `-`, `+`, `.`, starting with a letter or digit,
 /// at most 63 characters.
@@ -700,6 +908,57 @@ mod tests {
         assert_eq!(config.customization.job_name.as_deref(), Some("j1"));
         assert_eq!(config.customization.hyper_parameters.len(), 1);
         assert_eq!(config.data.training, PathBuf::from("/data/other.jsonl"));
+    }
+
+    #[test]
+    fn serving_auto_deploys_nova_on_demand_and_provisions_the_rest() {
+        let nova = MINIMAL.replace(
+            "cohere.command-light-text-v14:7:4k",
+            "amazon.nova-micro-v1:0:128k",
+        );
+        let parse = |text: &str| {
+            let config = PipelineConfig::from_toml_str(text, Path::new("x.toml"))?;
+            config.validate(Path::new("x.toml"))?;
+            Ok::<_, PipelineError>(config)
+        };
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.serving.mode, ServingMode::Auto);
+        assert_eq!(config.serving_kind(), ServingKind::Throughput);
+        assert!(config.deployment.keep_if_better);
+        assert_eq!(config.polling.deployment_timeout_s, 3600.0);
+        assert_eq!(
+            parse(&nova).unwrap().serving_kind(),
+            ServingKind::Deployment
+        );
+        let provisioned = format!("{nova}\n[serving]\nmode = \"provisioned\"\n");
+        assert_eq!(
+            parse(&provisioned).unwrap().serving_kind(),
+            ServingKind::Throughput
+        );
+        // A region without on-demand deployment: auto provisions, on-demand is refused.
+        let frankfurt = format!("{nova}\n[aws]\nregion = \"eu-central-1\"\n");
+        assert_eq!(
+            parse(&frankfurt).unwrap().serving_kind(),
+            ServingKind::Throughput
+        );
+        let error = parse(&format!("{frankfurt}[serving]\nmode = \"on-demand\"\n")).unwrap_err();
+        assert!(error.to_string().contains("eu-central-1"), "{error}");
+        // On demand for a family without it is a config error naming the field and the model.
+        let error = parse(&format!("{MINIMAL}\n[serving]\nmode = \"on-demand\"\n")).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::BadInput);
+        let message = error.to_string();
+        assert!(
+            message.contains("serving.mode = \"on-demand\""),
+            "{message}"
+        );
+        assert!(
+            message.contains("cohere.command-light-text-v14:7:4k"),
+            "{message}"
+        );
+        let error = parse(&format!("{nova}\n[serving]\nmode = \"sometimes\"\n")).unwrap_err();
+        assert!(error.to_string().contains("sometimes"), "{error}");
+        let error = parse(&format!("{nova}\n[deployment]\nname = \"a.b\"\n")).unwrap_err();
+        assert!(error.to_string().contains("deployment.name"), "{error}");
     }
 
     fn with_scoring(lines: &str) -> Result<PipelineConfig> {

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
 use crate::naming::ResourceNames;
+use crate::serving::{ServingKind, ServingRecord};
 
 /// The steps of a run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,22 +36,32 @@ pub enum Step {
     CreateThroughput,
     /// Wait for the throughput to be in service.
     WaitThroughput,
+    /// Create the on-demand custom model deployment (billed per token from here, nothing while idle).
+    CreateDeployment,
+    /// Wait for the deployment to be active.
+    WaitDeployment,
     /// Run every prompt on both models.
     Inference,
     /// Write the outputs and failures to S3.
     WriteOutputs,
     /// Score both models with BERTScore.
     Score,
-    /// Keep or delete the throughput (and the custom model).
+    /// Keep or delete the serving: throughput or deployment (and the custom model).
     Decide,
     /// Email the outcome.
     Notify,
     /// Write the report.
     Report,
+    /// A sweep's customization jobs, at most `sweep.max_concurrent_jobs` at once, until each has ended.
+    TrainCandidates,
+    /// A sweep's base-model inference (once for all candidates).
+    BaseInference,
+    /// A sweep's candidates one by one: served, evaluated, their serving deleted unless best so far.
+    EvaluateCandidates,
 }
 
 impl Step {
-    /// Every step, in order.
+    /// Every step of a run served by provisioned throughput, in order.
     pub const ALL: [Step; 12] = [
         Step::Validate,
         Step::Upload,
@@ -66,6 +77,53 @@ impl Step {
         Step::Report,
     ];
 
+    /// Every step of a run served by an on-demand deployment, in order: [`Step::ALL`] with the deployment's
+    /// two steps in place of the throughput's.
+    pub const ON_DEMAND: [Step; 12] = [
+        Step::Validate,
+        Step::Upload,
+        Step::CreateJob,
+        Step::WaitJob,
+        Step::CreateDeployment,
+        Step::WaitDeployment,
+        Step::Inference,
+        Step::WriteOutputs,
+        Step::Score,
+        Step::Decide,
+        Step::Notify,
+        Step::Report,
+    ];
+
+    /// Every step of a sweep (`[sweep]`), in order.
+    pub const SWEEP: [Step; 8] = [
+        Step::Validate,
+        Step::Upload,
+        Step::TrainCandidates,
+        Step::BaseInference,
+        Step::EvaluateCandidates,
+        Step::Decide,
+        Step::Notify,
+        Step::Report,
+    ];
+
+    /// The steps of a run: [`Step::SWEEP`] for a sweep, else [`Step::ALL`] or [`Step::ON_DEMAND`] by what
+    /// serves the custom model.
+    pub fn of_run(sweep: bool, serving: ServingKind) -> &'static [Step] {
+        match (sweep, serving) {
+            (true, _) => &Step::SWEEP,
+            (false, ServingKind::Throughput) => &Step::ALL,
+            (false, ServingKind::Deployment) => &Step::ON_DEMAND,
+        }
+    }
+
+    /// The steps that create and wait for a serving of `kind`.
+    pub fn serving_steps(kind: ServingKind) -> [Step; 2] {
+        match kind {
+            ServingKind::Throughput => [Step::CreateThroughput, Step::WaitThroughput],
+            ServingKind::Deployment => [Step::CreateDeployment, Step::WaitDeployment],
+        }
+    }
+
     /// The step's name in the journal, the state and messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -75,12 +133,17 @@ impl Step {
             Step::WaitJob => "wait-job",
             Step::CreateThroughput => "create-throughput",
             Step::WaitThroughput => "wait-throughput",
+            Step::CreateDeployment => "create-deployment",
+            Step::WaitDeployment => "wait-deployment",
             Step::Inference => "inference",
             Step::WriteOutputs => "write-outputs",
             Step::Score => "score",
             Step::Decide => "decide",
             Step::Notify => "notify",
             Step::Report => "report",
+            Step::TrainCandidates => "train-candidates",
+            Step::BaseInference => "base-inference",
+            Step::EvaluateCandidates => "evaluate-candidates",
         }
     }
 }
@@ -137,8 +200,9 @@ pub struct Resources {
     pub job_name: String,
     /// The custom model's name.
     pub custom_model_name: String,
-    /// The provisioned throughput's name.
-    pub throughput_name: String,
+    /// What serves the custom model (on-demand deployment or provisioned throughput), named before its create
+    /// call.
+    pub serving: ServingRecord,
     /// Buckets the run created.
     #[serde(default)]
     pub buckets_created: Vec<String>,
@@ -160,30 +224,63 @@ pub struct Resources {
     /// Whether the run deleted the custom model.
     #[serde(default)]
     pub custom_model_deleted: bool,
-    /// Bumped when a throughput deleted after a failure has to be created again on resume (new client token).
-    #[serde(default)]
-    pub throughput_generation: u32,
-    /// The throughput's ARN, once created.
-    #[serde(default)]
-    pub throughput_arn: Option<String>,
-    /// The throughput's last seen status.
-    #[serde(default)]
-    pub throughput_status: Option<String>,
-    /// Whether the run deleted the throughput.
-    #[serde(default)]
-    pub throughput_deleted: bool,
     /// The SES message id of the outcome email, once sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_message_id: Option<String>,
+    /// The batch inference job of the base model's prompts, from just before its create call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_job: Option<BatchJobRecord>,
+}
+
+/// A batch inference job (CreateModelInvocationJob), recorded before the create call with its name and client
+/// request token, so a resumed run re-sends the same request (Bedrock answers with the job the token already
+/// created) instead of creating a second job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchJobRecord {
+    /// The job's name.
+    pub name: String,
+    /// The create call's client request token (derived from the run id).
+    pub client_request_token: String,
+    /// The model the job runs.
+    pub model_id: String,
+    /// `s3://` URI of the input JSONL (one `{"recordId", "modelInput"}` per item).
+    pub input_uri: String,
+    /// `s3://` URI prefix of the output (`<prefix><job id>/<input file>.out`).
+    pub output_uri: String,
+    /// Records in the input.
+    pub records: usize,
+    /// The job's ARN, once created.
+    #[serde(default)]
+    pub arn: Option<String>,
+    /// The job's last seen status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Whether the run (failure handling or `cleanup`) stopped the job.
+    #[serde(default)]
+    pub stopped: bool,
+    /// Bumped when a resumed run replaces a job it stopped (new name and client token).
+    #[serde(default)]
+    pub generation: u32,
+}
+
+impl BatchJobRecord {
+    /// Whether the job may still be running (created or requested, not ended, not stopped).
+    pub fn may_run(&self) -> bool {
+        !self.stopped
+            && !matches!(
+                self.status.as_deref(),
+                Some("Completed" | "PartiallyCompleted" | "Failed" | "Stopped" | "Expired")
+            )
+    }
 }
 
 impl Resources {
     /// The resources of a run that has created nothing yet.
     pub(crate) fn named(names: ResourceNames) -> Resources {
         Resources {
+            serving: ServingRecord::new(names.serving_kind, names.serving().to_string()),
             job_name: names.job,
             custom_model_name: names.custom_model,
-            throughput_name: names.throughput,
             ..Resources::default()
         }
     }
@@ -247,6 +344,9 @@ pub struct RunState {
     /// The Bedrock endpoint the run talks to when it is not AWS's own (an emulator, a VPC endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// A sweep's candidates and outcome (`[sweep]` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepState>,
 }
 
 impl RunState {
@@ -263,11 +363,14 @@ impl RunState {
         )
     }
 
-    /// Whether a provisioned throughput may exist and has not been deleted (billed by the hour).
-    pub fn throughput_live(&self) -> bool {
-        !self.resources.throughput_deleted
-            && (self.resources.throughput_arn.is_some()
-                || self.step_status(Step::CreateThroughput) == Some(StepStatus::Started))
+    /// Whether the run's serving (deployment or throughput) may exist and has not been deleted.
+    pub fn serving_live(&self) -> bool {
+        self.resources.serving.may_exist()
+    }
+
+    /// The steps of this run, in order (see [`Step::of_run`]).
+    pub fn steps(&self) -> &'static [Step] {
+        Step::of_run(self.sweep.is_some(), self.resources.serving.kind)
     }
 }
 
@@ -344,6 +447,7 @@ impl RunDir {
                 error: None,
                 notes: Vec::new(),
                 endpoint: None,
+                sweep: None,
             },
             lock: Some(lock),
         };
@@ -385,6 +489,7 @@ impl RunDir {
                         .into(),
                 ],
                 endpoint: None,
+                sweep: None,
             }
         };
         let run = RunDir {
@@ -578,8 +683,41 @@ fn not_started(dir: &Path) -> PipelineError {
 
 fn read_state(path: &Path) -> Result<RunState> {
     let text = fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| PipelineError::Run(format!("{}: corrupt run state: {e}", path.display())))
+    let corrupt = |e: serde_json::Error| {
+        PipelineError::Run(format!("{}: corrupt run state: {e}", path.display()))
+    };
+    let mut value: Value = serde_json::from_str(&text).map_err(corrupt)?;
+    upgrade_state(&mut value);
+    serde_json::from_value(value).map_err(corrupt)
+}
+
+/// A `state.json` written before on-demand deployments kept its provisioned throughput in flat fields
+/// (`throughput_name`, `throughput_generation`, `throughput_arn`, `throughput_status`, `throughput_deleted`):
+/// they become `resources.serving`, requested when its create step had begun.
+fn upgrade_state(state: &mut Value) {
+    let requested = state
+        .get("steps")
+        .is_some_and(|steps| steps.get(Step::CreateThroughput.name()).is_some());
+    let Some(resources) = state.get_mut("resources").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if resources.contains_key("serving") {
+        return;
+    }
+    let Some(name) = resources.remove("throughput_name") else {
+        return;
+    };
+    let mut take = |key: &str| resources.remove(key).unwrap_or(Value::Null);
+    let serving = serde_json::json!({
+        "kind": ServingKind::Throughput,
+        "name": name,
+        "generation": take("throughput_generation").as_u64().unwrap_or(0),
+        "requested": requested,
+        "arn": take("throughput_arn"),
+        "status": take("throughput_status"),
+        "deleted": take("throughput_deleted").as_bool().unwrap_or(false),
+    });
+    resources.insert("serving".into(), serving);
 }
 
 fn read_config(dir: &Path) -> Result<PipelineConfig> {
@@ -749,6 +887,30 @@ mod tests {
         assert_eq!(id.len(), 22, "{id}");
         assert!(check_run_id("a/b").is_err());
         assert!(check_run_id("-a").is_err());
+    }
+
+    #[test]
+    fn an_old_state_keeps_its_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let old = r#"{"run_id": "r1", "created_at": "t", "updated_at": "t", "status": "failed",
+            "steps": {"create-throughput": {"status": "failed", "started_at": "t", "attempts": 1}},
+            "resources": {"job_name": "j", "custom_model_name": "m", "throughput_name": "m-pt",
+                "throughput_generation": 2, "throughput_arn": "arn:pt", "throughput_status": "Creating",
+                "throughput_deleted": false}}"#;
+        fs::write(&path, old).unwrap();
+        let state = read_state(&path).unwrap();
+        let serving = &state.resources.serving;
+        assert_eq!(serving.kind, ServingKind::Throughput);
+        assert_eq!(serving.name, "m-pt");
+        assert_eq!(serving.generation, 2);
+        assert_eq!(serving.arn.as_deref(), Some("arn:pt"));
+        assert_eq!(serving.status.as_deref(), Some("Creating"));
+        assert!(serving.requested && !serving.deleted && state.serving_live());
+        assert_eq!(state.steps(), &Step::ALL[..]);
+        // Written back in today's shape, it reads the same.
+        fs::write(&path, to_json(&state).unwrap()).unwrap();
+        assert_eq!(read_state(&path).unwrap(), state);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 
 pub mod adapter;
 pub mod aws;
+mod batch;
 pub mod config;
 mod data;
 pub mod error;
@@ -37,6 +38,9 @@ mod naming;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod serving;
+mod training;
+pub mod sweep;
 
 pub use adapter::AdapterKind;
 pub use aws::{AwsSettings, Clients, Endpoints, StaticCredentials};
@@ -46,3 +50,4 @@ pub use journal::{Outcome, RunDir, RunState, RunStatus, Step, StepStatus};
 pub use plan::{PlannedCall, plan};
 pub use report::{Disposition, Report};
 pub use run::Pipeline;
+pub use serving::{ServingKind, ServingMode, ServingRecord};

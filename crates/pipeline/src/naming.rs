@@ -2,6 +2,7 @@
 //! used by the run and by `plan`, so the plan shows exactly what the run will send.
 
 use crate::config::PipelineConfig;
+use crate::serving::{self, ServingKind};
 
 /// S3 object names under the run's prefix (`{prefix}/{run_id}/...`), with the role each is recorded under.
 pub(crate) mod keys {
@@ -25,15 +26,23 @@ pub(crate) mod keys {
     pub const COMPARISON: &str = "comparison.json";
     /// The report (role `report`).
     pub const REPORT: &str = "report.json";
+    /// The base model's batch inference input (role `batch-input`).
+    pub const BATCH_INPUT: &str = "batch/input/base.jsonl";
+    /// The batch job's output prefix (Bedrock writes `<job id>/base.jsonl.out` under it).
+    pub const BATCH_OUTPUT: &str = "batch/output/";
 }
 
-/// The Bedrock names of a run's job, custom model and provisioned throughput: the config's, else derived from
-/// the run id (`bertscore-{run_id}`, `{custom model}-pt`).
+/// The Bedrock names of a run's job, custom model and serving (provisioned throughput or on-demand
+/// deployment, as the config resolves): the config's, else derived from the run id (`bertscore-{run_id}`,
+/// `{custom model}-pt`, `{custom model}-od`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResourceNames {
     pub job: String,
     pub custom_model: String,
     pub throughput: String,
+    pub deployment: String,
+    /// What serves the custom model ([`PipelineConfig::serving_kind`]).
+    pub serving_kind: ServingKind,
 }
 
 impl ResourceNames {
@@ -54,8 +63,22 @@ impl ResourceNames {
                 .throughput
                 .name
                 .clone()
-                .unwrap_or_else(|| format!("{custom_model}-pt")),
+                .unwrap_or_else(|| serving::default_name(ServingKind::Throughput, &custom_model)),
+            deployment: config
+                .deployment
+                .name
+                .clone()
+                .unwrap_or_else(|| serving::default_name(ServingKind::Deployment, &custom_model)),
+            serving_kind: config.serving_kind(),
             custom_model,
+        }
+    }
+
+    /// The name of the run's serving.
+    pub fn serving(&self) -> &str {
+        match self.serving_kind {
+            ServingKind::Throughput => &self.throughput,
+            ServingKind::Deployment => &self.deployment,
         }
     }
 }
@@ -65,12 +88,30 @@ pub(crate) fn job_token(run_id: &str) -> String {
     format!("{run_id}-job")
 }
 
-/// The client request token of the provisioned throughput; `generation` counts re-creations after a failure
-/// deleted it.
-pub(crate) fn throughput_token(run_id: &str, generation: u32) -> String {
+/// The name of the batch inference job that runs the base model's prompts.
+/// `generation` counts jobs replaced after the run stopped one.
+pub(crate) fn batch_job_name(run_id: &str, generation: u32) -> String {
     match generation {
-        0 => format!("{run_id}-pt"),
-        n => format!("{run_id}-pt{n}"),
+        0 => format!("bertscore-{run_id}-base"),
+        n => format!("bertscore-{run_id}-base{n}"),
+    }
+}
+
+/// The client request token of the base model's batch inference job: a repeated create is the same job.
+pub(crate) fn batch_token(run_id: &str, generation: u32) -> String {
+    match generation {
+        0 => format!("{run_id}-batch"),
+        n => format!("{run_id}-batch{n}"),
+    }
+}
+
+/// The client request token of a serving within `scope` (a run id, or a run id and a candidate):
+/// `{scope}-pt` / `{scope}-od`; `generation` counts re-creations after a failure deleted it (`{scope}-pt1`).
+pub(crate) fn serving_token(scope: &str, kind: ServingKind, generation: u32) -> String {
+    let suffix = kind.suffix();
+    match generation {
+        0 => format!("{scope}-{suffix}"),
+        n => format!("{scope}-{suffix}{n}"),
     }
 }
 
@@ -81,7 +122,12 @@ mod tests {
     #[test]
     fn tokens_are_stable_per_run_and_generation() {
         assert_eq!(job_token("r1"), "r1-job");
-        assert_eq!(throughput_token("r1", 0), "r1-pt");
-        assert_eq!(throughput_token("r1", 2), "r1-pt2");
+        assert_eq!(serving_token("r1", ServingKind::Throughput, 0), "r1-pt");
+        assert_eq!(serving_token("r1", ServingKind::Throughput, 2), "r1-pt2");
+        assert_eq!(serving_token("r1", ServingKind::Deployment, 0), "r1-od");
+        assert_eq!(
+            serving_token("r1-c2", ServingKind::Deployment, 1),
+            "r1-c2-od1"
+        );
     }
 }

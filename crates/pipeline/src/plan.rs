@@ -6,10 +6,13 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::batch::{self, InferencePath};
 use crate::config::PipelineConfig;
 use crate::data;
 use crate::error::Result;
-use crate::naming::{ResourceNames, job_token, keys, throughput_token};
+use crate::naming::{ResourceNames, batch_job_name, batch_token, job_token, keys, serving_token};
+use crate::serving::ServingKind;
+use crate::training::{self, DataRole, FamilyRules};
 
 /// One call a run would make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,11 +47,15 @@ impl fmt::Display for PlannedCall {
 /// resolved and loaded (blocking; seconds).
 pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
     config.validate(std::path::Path::new("config"))?;
-    let training = data::validate_training_data(&config.data.training)?;
+    let rules = FamilyRules::for_model(&config.customization.base_model_id);
+    let system = config.customization.system_prompt.as_deref();
+    let training = training::prepare(&config.data.training, DataRole::Training, &rules, system)?;
     if let Some(path) = &config.data.job_validation {
-        data::validate_training_data(path)?;
+        training::prepare(path, DataRole::JobValidation, &rules, system)?;
     }
     let items = data::load_eval_items(&config.data.validation, &config.data.references)?;
+    let inference_path = batch::choose(config, items.len())
+        .map_err(|message| crate::error::PipelineError::config("config", message))?;
     let references = items
         .iter()
         .flat_map(|item| item.references.iter().cloned())
@@ -68,13 +75,41 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         "local",
         "validate",
         format!(
-            "{} training records ({}), {} evaluation items",
+            "{} training records ({}, {}; {} fine-tuning takes {}), {} evaluation items",
             training.records,
             config.data.training.display(),
+            training.source_format.name(),
+            rules.family,
+            training.target_format.name(),
             items.len()
         ),
         None,
     );
+    for warning in &training.warnings {
+        add("local", "warning", warning.clone(), None);
+    }
+    if training.converted {
+        let mut first = training.first_record().to_string();
+        if first.chars().count() > 300 {
+            first = first.chars().take(300).collect::<String>() + "...";
+        }
+        add(
+            "local",
+            "convert",
+            format!(
+                "{} records to {}{} → <run dir>/training-data.jsonl (uploaded instead of the file); first \
+                 record: {first}",
+                training.records,
+                training.target_format.name(),
+                if system.is_some() {
+                    " with customization.system_prompt as the system turn"
+                } else {
+                    ""
+                },
+            ),
+            None,
+        );
+    }
     let s3 = &config.s3;
     if s3.create_buckets {
         for bucket in s3.buckets() {
@@ -147,27 +182,62 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    let throughput_name = &names.throughput;
-    add(
-        "bedrock",
-        "CreateProvisionedModelThroughput",
-        format!(
-            "provisionedModelName={throughput_name} modelId=<custom model ARN> modelUnits={} commitment=none \
-             clientRequestToken={}  (BILLED HOURLY until deleted)",
-            config.throughput.model_units,
-            throughput_token(run_id, 0)
-        ),
-        None,
-    );
-    add(
-        "bedrock",
-        "GetProvisionedModelThroughput",
-        format!(
-            "repeated until InService/Failed: every {}-{} s with jitter, at most {} s",
-            polling.initial_s, polling.max_s, polling.throughput_timeout_s
-        ),
-        None,
-    );
+    let serving_kind = names.serving_kind;
+    let serving_name = names.serving();
+    let serving_why = match (config.serving.mode, serving_kind) {
+        (crate::serving::ServingMode::Auto, ServingKind::Deployment) => {
+            "serving.mode = auto: the family has on-demand deployment"
+        }
+        (crate::serving::ServingMode::Auto, ServingKind::Throughput) => {
+            "serving.mode = auto: the family has no on-demand deployment"
+        }
+        (_, ServingKind::Deployment) => "serving.mode = on-demand",
+        (_, ServingKind::Throughput) => "serving.mode = provisioned",
+    };
+    let token = serving_token(run_id, serving_kind, 0);
+    match serving_kind {
+        ServingKind::Throughput => {
+            add(
+                "bedrock",
+                "CreateProvisionedModelThroughput",
+                format!(
+                    "provisionedModelName={serving_name} modelId=<custom model ARN> modelUnits={} commitment=none \
+                     clientRequestToken={token}  (BILLED HOURLY until deleted; {serving_why})",
+                    config.throughput.model_units,
+                ),
+                None,
+            );
+            add(
+                "bedrock",
+                "GetProvisionedModelThroughput",
+                format!(
+                    "repeated until InService/Failed: every {}-{} s with jitter, at most {} s",
+                    polling.initial_s, polling.max_s, polling.throughput_timeout_s
+                ),
+                None,
+            );
+        }
+        ServingKind::Deployment => {
+            add(
+                "bedrock",
+                "CreateCustomModelDeployment",
+                format!(
+                    "modelDeploymentName={serving_name} modelArn=<custom model ARN> clientRequestToken={token}  \
+                     (billed per token used, nothing while idle; {serving_why})"
+                ),
+                None,
+            );
+            add(
+                "bedrock",
+                "GetCustomModelDeployment",
+                format!(
+                    "repeated until Active/Failed: every {}-{} s with jitter, at most {} s",
+                    polling.initial_s, polling.max_s, polling.deployment_timeout_s
+                ),
+                None,
+            );
+        }
+    }
     let adapter = customization.adapter();
     let operation = if adapter == crate::adapter::AdapterKind::Converse {
         "Converse"
@@ -175,25 +245,96 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         "InvokeModel"
     };
     let inference = &config.inference;
-    add(
-        "bedrock-runtime",
-        operation,
-        format!(
-            "{} x modelId={} (adapter {}), {} at a time, up to {} attempts each",
-            items.len(),
-            customization.inference_model_id(),
-            adapter.name(),
-            inference.concurrency,
-            inference.max_attempts
+    match &inference_path {
+        InferencePath::OnDemand { reason } => add(
+            "bedrock-runtime",
+            operation,
+            format!(
+                "{} x modelId={} (adapter {}), {} at a time, up to {} attempts each  (on demand: {reason})",
+                items.len(),
+                customization.inference_model_id(),
+                adapter.name(),
+                inference.concurrency,
+                inference.max_attempts
+            ),
+            None,
         ),
-        None,
-    );
+        InferencePath::Batch => {
+            let bucket = s3.inference_bucket();
+            add(
+                "s3",
+                "PutObject",
+                format!(
+                    "s3://{bucket}/{}  ({} batch records)",
+                    s3.key(run_id, keys::BATCH_INPUT),
+                    items.len()
+                ),
+                None,
+            );
+            add(
+                "bedrock",
+                "CreateModelInvocationJob",
+                format!(
+                    "jobName={} modelId={} roleArn={} inputDataConfig.s3Uri=s3://{bucket}/{} \
+                     outputDataConfig.s3Uri=s3://{bucket}/{} timeoutDurationInHours={} clientRequestToken={}  \
+                     ({} prompts >= inference.batch_min_records = {})",
+                    batch_job_name(run_id, 0),
+                    customization.inference_model_id(),
+                    inference
+                        .batch_role_arn
+                        .as_deref()
+                        .unwrap_or(&customization.role_arn),
+                    s3.key(run_id, keys::BATCH_INPUT),
+                    s3.key(run_id, keys::BATCH_OUTPUT),
+                    batch::timeout_hours(polling.batch_timeout_s),
+                    batch_token(run_id, 0),
+                    items.len(),
+                    inference.batch_min_records
+                ),
+                None,
+            );
+            add(
+                "bedrock",
+                "GetModelInvocationJob",
+                format!(
+                    "repeated until Completed/PartiallyCompleted/Failed/Stopped/Expired: every {}-{} s with jitter, \
+                     at most {} s",
+                    polling.initial_s, polling.max_s, polling.batch_timeout_s
+                ),
+                None,
+            );
+            add(
+                "s3",
+                "GetObject",
+                format!(
+                    "s3://{bucket}/{}<job id>/base.jsonl.out (joined by recordId)",
+                    s3.key(run_id, keys::BATCH_OUTPUT)
+                ),
+                None,
+            );
+            if inference.retry_failed_on_demand {
+                add(
+                    "bedrock-runtime",
+                    operation,
+                    format!(
+                        "modelId={} for each record the batch job answered with an error or left out",
+                        customization.inference_model_id()
+                    ),
+                    Some("if the batch job leaves records without output"),
+                );
+            }
+        }
+    }
     add(
         "bedrock-runtime",
         operation,
         format!(
-            "{} x modelId=<provisioned model ARN> (adapter {}), {} at a time, up to {} attempts each",
+            "{} x modelId=<{} ARN> (adapter {}), {} at a time, up to {} attempts each",
             items.len(),
+            match serving_kind {
+                ServingKind::Throughput => "provisioned model",
+                ServingKind::Deployment => "custom model deployment",
+            },
             adapter.name(),
             inference.concurrency,
             inference.max_attempts
@@ -232,17 +373,25 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    let delete_condition = if config.throughput.keep_if_better {
-        "if the verdict is not custom, or on failure"
-    } else {
-        "always (throughput.keep_if_better = false)"
+    let delete_condition = match (config.keep_serving_if_better(serving_kind), serving_kind) {
+        (true, _) => "if the verdict is not custom, or on failure",
+        (false, ServingKind::Throughput) => "always (throughput.keep_if_better = false)",
+        (false, ServingKind::Deployment) => "always (deployment.keep_if_better = false)",
     };
-    add(
-        "bedrock",
-        "DeleteProvisionedModelThroughput",
-        format!("provisionedModelId=<provisioned model ARN> ({throughput_name})"),
-        Some(delete_condition),
-    );
+    match serving_kind {
+        ServingKind::Throughput => add(
+            "bedrock",
+            "DeleteProvisionedModelThroughput",
+            format!("provisionedModelId=<provisioned model ARN> ({serving_name})"),
+            Some(delete_condition),
+        ),
+        ServingKind::Deployment => add(
+            "bedrock",
+            "DeleteCustomModelDeployment",
+            format!("customModelDeploymentIdentifier=<deployment ARN> ({serving_name})"),
+            Some(delete_condition),
+        ),
+    }
     if customization.delete_custom_model_if_not_better {
         add(
             "bedrock",
@@ -283,5 +432,11 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         None,
     );
-    Ok(calls)
+    match &config.sweep {
+        // A sweep: one job, serving and evaluation per candidate in place of the run's one.
+        Some(sweep) => {
+            crate::sweep::plan::calls(calls, config, sweep, run_id, items.len(), &scorer.hash())
+        }
+        None => Ok(calls),
+    }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{Outcome, RunStatus};
+use crate::serving::ServingKind;
 
 /// One item that has no usable output from a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,10 +20,11 @@ pub struct FailureRecord {
 }
 
 /// What became of a billed resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Disposition {
     /// Never created.
+    #[default]
     None,
     /// Exists and was kept (the custom model won).
     Kept,
@@ -81,6 +83,15 @@ pub struct Report {
     pub throughput_arn: Option<String>,
     /// What became of the throughput.
     pub throughput: Disposition,
+    /// What served the custom model: `throughput` or `deployment` (on demand).
+    #[serde(default)]
+    pub serving: ServingKind,
+    /// The on-demand deployment's ARN.
+    #[serde(default)]
+    pub deployment_arn: Option<String>,
+    /// What became of the on-demand deployment.
+    #[serde(default)]
+    pub deployment: Disposition,
     /// The Bedrock endpoint the run used when it was not AWS's own (see [`Report::billed_by_aws`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
@@ -96,6 +107,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Role → `s3://bucket/key` of everything the run wrote to S3.
     pub objects: std::collections::BTreeMap<String, String>,
+    /// A sweep's verdict and ranking (`[sweep]` runs, once decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<crate::sweep::SweepResult>,
 }
 
 /// An email, ready for SESv2.
@@ -110,6 +124,14 @@ pub struct Email {
 }
 
 impl Report {
+    /// What became of the custom model's serving (the deployment or the throughput).
+    pub fn serving_disposition(&self) -> Disposition {
+        match self.serving {
+            ServingKind::Throughput => self.throughput,
+            ServingKind::Deployment => self.deployment,
+        }
+    }
+
     /// Whether the run's resources live on AWS (billed), rather than on a local emulator.
     pub fn billed_by_aws(&self) -> bool {
         self.endpoint
@@ -120,24 +142,36 @@ impl Report {
     /// The outcome email, subject lines starting with `subject_prefix`.
     pub fn email(&self, subject_prefix: &str) -> Email {
         let subject = match (&self.status, &self.outcome) {
+            (RunStatus::Succeeded, Some(_)) if self.sweep.is_some() => {
+                let sweep = self.sweep.as_ref().expect("checked");
+                format!(
+                    "{subject_prefix} sweep verdict: {} ({}): {} {}",
+                    sweep.verdict,
+                    sweep.verdict_in_words(),
+                    self.serving.describe(),
+                    self.serving_disposition().describe_short()
+                )
+            }
             (RunStatus::Succeeded, Some(outcome)) => format!(
-                "{subject_prefix} verdict: {} ({}): provisioned throughput {}",
+                "{subject_prefix} verdict: {} ({}): {} {}",
                 outcome.verdict,
                 match outcome.verdict {
                     bertscore_compare::Verdict::Custom => "custom model is better",
                     bertscore_compare::Verdict::Base => "custom model is worse",
                     bertscore_compare::Verdict::Inconclusive => "no significant difference",
                 },
-                self.throughput.describe_short()
+                self.serving.describe(),
+                self.serving_disposition().describe_short()
             ),
             _ => format!(
-                "{subject_prefix} run {} FAILED{}: provisioned throughput {}",
+                "{subject_prefix} run {} FAILED{}: {} {}",
                 self.run_id,
                 self.failed_step
                     .as_deref()
                     .map(|s| format!(" at {s}"))
                     .unwrap_or_default(),
-                self.throughput.describe_short()
+                self.serving.describe(),
+                self.serving_disposition().describe_short()
             ),
         };
         let lines = self.lines();
@@ -170,7 +204,18 @@ impl Report {
                 ));
             }
         }
-        html.push_str("</table>\n</body></html>\n");
+        html.push_str("</table>\n");
+        let mut text = text;
+        if let Some(sweep) = &self.sweep {
+            let heading = sweep.heading();
+            text.push_str(&format!("\n\n{heading}\n{}", sweep.table()));
+            html.push_str(&format!(
+                "<h3>{}</h3>\n<pre>{}</pre>\n",
+                escape(&heading),
+                escape(&sweep.table())
+            ));
+        }
+        html.push_str("</body></html>\n");
         Email {
             subject,
             text,
@@ -253,12 +298,22 @@ impl Report {
                 ),
             );
         }
+        let (label, arn) = match self.serving {
+            ServingKind::Throughput => ("Provisioned throughput", &self.throughput_arn),
+            ServingKind::Deployment => ("On-demand deployment", &self.deployment_arn),
+        };
+        let disposition = self.serving_disposition();
         add(
-            "Provisioned throughput",
+            label,
             format!(
-                "{} {}",
-                self.throughput_arn.as_deref().unwrap_or("-"),
-                self.throughput.describe()
+                "{} {}{}",
+                arn.as_deref().unwrap_or("-"),
+                disposition.describe(),
+                if disposition == Disposition::Kept {
+                    format!(" ({})", self.serving.billing())
+                } else {
+                    String::new()
+                }
             ),
         );
         if let Some(endpoint) = &self.endpoint {
@@ -350,6 +405,9 @@ mod tests {
             custom_model: Disposition::Kept,
             throughput_arn: Some("arn:pt".into()),
             throughput: Disposition::Kept,
+            serving: ServingKind::Throughput,
+            deployment_arn: None,
+            deployment: Disposition::None,
             endpoint: None,
             outcome: Some(Outcome {
                 verdict: bertscore_compare::Verdict::Custom,
@@ -376,6 +434,7 @@ mod tests {
             error: None,
             notes: vec![],
             objects: Default::default(),
+            sweep: None,
         }
     }
 
@@ -432,6 +491,40 @@ mod tests {
         assert!(report.email("").text.contains(
             "Endpoint: http://127.0.0.1:4000 (a local endpoint, not AWS: nothing is billed)"
         ));
+    }
+
+    #[test]
+    fn a_deployment_run_names_the_deployment_and_how_it_bills() {
+        let mut report = report();
+        report.serving = ServingKind::Deployment;
+        report.throughput_arn = None;
+        report.throughput = Disposition::None;
+        report.deployment_arn = Some("arn:deployment".into());
+        report.deployment = Disposition::Kept;
+        let email = report.email("[p]");
+        assert_eq!(
+            email.subject,
+            "[p] verdict: custom (custom model is better): on-demand deployment kept"
+        );
+        assert!(
+            email.text.contains(
+                "On-demand deployment: arn:deployment kept (billed per token used, nothing while idle)"
+            ),
+            "{}",
+            email.text
+        );
+        assert!(
+            !email.text.contains("Provisioned throughput"),
+            "{}",
+            email.text
+        );
+        report.deployment = Disposition::Deleted;
+        assert!(
+            report
+                .email("")
+                .subject
+                .ends_with("on-demand deployment deleted")
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Step `decide`: keep the throughput only when the custom model is significantly better (and the config keeps
-//! winners), delete the custom model when asked; and the two other places that delete billed resources: the
-//! failure handling and `cleanup`.
+//! Step `decide`: keep the serving (throughput or deployment) only when the custom model is significantly better
+//! (and the config keeps winners), delete the custom model when asked; and the two other places that delete
+//! billed resources: the failure handling and `cleanup`.
 
 use serde_json::json;
 
 use super::{Pipeline, StepResult};
 use crate::error::{PipelineError, Result};
 use crate::journal::{Step, StepStatus};
+use crate::serving::ServingKind;
 
 impl Pipeline {
     pub(super) async fn decide(&mut self) -> StepResult {
@@ -19,11 +20,16 @@ impl Pipeline {
             .ok_or_else(|| PipelineError::Run("no outcome recorded".into()))?;
         let better = verdict == bertscore_compare::Verdict::Custom;
         let mut actions = Vec::new();
-        if better && self.config.throughput.keep_if_better {
-            actions.push("throughput kept".to_string());
+        let kind = self.run.state.resources.serving.kind;
+        let what = match kind {
+            ServingKind::Throughput => "throughput",
+            ServingKind::Deployment => "deployment",
+        };
+        if better && self.config.keep_serving_if_better(kind) {
+            actions.push(format!("{what} kept"));
         } else {
-            self.delete_throughput(Step::Decide).await?;
-            actions.push("throughput deleted".to_string());
+            self.delete_serving(Step::Decide).await?;
+            actions.push(format!("{what} deleted"));
         }
         if !better && self.config.customization.delete_custom_model_if_not_better {
             self.delete_custom_model(Step::Decide).await?;
@@ -35,29 +41,25 @@ impl Pipeline {
         ))
     }
 
-    /// Whether a provisioned throughput may exist and has not been deleted: its ARN is known, or a create call
-    /// may have gone out.
-    fn throughput_may_exist(&self) -> bool {
-        let state = &self.run.state;
-        !state.resources.throughput_deleted
-            && (state.resources.throughput_arn.is_some()
-                || state.steps.contains_key(&Step::CreateThroughput))
+    /// Whether the serving may exist and has not been deleted: its ARN is known, or a create call may have
+    /// gone out.
+    fn serving_may_exist(&self) -> bool {
+        self.run.state.resources.serving.may_exist()
     }
 
-    /// After a failure: deletes a throughput that may exist (unless `decide` has finished: then a live
-    /// throughput is one the user chose to keep) and stops a running job, noting what was done or what
-    /// `cleanup` must still do.
+    /// After a failure: deletes a serving that may exist (unless `decide` has finished: then a live serving is
+    /// one the user chose to keep; a failed one is deleted too) and stops a running job, noting what was done or
+    /// what `cleanup` must still do.
     pub(super) async fn release_after_failure(&mut self) {
         let cleanup_hint = format!("run `bertscore pipeline cleanup {}`", self.run_id());
-        if self.throughput_may_exist() && !self.run.state.finished(Step::Decide) {
+        if self.serving_may_exist() && !self.run.state.finished(Step::Decide) {
             let step = self.failed_step().unwrap_or(Step::Report);
-            let note = match self.delete_throughput(step).await {
-                Ok(true) => {
-                    Some("the provisioned throughput was deleted after the failure".to_string())
-                }
+            let what = self.run.state.resources.serving.kind.describe();
+            let note = match self.delete_serving(step).await {
+                Ok(true) => Some(format!("the {what} was deleted after the failure")),
                 Ok(false) => None,
                 Err(e) => Some(format!(
-                    "the provisioned throughput could NOT be deleted ({}); {cleanup_hint}",
+                    "the {what} could NOT be deleted ({}); {cleanup_hint}",
                     e.describe()
                 )),
             };
@@ -85,8 +87,8 @@ impl Pipeline {
             .map(|(step, _)| *step)
     }
 
-    /// Deletes every billed resource the run created: stops a running job, deletes the throughput, and the custom
-    /// model too when asked. Safe to repeat.
+    /// Deletes every billed resource the run created: stops a running job, deletes the serving (throughput or
+    /// deployment), and the custom model too when asked. Safe to repeat.
     pub async fn cleanup(&mut self, delete_custom_model: bool) -> Result<Vec<String>> {
         let mut actions = Vec::new();
         self.run.log(
@@ -94,16 +96,22 @@ impl Pipeline {
             "cleanup-started",
             json!({ "delete_custom_model": delete_custom_model }),
         )?;
+        // A sweep's candidates: running jobs stopped, servings deleted (models too when asked).
+        actions.extend(self.cleanup_candidates(delete_custom_model).await?);
         if self.run.state.steps.contains_key(&Step::CreateJob) && self.stop_job().await? {
             actions.push(format!(
                 "stopped customization job {}",
                 self.job_identifier()
             ));
         }
-        if self.throughput_may_exist() {
-            let identifier = self.throughput_identifier();
-            if self.delete_throughput(Step::Report).await? {
-                actions.push(format!("deleted provisioned throughput {identifier}"));
+        if self.serving_may_exist() {
+            let identifier = self.custom_model_id();
+            if self.delete_serving(Step::Report).await? {
+                let what = match self.run.state.resources.serving.kind {
+                    ServingKind::Throughput => "provisioned throughput",
+                    ServingKind::Deployment => "custom model deployment",
+                };
+                actions.push(format!("deleted {what} {identifier}"));
             }
         }
         if delete_custom_model && !self.run.state.resources.custom_model_deleted {

@@ -7,19 +7,21 @@
 //! | validate (config, data, scoring model; no AWS call) | [`validate`] |
 //! | upload | [`upload`] |
 //! | create-job, wait-job | [`fine_tune`] |
-//! | create-throughput, wait-throughput | [`serve`] |
-//! | inference, write-outputs | [`infer`] |
+//! | create-throughput, wait-throughput or create-deployment, wait-deployment | [`serve`] |
+//! | inference (on demand, or the base model through a batch job: [`batch`]), write-outputs | [`infer`] |
 //! | score | [`score`] |
 //! | decide (and `cleanup`) | [`decide`] |
 //! | notify, report | [`notify`] |
 
+mod batch;
 mod decide;
 mod fine_tune;
 mod infer;
 mod notify;
-mod poll;
+pub(crate) mod poll;
 mod score;
 mod serve;
+mod sweep;
 mod upload;
 mod validate;
 
@@ -70,11 +72,13 @@ impl Pipeline {
         let names = ResourceNames::of(&config, &run_id);
         let mut run = RunDir::create(state_dir, &run_id, &config, names)?;
         run.record_endpoint(clients.bedrock_endpoint.clone())?;
-        Ok(Self {
+        let mut pipeline = Self {
             config,
             clients,
             run,
-        })
+        };
+        pipeline.init_sweep()?;
+        Ok(pipeline)
     }
 
     /// Opens an existing run (id under `state_dir`, or a run directory) with the config it was started with,
@@ -121,7 +125,8 @@ impl Pipeline {
         if let Some(endpoint) = self.clients.bedrock_endpoint.clone() {
             self.run.record_endpoint(Some(endpoint))?;
         }
-        for step in Step::ALL {
+        self.init_sweep()?;
+        for &step in self.run.state.steps() {
             if self.run.state.finished(step) {
                 continue;
             }
@@ -147,24 +152,24 @@ impl Pipeline {
         Ok(self.report())
     }
 
-    /// A failed or interrupted run continues where it stopped. A throughput deleted by the failure handling is
-    /// created again (with a new client token) when the evaluation still needs it.
+    /// A failed or interrupted run continues where it stopped. A serving (throughput or deployment) deleted by
+    /// the failure handling is created again (with a new client token) when the evaluation still needs it.
     fn prepare_resume(&mut self) -> Result<()> {
         let state = &mut self.run.state;
         if state.status != RunStatus::Running {
             state.status = RunStatus::Running;
             state.error = None;
         }
-        if state.resources.throughput_deleted && !state.finished(Step::Inference) {
-            state.steps.remove(&Step::CreateThroughput);
-            state.steps.remove(&Step::WaitThroughput);
-            state.resources.throughput_generation += 1;
-            state.resources.throughput_arn = None;
-            state.resources.throughput_status = None;
-            state.resources.throughput_deleted = false;
-            state
-                .notes
-                .push("the provisioned throughput deleted after a failure is created again".into());
+        if state.resources.serving.deleted && !state.finished(Step::Inference) {
+            let kind = state.resources.serving.kind;
+            state.resources.serving.recreate();
+            for step in Step::serving_steps(kind) {
+                state.steps.remove(&step);
+            }
+            state.notes.push(format!(
+                "the {} deleted after a failure is created again",
+                kind.describe()
+            ));
         }
         self.run.touch()
     }
@@ -175,14 +180,18 @@ impl Pipeline {
             Step::Upload => self.upload().await,
             Step::CreateJob => self.create_job().await,
             Step::WaitJob => self.wait_job().await,
-            Step::CreateThroughput => self.create_throughput().await,
-            Step::WaitThroughput => self.wait_throughput().await,
+            Step::CreateThroughput | Step::CreateDeployment => self.create_serving(step).await,
+            Step::WaitThroughput | Step::WaitDeployment => self.wait_serving().await,
             Step::Inference => self.inference().await,
             Step::WriteOutputs => self.write_outputs().await,
             Step::Score => self.score().await,
+            Step::Decide if self.config.sweep.is_some() => self.decide_sweep().await,
             Step::Decide => self.decide().await,
             Step::Notify => self.notify().await,
             Step::Report => self.write_report().await,
+            Step::TrainCandidates => self.train_candidates().await,
+            Step::BaseInference => self.base_inference().await,
+            Step::EvaluateCandidates => self.evaluate_candidates().await,
         }
     }
 
@@ -205,6 +214,8 @@ impl Pipeline {
             return error;
         }
         self.release_after_failure().await;
+        self.stop_batch_after_failure().await;
+        self.release_candidates_after_failure().await;
         let _ = self.run.touch();
         if let Err(e) = self.save_report().await {
             tracing::warn!("could not write the report: {}", e.describe());

@@ -10,6 +10,7 @@ use crate::error::{PipelineError, Result};
 use crate::journal::{RunStatus, StepStatus, now_rfc3339};
 use crate::naming::keys;
 use crate::report::{Disposition, Report};
+use crate::serving::ServingKind;
 
 impl Pipeline {
     pub(super) async fn notify(&mut self) -> StepResult {
@@ -65,15 +66,21 @@ impl Pipeline {
     pub(super) fn report_as(&self, status: RunStatus) -> Report {
         let state = &self.run.state;
         let resources = &state.resources;
-        let throughput = if resources.throughput_deleted {
+        let serving = &resources.serving;
+        let serving_disposition = if serving.deleted {
             Disposition::Deleted
-        } else if resources.throughput_arn.is_none() {
+        } else if serving.arn.is_none() {
             Disposition::None
         } else if status == RunStatus::Succeeded {
             Disposition::Kept
         } else {
             Disposition::NeedsCleanup
         };
+        let (throughput, deployment) = match serving.kind {
+            ServingKind::Throughput => (serving_disposition, Disposition::None),
+            ServingKind::Deployment => (Disposition::None, serving_disposition),
+        };
+        let arn_of = |kind: ServingKind| serving.arn.clone().filter(|_| serving.kind == kind);
         let custom_model = if resources.custom_model_arn.is_none() {
             Disposition::None
         } else if resources.custom_model_deleted {
@@ -105,8 +112,11 @@ impl Pipeline {
             custom_model_name: resources.custom_model_name.clone(),
             custom_model_arn: resources.custom_model_arn.clone(),
             custom_model,
-            throughput_arn: resources.throughput_arn.clone(),
+            throughput_arn: arn_of(ServingKind::Throughput),
             throughput,
+            serving: serving.kind,
+            deployment_arn: arn_of(ServingKind::Deployment),
+            deployment,
             endpoint: state.endpoint.clone(),
             outcome: state.outcome.clone(),
             failures,
@@ -118,6 +128,7 @@ impl Pipeline {
             error: state.error.clone(),
             notes: state.notes.clone(),
             objects: resources.objects.clone(),
+            sweep: state.sweep.as_ref().and_then(|sweep| sweep.result.clone()),
         }
     }
 

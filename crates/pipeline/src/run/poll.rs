@@ -7,7 +7,7 @@ use crate::config::{PollingConfig, seconds};
 use crate::error::{PipelineError, Result};
 
 /// The state of one wait.
-pub(super) struct Poller {
+pub(crate) struct Poller {
     started: Instant,
     attempt: u32,
     initial_s: f64,

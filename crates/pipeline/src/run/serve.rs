@@ -1,120 +1,82 @@
-//! Steps `create-throughput` and `wait-throughput`: the provisioned throughput that serves the custom model
-//! (no commitment term: billed per hour, deletable at any time), journaled before the create call; and deleting
-//! it.
+//! Steps `create-throughput`/`wait-throughput` or `create-deployment`/`wait-deployment`: what serves the custom
+//! model for the evaluation (see [`crate::serving`]): a provisioned throughput (no commitment term: billed per
+//! hour, deletable at any time) or an on-demand custom model deployment (billed per token, nothing while idle),
+//! named in the state before the create call; and deleting it.
 
-use aws_sdk_bedrock::types::ProvisionedModelStatus;
 use serde_json::json;
 
-use super::poll::Poller;
 use super::{Pipeline, StepResult};
 use crate::error::{PipelineError, Result};
 use crate::journal::{Step, StepStatus};
-use crate::naming::throughput_token;
+use crate::serving::{self, ServingKind, ServingRecord};
 
 impl Pipeline {
-    pub(super) async fn create_throughput(&mut self) -> StepResult {
-        let resources = self.run.state.resources.clone();
-        let model_arn = resources
+    pub(super) async fn create_serving(&mut self, step: Step) -> StepResult {
+        let model_arn = self
+            .run
+            .state
+            .resources
             .custom_model_arn
             .clone()
             .ok_or_else(|| PipelineError::Run("no custom model ARN recorded".into()))?;
-        let token = throughput_token(self.run_id(), resources.throughput_generation);
-        self.run.log(
-            Some(Step::CreateThroughput),
-            "billed-resource-requested",
-            json!({ "name": resources.throughput_name, "model_units": self.config.throughput.model_units, "client_request_token": token }),
-        )?;
-        let response = self
-            .clients
-            .bedrock
-            .create_provisioned_model_throughput()
-            .model_units(self.config.throughput.model_units)
-            .provisioned_model_name(&resources.throughput_name)
-            .model_id(&model_arn)
-            .client_request_token(token)
-            .send()
-            .await
-            .map_err(|e| PipelineError::aws("bedrock", "CreateProvisionedModelThroughput", e))?;
-        let arn = response.provisioned_model_arn().to_string();
-        self.run.state.resources.throughput_arn = Some(arn.clone());
-        self.run.state.resources.throughput_status = Some("Creating".into());
-        self.run.touch()?;
-        Ok((
-            StepStatus::Finished,
-            json!({ "provisioned_model_arn": arn }),
-        ))
-    }
-
-    pub(super) async fn wait_throughput(&mut self) -> StepResult {
-        let identifier = self.throughput_identifier();
-        let mut poller = Poller::new(
-            &self.config.polling,
-            self.config.polling.throughput_timeout_s,
-        );
-        loop {
-            let pt = self
-                .clients
-                .bedrock
-                .get_provisioned_model_throughput()
-                .provisioned_model_id(&identifier)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("bedrock", "GetProvisionedModelThroughput", e))?;
-            let status = pt.status().as_str().to_string();
-            if self.run.state.resources.throughput_status.as_deref() != Some(status.as_str()) {
-                self.run.state.resources.throughput_status = Some(status.clone());
-                self.run.touch()?;
-            }
-            match pt.status() {
-                ProvisionedModelStatus::InService => {
-                    return Ok((StepStatus::Finished, json!({ "status": status })));
-                }
-                ProvisionedModelStatus::Failed => {
-                    return Err(PipelineError::Resource(format!(
-                        "provisioned throughput {identifier} failed: {}",
-                        pt.failure_message().unwrap_or("no failure message")
-                    )));
-                }
-                _ => {}
-            }
-            poller
-                .wait(|| format!("provisioned throughput {identifier} (status {status})"))
-                .await?;
+        let mut record = self.run.state.resources.serving.clone();
+        let token = record.token(self.run_id());
+        let mut requested = json!({
+            "kind": record.kind,
+            "name": record.name,
+            "client_request_token": token,
+        });
+        if record.kind == ServingKind::Throughput {
+            requested["model_units"] = json!(self.config.throughput.model_units);
         }
-    }
-
-    /// Deletes the throughput (by ARN, or by name when the ARN was never recorded); `false` when it did not
-    /// exist.
-    pub(super) async fn delete_throughput(&mut self, step: Step) -> Result<bool> {
-        let identifier = self.throughput_identifier();
-        let existed = match self
-            .clients
-            .bedrock
-            .delete_provisioned_model_throughput()
-            .provisioned_model_id(&identifier)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            // Never created (the create call failed or never went out) or already deleted.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => {
-                return Err(PipelineError::aws(
-                    "bedrock",
-                    "DeleteProvisionedModelThroughput",
-                    e,
-                ));
-            }
+        self.run
+            .log(Some(step), "billed-resource-requested", requested)?;
+        let run = &mut self.run;
+        serving::create(
+            &self.clients,
+            &self.config,
+            &mut record,
+            &model_arn,
+            &token,
+            &mut |r: &ServingRecord| {
+                run.state.resources.serving = r.clone();
+                run.touch()
+            },
+        )
+        .await?;
+        let arn = record.arn.clone().unwrap_or_default();
+        let detail = match record.kind {
+            ServingKind::Throughput => json!({ "provisioned_model_arn": arn }),
+            ServingKind::Deployment => json!({ "custom_model_deployment_arn": arn }),
         };
-        if existed || self.run.state.resources.throughput_arn.is_some() {
-            self.run.state.resources.throughput_deleted = true;
-        }
-        self.run.touch()?;
+        Ok((StepStatus::Finished, detail))
+    }
+
+    pub(super) async fn wait_serving(&mut self) -> StepResult {
+        let mut record = self.run.state.resources.serving.clone();
+        let run = &mut self.run;
+        serving::wait(&self.clients, &self.config, &mut record, &mut |r| {
+            run.state.resources.serving = r.clone();
+            run.touch()
+        })
+        .await?;
+        Ok((StepStatus::Finished, json!({ "status": record.status })))
+    }
+
+    /// Deletes the serving (by ARN, or by name when the ARN was never recorded); `false` when it did not exist.
+    pub(super) async fn delete_serving(&mut self, step: Step) -> Result<bool> {
+        let mut record = self.run.state.resources.serving.clone();
+        let identifier = record.identifier().to_string();
+        let run = &mut self.run;
+        let existed = serving::delete(&self.clients, &mut record, &mut |r| {
+            run.state.resources.serving = r.clone();
+            run.touch()
+        })
+        .await?;
+        let key = match record.kind {
+            ServingKind::Throughput => "provisioned_model",
+            ServingKind::Deployment => "custom_model_deployment",
+        };
         self.run.log(
             Some(step),
             if existed {
@@ -122,17 +84,19 @@ impl Pipeline {
             } else {
                 "billed-resource-absent"
             },
-            json!({ "provisioned_model": identifier }),
+            json!({ key: identifier }),
         )?;
         Ok(existed)
     }
 
-    /// The throughput's ARN, or its name before the ARN is known (Bedrock accepts either).
+    /// The model id the custom model is invoked with: its serving's ARN (deployment or throughput), or its name
+    /// before the ARN is known (Bedrock accepts either).
+    pub(super) fn custom_model_id(&self) -> String {
+        self.run.state.resources.serving.identifier().to_string()
+    }
+
+    /// The same as [`Pipeline::custom_model_id`] (the name callers used before on-demand deployments).
     pub(super) fn throughput_identifier(&self) -> String {
-        let resources = &self.run.state.resources;
-        resources
-            .throughput_arn
-            .clone()
-            .unwrap_or_else(|| resources.throughput_name.clone())
+        self.custom_model_id()
     }
 }
