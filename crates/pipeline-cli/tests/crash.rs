@@ -208,3 +208,69 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
     assert_eq!(record["status"], "Completed");
     assert_eq!(state["steps"]["inference"]["attempts"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
+    // The batch job would take a minute: cleanup must stop it.
+    let stack = LocalStack::start(emulator_config(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = nova_batch_config(dir.path());
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-batch-2";
+
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
+    // Killed once the job's ARN is journaled (state.json names it).
+    let state_path = state_dir.join(run_id).join("state.json");
+    wait_for(&stack, &mut child, "journaled batch job", |state| {
+        !state.batch_jobs.is_empty()
+            && std::fs::read_to_string(&state_path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .is_some_and(|s| s["resources"]["batch_job"]["arn"].is_string())
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let cleanup = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["cleanup", run_id])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(cleanup.status.success(), "{}", text(&cleanup));
+    let stdout = String::from_utf8_lossy(&cleanup.stdout);
+    let emulator = stack.bedrock.state();
+    assert_eq!(emulator.batch_jobs.len(), 1);
+    assert!(
+        stdout.contains(&format!(
+            "stopped batch inference job {}",
+            emulator.batch_jobs[0].job_arn
+        )),
+        "{}",
+        text(&cleanup)
+    );
+    assert_eq!(emulator.calls.get("StopModelInvocationJob"), Some(&1));
+    assert!(
+        ["Stopping", "Stopped"].contains(&emulator.batch_jobs[0].status.as_str()),
+        "{:?}",
+        emulator.batch_jobs
+    );
+
+    // Again: nothing left to stop.
+    let again = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["cleanup", run_id])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(
+        stack.bedrock.state().calls.get("StopModelInvocationJob"),
+        Some(&1)
+    );
+}

@@ -104,6 +104,15 @@ impl Pipeline {
                 self.job_identifier()
             ));
         }
+        // The base model's batch inference job (run/batch.rs), if it may still be running.
+        if self.stop_batch_job().await? {
+            let job = self.run.state.resources.batch_job.as_ref();
+            let name = job.map(|j| j.arn.clone().unwrap_or_else(|| j.name.clone()));
+            actions.push(format!(
+                "stopped batch inference job {}",
+                name.unwrap_or_default()
+            ));
+        }
         if self.serving_may_exist() {
             let identifier = self.custom_model_id();
             if self.delete_serving(Step::Report).await? {
