@@ -1,0 +1,429 @@
+//! Hyper-parameter sweeps end to end: the real AWS SDK against moto (S3, SESv2) and the Bedrock emulator, whose
+//! candidate rules make each candidate's quality follow from its hyper-parameters (one fails to train), scored
+//! with the real default model. The winner is known in advance; the emulator's serving history says how many
+//! servings were billed at once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bedrock_emulator::{CandidateRule, EmulatorConfig, EmulatorState, Quality};
+use bertscore_local_stack::LocalStack;
+use bertscore_pipeline::journal::JournalEntry;
+use bertscore_pipeline::{
+    AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig, RunStatus,
+    Step, StepStatus,
+};
+use serde_json::{Value, json};
+
+const SENDER: &str = "pipeline@example.com";
+const RECIPIENT: &str = "ml-team@example.com";
+
+fn seed(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../datasets/dialogsum-seed")
+        .join(name)
+}
+
+/// The grid below expands, keys in alphabetical order, to
+/// c1 = (epochCount 1, learningRate 0.00001): fails to train;
+/// c2 = (1, 0.00005): answers half the prompts well;
+/// c3 = (2, 0.00001): a quarter;
+/// c4 = (2, 0.00005): every prompt: the winner.
+fn candidate_rules() -> Vec<CandidateRule> {
+    serde_json::from_value(json!([
+        { "when": { "epochCount": "1", "learningRate": "0.00001" }, "fail": true },
+        { "when": { "epochCount": "1", "learningRate": "0.00005" }, "good_fraction": 0.5 },
+        { "when": { "epochCount": "2", "learningRate": "0.00001" }, "good_fraction": 0.25 },
+        { "when": { "epochCount": "2", "learningRate": "0.00005" }, "good_fraction": 1.0 },
+    ]))
+    .unwrap()
+}
+
+fn emulator_config() -> EmulatorConfig {
+    let mut config = EmulatorConfig {
+        job_duration: Duration::from_millis(400),
+        pt_duration: Duration::from_millis(300),
+        custom_quality: Quality::Better,
+        candidate_rules: candidate_rules(),
+        ..EmulatorConfig::default()
+    };
+    config
+        .load_answers(
+            &seed("validation-data.json"),
+            &seed("reference-inference.json"),
+        )
+        .unwrap();
+    config
+}
+
+const SWEEP: &str = r#"
+    [sweep]
+    learningRate = ["0.00001", "0.00005"]
+    epochCount = ["1", "2"]
+    max_concurrent_jobs = 2
+"#;
+
+fn config_text() -> String {
+    format!(
+        r#"
+        [data]
+        training = {training:?}
+        validation = {validation:?}
+        references = {references:?}
+        [s3]
+        bucket = "pipeline-test"
+        prefix = "runs"
+        [customization]
+        base_model_id = "cohere.command-light-text-v14:7:4k"
+        role_arn = "arn:aws:iam::123456789012:role/BedrockCustomization"
+        hyper_parameters = {{ epochCount = "1", batchSize = "8", learningRate = "0.00001" }}
+        delete_custom_model_if_not_better = true
+        [polling]
+        initial_s = 0.05
+        max_s = 0.2
+        job_timeout_s = 60
+        throughput_timeout_s = 60
+        [inference]
+        concurrency = 4
+        max_attempts = 12
+        retry_base_s = 0.01
+        retry_max_s = 0.2
+        [scoring]
+        model = "sentence-transformers/all-MiniLM-L6-v2"
+        bootstrap = 2000
+        permutations = 2000
+        [notify]
+        from = "{SENDER}"
+        to = ["{RECIPIENT}"]
+        {SWEEP}
+        "#,
+        training = seed("training-data.jsonl"),
+        validation = seed("validation-data.json"),
+        references = seed("reference-inference.json"),
+    )
+}
+
+fn sweep_config() -> PipelineConfig {
+    let config = PipelineConfig::from_toml_str(&config_text(), Path::new("sweep.toml")).unwrap();
+    config.validate(Path::new("sweep.toml")).unwrap();
+    config
+}
+
+struct Harness {
+    stack: LocalStack,
+    clients: Clients,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let stack = LocalStack::start(emulator_config()).await.unwrap();
+        let settings = AwsSettings::local(Endpoints {
+            s3: Some(stack.moto.endpoint()),
+            bedrock: Some(stack.bedrock.endpoint()),
+            bedrock_runtime: Some(stack.bedrock.endpoint()),
+            sesv2: Some(stack.moto.endpoint()),
+        });
+        let clients = Clients::connect(&settings).await;
+        clients
+            .ses
+            .create_email_identity()
+            .email_identity(SENDER)
+            .send()
+            .await
+            .unwrap();
+        Harness {
+            stack,
+            clients,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn emulator(&self) -> EmulatorState {
+        self.stack.bedrock.state()
+    }
+
+    fn emails(&self) -> Vec<Value> {
+        tokio::task::block_in_place(|| self.stack.moto.sent_emails().unwrap())
+    }
+}
+
+fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
+    std::fs::read_to_string(pipeline.run_dir().join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The most customization jobs running at once, replaying the journal's job events.
+fn most_jobs_running(entries: &[JournalEntry]) -> usize {
+    let (mut running, mut most) = (0usize, 0usize);
+    for entry in entries {
+        match entry.event.as_str() {
+            "candidate-job-created" => {
+                running += 1;
+                most = most.max(running);
+            }
+            "candidate-job-ended" => running -= 1,
+            _ => {}
+        }
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings() {
+    let harness = Harness::start().await;
+    let mut pipeline = Pipeline::create(
+        sweep_config(),
+        harness.clients.clone(),
+        harness.dir.path(),
+        None,
+    )
+    .unwrap();
+    let run_id = pipeline.run_id().to_string();
+    let report = pipeline.execute().await.unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded);
+
+    // The N-way verdict names the candidate trained with every prompt answered well.
+    let sweep = report.sweep.clone().unwrap();
+    assert_eq!(sweep.verdict, "c4", "{}", sweep.table());
+    let order: Vec<&str> = sweep.ranking.iter().map(|row| row.id.as_str()).collect();
+    assert_eq!(order, ["c4", "c2", "c3", "c1"], "{}", sweep.table());
+    let ranks: Vec<Option<usize>> = sweep.ranking.iter().map(|row| row.rank).collect();
+    assert_eq!(ranks, [Some(1), Some(2), Some(3), None]);
+    let winner = &sweep.ranking[0];
+    assert_eq!(
+        winner.overrides,
+        BTreeMap::from([
+            ("epochCount".to_string(), "2".to_string()),
+            ("learningRate".to_string(), "0.00005".to_string())
+        ])
+    );
+    assert!(winner.p_adjusted.unwrap() < 0.05, "{}", sweep.table());
+    // Holm: the smallest of three p-values is tripled.
+    assert!(winner.p_adjusted.unwrap() >= winner.p_value.unwrap() * 3.0 - 1e-12);
+    let f1: Vec<f64> = sweep.ranking[..3].iter().map(|r| r.f1.unwrap()).collect();
+    assert!(
+        f1[0] > f1[1] && f1[1] > f1[2] && f1[2] >= sweep.base_f1,
+        "{f1:?}"
+    );
+    assert!(
+        sweep.ranking[3].disposition.contains("job Failed"),
+        "{}",
+        sweep.table()
+    );
+    assert_eq!(sweep.items, 11);
+    let outcome = report.outcome.clone().unwrap();
+    assert_eq!(outcome.verdict, bertscore_compare::Verdict::Custom);
+    assert_eq!(report.throughput, Disposition::Kept);
+
+    let emulator = harness.emulator();
+    // One job per candidate, each with its own names and token; c1's failed, the sweep went on.
+    assert_eq!(emulator.jobs.len(), 4);
+    for (index, job) in emulator.jobs.iter().enumerate() {
+        let id = format!("c{}", index + 1);
+        let c = pipeline
+            .state()
+            .sweep
+            .as_ref()
+            .unwrap()
+            .candidate(&id)
+            .unwrap()
+            .clone();
+        assert_eq!(job.job_name, c.job_name);
+        assert_eq!(job.job_name, format!("bertscore-{run_id}-{id}"));
+        assert_eq!(
+            job.client_request_token.as_deref(),
+            Some(format!("{run_id}-{id}-job").as_str())
+        );
+        assert_eq!(job.status, if id == "c1" { "Failed" } else { "Completed" });
+    }
+    assert_eq!(emulator.call_count("CreateModelCustomizationJob"), 4);
+
+    // c2, c3 and c4 were served in turn; only the winner's serving is left, and at most two existed at once.
+    assert_eq!(emulator.provisioned_throughputs.len(), 3);
+    let live: Vec<&str> = emulator
+        .live_throughputs()
+        .iter()
+        .map(|pt| pt.provisioned_model_name.as_str())
+        .collect();
+    assert_eq!(live, [format!("bertscore-{run_id}-c4-pt")]);
+    assert_eq!(
+        report.throughput_arn,
+        emulator
+            .live_throughputs()
+            .first()
+            .map(|pt| pt.provisioned_model_arn.clone())
+    );
+    assert_eq!(emulator.max_concurrent_servings(), 2);
+    assert!(most_jobs_running(&journal(&pipeline)) <= 2);
+    // The losers' custom models are deleted (delete_custom_model_if_not_better), the winner's kept.
+    let mut deleted: Vec<(String, bool)> = emulator
+        .custom_models
+        .iter()
+        .map(|m| (m.model_name.clone(), m.deleted))
+        .collect();
+    deleted.sort();
+    let expected: Vec<(String, bool)> = [("c2", true), ("c3", true), ("c4", false)]
+        .iter()
+        .map(|(id, gone)| (format!("bertscore-{run_id}-{id}"), *gone))
+        .collect();
+    assert_eq!(deleted, expected);
+    // Each model answered every prompt once: the base once for all candidates.
+    assert_eq!(
+        emulator.invocations.get("cohere.command-light-text-v14"),
+        Some(&11)
+    );
+    for pt in &emulator.provisioned_throughputs {
+        assert_eq!(
+            emulator.invocations.get(&pt.provisioned_model_arn),
+            Some(&11)
+        );
+    }
+
+    // One email, with the ranking.
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("sweep verdict: c4"), "{subject}");
+    assert!(subject.contains("provisioned throughput kept"), "{subject}");
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(body.contains("Sweep ranking: 4 candidates"), "{body}");
+    for row in &sweep.ranking {
+        let line = body
+            .lines()
+            .find(|line| line.split_whitespace().nth(1) == Some(row.id.as_str()))
+            .unwrap_or_else(|| panic!("no ranking line for {} in {body}", row.id));
+        if let Some(f1) = row.f1 {
+            assert!(line.contains(&format!("{f1:.4}")), "{line}");
+        }
+    }
+
+    // Every sweep step ran once; the single run's steps did not run.
+    let state = pipeline.state();
+    for step in Step::SWEEP {
+        assert_eq!(
+            state.step_status(step),
+            Some(StepStatus::Finished),
+            "{step:?}"
+        );
+    }
+    assert_eq!(state.step_status(Step::CreateJob), None);
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(pipeline.run_dir().join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored["sweep"]["verdict"], "c4");
+    assert!(pipeline.run_dir().join("sweep-comparison.json").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_over_the_bound_is_refused_before_any_aws_call() {
+    let harness = Harness::start().await;
+    let text = config_text().replace(
+        "max_concurrent_jobs = 2",
+        "max_concurrent_jobs = 2\nmax_candidates = 3",
+    );
+    let config = PipelineConfig::from_toml_str(&text, Path::new("sweep.toml")).unwrap();
+    let error = config.validate(Path::new("sweep.toml")).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadInput);
+    assert!(
+        error
+            .to_string()
+            .contains("gives 4 candidates, more than sweep.max_candidates = 3"),
+        "{error}"
+    );
+    // The run's own validation refuses it as well, before the first call.
+    let error = Pipeline::create(config, harness.clients.clone(), harness.dir.path(), None)
+        .err()
+        .unwrap();
+    assert_eq!(error.kind(), ErrorKind::BadInput, "{error}");
+    assert!(harness.emulator().calls.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_lists_every_call_of_a_sweep() {
+    let calls = bertscore_pipeline::plan(&sweep_config(), "r1").unwrap();
+    let of = |operation: &str| -> Vec<&bertscore_pipeline::PlannedCall> {
+        calls.iter().filter(|c| c.operation == operation).collect()
+    };
+    let jobs = of("CreateModelCustomizationJob");
+    assert_eq!(jobs.len(), 4);
+    for (index, (job, (epochs, rate))) in jobs
+        .iter()
+        .zip([
+            ("1", "0.00001"),
+            ("1", "0.00005"),
+            ("2", "0.00001"),
+            ("2", "0.00005"),
+        ])
+        .enumerate()
+    {
+        let id = format!("c{}", index + 1);
+        assert!(
+            job.detail.contains(&format!("jobName=bertscore-r1-{id} ")),
+            "{}",
+            job.detail
+        );
+        assert!(
+            job.detail
+                .contains(&format!("clientRequestToken=r1-{id}-job")),
+            "{}",
+            job.detail
+        );
+        assert!(
+            job.detail.contains(&format!(
+                "hyperParameters={{batchSize=8, epochCount={epochs}, learningRate={rate}}}"
+            )),
+            "{}",
+            job.detail
+        );
+        // Two jobs at once: the third and fourth wait for a free slot.
+        assert_eq!(job.condition.is_some(), index >= 2, "{job}");
+    }
+    let servings = of("CreateProvisionedModelThroughput");
+    assert_eq!(servings.len(), 4);
+    for (index, serving) in servings.iter().enumerate() {
+        let id = format!("c{}", index + 1);
+        assert!(
+            serving
+                .detail
+                .contains(&format!("name=bertscore-r1-{id}-pt "))
+                && serving
+                    .detail
+                    .contains(&format!("clientRequestToken=r1-{id}-pt ")),
+            "{}",
+            serving.detail
+        );
+    }
+    // Per candidate a delete at once (or when beaten), plus the best's unless it wins.
+    assert_eq!(of("DeleteProvisionedModelThroughput").len(), 5);
+    assert_eq!(of("DeleteCustomModel").len(), 4);
+    // The base model runs once; each candidate's serving once.
+    let invocations = of("InvokeModel");
+    assert_eq!(invocations.len(), 5);
+    assert!(
+        invocations[0]
+            .detail
+            .contains("modelId=cohere.command-light-text-v14")
+    );
+    // In order: jobs before servings, every serving before the ranking, the email last but the report.
+    let position = |operation: &str| calls.iter().position(|c| c.operation == operation).unwrap();
+    assert!(position("CreateModelCustomizationJob") < position("CreateProvisionedModelThroughput"));
+    assert!(position("rank") > calls.iter().rposition(|c| c.operation == "score").unwrap());
+    assert!(position("SendEmail") > position("rank"));
+    // The single run's own job, serving and comparison are not listed.
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.detail.contains("jobName=bertscore-r1 "))
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.detail.ends_with("comparison.json") && !c.detail.contains("sweep"))
+    );
+}
