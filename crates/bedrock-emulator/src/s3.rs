@@ -1,5 +1,10 @@
-//! Just enough S3 for the emulator: read and write objects and list a prefix on an S3-compatible
-//! endpoint (moto), path-style and unsigned. Blocking: call it from `spawn_blocking`.
+//! Just enough S3 for the emulator: read and write objects and list a prefix on moto's S3,
+//! path-style. Blocking: call it from `spawn_blocking`.
+//!
+//! moto answers anonymous requests to private buckets with 403 but does not verify signatures
+//! (unless its auth checks are turned on), so requests carry a SigV4-shaped `Authorization`
+//! header for the local stack's `testing` key without a real signature. This client is for
+//! moto only; a real S3 endpoint would refuse it.
 
 use std::io::Read;
 use std::time::Duration;
@@ -104,6 +109,27 @@ impl S3 {
         }
     }
 
+    /// A request with the headers moto needs to treat it as the `testing` user's.
+    fn request(&self, method: &str, url: &str) -> ureq::Request {
+        let now = crate::wire::rfc3339(std::time::SystemTime::now());
+        // 2024-01-02T03:04:05.678Z → 20240102T030405Z
+        let stamp: String = now[..19]
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
+        self.agent
+            .request(method, url)
+            .set("x-amz-date", &format!("{stamp}Z"))
+            .set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+            .set(
+                "authorization",
+                &format!(
+                    "AWS4-HMAC-SHA256 Credential=testing/{}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0",
+                    &stamp[..8]
+                ),
+            )
+    }
+
     fn url(&self, bucket: &str, key: &str) -> String {
         let key: Vec<String> = key
             .split('/')
@@ -120,7 +146,7 @@ impl S3 {
     /// The object's bytes, or `None` when there is no such object.
     pub fn get(&self, at: &S3Location) -> Result<Option<Vec<u8>>, S3Error> {
         let url = self.url(&at.bucket, &at.key);
-        match self.agent.get(&url).call() {
+        match self.request("GET", &url).call() {
             Ok(response) => {
                 let mut bytes = Vec::new();
                 response
@@ -147,8 +173,7 @@ impl S3 {
     /// Writes (replaces) an object.
     pub fn put(&self, at: &S3Location, body: &[u8], content_type: &str) -> Result<(), S3Error> {
         let url = self.url(&at.bucket, &at.key);
-        self.agent
-            .put(&url)
+        self.request("PUT", &url)
             .set("content-type", content_type)
             .send_bytes(body)
             .map_err(|err| request_error(format!("PUT {url}"), err))?;
@@ -170,7 +195,7 @@ impl S3 {
                 url.push_str("&continuation-token=");
                 url.push_str(&utf8_percent_encode(token, SEGMENT).to_string());
             }
-            let xml = match self.agent.get(&url).call() {
+            let xml = match self.request("GET", &url).call() {
                 Ok(response) => response.into_string().map_err(|e| S3Error::Request {
                     what: format!("GET {url}"),
                     detail: e.to_string(),

@@ -129,6 +129,12 @@ async fn read_inputs(request: &BatchRequest) -> Result<Vec<BatchInput>, ApiError
         {
             return Ok(vec![(input.clone(), bytes)]);
         }
+        if input.key.ends_with(".jsonl") {
+            return Err(ApiError::validation(format!(
+                "The batch input {} does not exist.",
+                input.uri()
+            )));
+        }
         let prefix = match input.key.as_str() {
             "" => String::new(),
             key if key.ends_with('/') => key.to_owned(),
