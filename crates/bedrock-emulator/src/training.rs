@@ -56,9 +56,6 @@ fn prompt_completion(record: &Value) -> Result<(), String> {
             None => return Err(format!("the record has no \"{key}\"")),
         }
     }
-    if let Some(extra) = object.keys().find(|k| *k != "prompt" && *k != "completion") {
-        return Err(format!("unexpected key \"{extra}\""));
-    }
     Ok(())
 }
 

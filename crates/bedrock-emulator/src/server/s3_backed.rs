@@ -1,5 +1,5 @@
 //! The operations that read or write S3 (moto, through `EmulatorConfig::s3_endpoint`):
-//! CreateModelCustomizationJob checks its training file, CreateModelInvocationJob reads its
+//! CreateModelCustomizationJob checks its training and validation files, CreateModelInvocationJob reads its
 //! input and, when its time is up, writes its output. The S3 calls run on blocking threads,
 //! outside the store's lock.
 
@@ -57,24 +57,27 @@ pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response 
                 training_check(&body, store.config.s3_endpoint.as_deref())
             }
         };
-        if let Some((endpoint, at, family)) = check {
-            let uri = at.uri();
-            let text = blocking(move || {
-                S3::new(&endpoint)
-                    .get(&at)
-                    .map_err(s3_problem)?
-                    .ok_or_else(|| {
-                        ApiError::validation(format!(
-                            "The training data file {} does not exist.",
-                            at.uri()
-                        ))
-                    })
-            })
-            .await?;
-            let text = String::from_utf8(text).map_err(|_| {
-                ApiError::validation(format!("The training data file {uri} is not UTF-8 text."))
-            })?;
-            training::validate(&text, family.training_schema(), &uri)?;
+        if let Some((endpoint, files, family)) = check {
+            for at in files {
+                let uri = at.uri();
+                let endpoint = endpoint.clone();
+                let text = blocking(move || {
+                    S3::new(&endpoint)
+                        .get(&at)
+                        .map_err(s3_problem)?
+                        .ok_or_else(|| {
+                            ApiError::validation(format!(
+                                "The data file {} does not exist.",
+                                at.uri()
+                            ))
+                        })
+                })
+                .await?;
+                let text = String::from_utf8(text).map_err(|_| {
+                    ApiError::validation(format!("The data file {uri} is not UTF-8 text."))
+                })?;
+                training::validate(&text, family.training_schema(), &uri)?;
+            }
         }
         state.store().create_job(&body)
     }
@@ -82,14 +85,31 @@ pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response 
     reply(result, StatusCode::CREATED, OPERATION)
 }
 
-/// What to check: the S3 endpoint, the training file and the family, when all are known.
-fn training_check(body: &Value, endpoint: Option<&str>) -> Option<(String, S3Location, Family)> {
+/// What to check: the S3 endpoint, the training file and the validation files, and the base
+/// model's family, when the endpoint, the training file and the family are known.
+fn training_check(
+    body: &Value,
+    endpoint: Option<&str>,
+) -> Option<(String, Vec<S3Location>, Family)> {
     let endpoint = endpoint?;
     let uri = body.get("trainingDataConfig")?.get("s3Uri")?.as_str()?;
-    let at = S3Location::parse(uri).ok()?;
+    let mut files = vec![S3Location::parse(uri).ok()?];
+    let validators = body
+        .get("validationDataConfig")
+        .and_then(|v| v.get("validators"))
+        .and_then(Value::as_array);
+    for validator in validators.into_iter().flatten() {
+        if let Some(at) = validator
+            .get("s3Uri")
+            .and_then(Value::as_str)
+            .and_then(|uri| S3Location::parse(uri).ok())
+        {
+            files.push(at);
+        }
+    }
     let base = body.get("baseModelIdentifier")?.as_str()?;
     let family = Family::of(foundation_model_id(base)).ok()?;
-    Some((endpoint.to_owned(), at, family))
+    Some((endpoint.to_owned(), files, family))
 }
 
 // ---- CreateModelInvocationJob ----
