@@ -2,11 +2,13 @@
 //!
 //! The Python half (crates/python/python/bertscore_rs) gives it bert_score's API: `score`, `BERTScorer`,
 //! numpy arrays, warnings. This module holds the model ([`scorer::Scorer`]), converts the options once
-//! ([`options::ScoreArgs`] → the engine's `ScorerOptions`), runs `compare`, and turns every error into one
+//! ([`options::ScoreArgs`] → the engine's `ScorerOptions`), runs `compare`, computes padding groups across
+//! calls ([`groups`], for Ray), and turns every error into one
 //! exception class with a kind ([`error::BertScoreError`]). The GIL is released whenever the engine runs.
 
 mod compare;
 mod error;
+mod groups;
 mod options;
 mod scorer;
 
@@ -31,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scorer::Scorer>()?;
     m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
     m.add_function(wrap_pyfunction!(model_load_count, m)?)?;
+    m.add_function(wrap_pyfunction!(groups::group_maxima, m)?)?;
     m.add("DEFAULT_MODEL", bertscore_hub::DEFAULT_MODEL)?;
     m.add(
         "BERT_SCORE_VERSION",

@@ -18,6 +18,7 @@ use pyo3::types::PyBytes;
 
 use crate::MODEL_LOADS;
 use crate::error::{Failure, IntoPyResult};
+use crate::groups::{self, MaximaLists};
 use crate::options::ScoreArgs;
 
 /// P, R and F as native-endian float32 bytes (numpy reads them without a copy per value), the engine's
@@ -138,13 +139,21 @@ impl Scorer {
     }
 
     /// Scores `cands[i]` against `refs[i]` (one or more references each; with several, P, R and F are each
-    /// the maximum over them). Returns P, R, F as float32 bytes and the engine's warnings.
+    /// the maximum over them). Returns P, R, F as float32 bytes and the engine's warnings. `group_maxima`
+    /// (`(longest candidates, longest references)`, one entry per flattened pair, from `group_maxima` over
+    /// a whole input) scores this part of a larger input as one call over the whole input would.
+    #[pyo3(signature = (cands, refs, group_maxima=None))]
     fn score<'py>(
         &self,
         py: Python<'py>,
         cands: Vec<String>,
         refs: Vec<Vec<String>>,
+        group_maxima: Option<MaximaLists>,
     ) -> PyResult<ScoreOutput<'py>> {
+        let maxima = group_maxima
+            .map(groups::from_lists)
+            .transpose()
+            .into_py(py)?;
         let report = py
             .detach(|| -> Result<_, Failure> {
                 let state = self.read();
@@ -154,9 +163,13 @@ impl Scorer {
                          bert_score's BERTScorer requires",
                     ));
                 }
-                Ok(match self.all_layers {
-                    None => state.scorer.score(&cands, &refs)?,
-                    Some(_) => state.scorer.score_all_layers(&cands, &refs, &|_, _| {})?,
+                let all_layers = self.all_layers.is_some();
+                Ok(match (&maxima, all_layers) {
+                    (Some(maxima), _) => {
+                        state.scorer.score_part(&cands, &refs, maxima, all_layers)?
+                    }
+                    (None, false) => state.scorer.score(&cands, &refs)?,
+                    (None, true) => state.scorer.score_all_layers(&cands, &refs, &|_, _| {})?,
                 })
             })
             .into_py(py)?;
@@ -287,6 +300,13 @@ impl Scorer {
     /// Token ids of `text` as bert_score's `sent_encode` produces them (special tokens included).
     fn tokenize(&self, py: Python<'_>, text: String) -> PyResult<Vec<u32>> {
         py.detach(|| self.read().scorer.tokenize(&text)).into_py(py)
+    }
+
+    /// Each text's length in tokens as scoring counts it (special tokens included, after truncation): what
+    /// `group_maxima` is computed from.
+    fn token_lengths(&self, py: Python<'_>, texts: Vec<String>) -> PyResult<Vec<usize>> {
+        py.detach(|| self.read().scorer.token_lengths(&texts))
+            .into_py(py)
     }
 
     /// bert_score's settings string (`get_hash`), e.g.

@@ -1,6 +1,7 @@
 """bertscore_rs.ray on a local Ray instance (2 CPUs, 2 actors, 2,000 pairs): every pair's P, R, F equal
 single-process scoring (to 1e-6), with and without idf, matched by id; idf comes from document frequencies
-aggregated over the whole dataset."""
+aggregated over the whole dataset, and bert_score's padding groups from token lengths counted over the whole
+dataset in id order (on tiny-deberta-v2, whose negative best matches make the groups matter)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 import ray
 
 import bertscore_rs
-from bertscore_rs.ray import BERTScoreMapper, document_frequencies, score_dataset
+from bertscore_rs.ray import BERTScoreMapper, document_frequencies, padding_groups, score_dataset
+from conftest import TINY_DEBERTA
 
 PAIRS = 2000
 
@@ -61,6 +63,54 @@ def test_ray_with_idf_equals_single_process(local_ray, wmt_pairs) -> None:
     _check(scored, expected)
     plain = bertscore_rs.score(hyps, groups)
     assert not np.allclose(plain[2], expected[2], atol=1e-4), "idf changes the scores"
+
+
+def _table(rows: list[dict], n: int) -> np.ndarray:
+    """P, R, F of rows with ids 0..n-1, as a (3, n) array in id order."""
+    got = {int(row["id"]): (row["precision"], row["recall"], row["f1"]) for row in rows}
+    assert sorted(got) == list(range(n)), "every id once"
+    return np.array([got[i] for i in range(n)], dtype=np.float64).T
+
+
+@pytest.mark.parametrize("idf", [False, True])
+def test_ray_pads_as_one_call_over_the_rows_in_id_order(local_ray, negative_max, idf) -> None:
+    """400 rows (one or two references each) listed in a scrambled order, in batches of 2 rows: the scores
+    equal one score() call over the rows in id order. Padding each batch as its own input (order_by=None)
+    changes many of them on this model, so the groups are what makes them equal."""
+    cands, refs = negative_max
+    n = len(cands)
+    options = {"model_type": TINY_DEBERTA, "num_layers": 3, "idf": idf}
+    rows = [{"id": i, "candidate": cands[i], "references": refs[i]} for i in ((k * 37 + 11) % n for k in range(n))]
+    ds = ray.data.from_items(rows, override_num_blocks=8)
+    expected = np.stack(bertscore_rs.score(cands, refs, **options)).astype(np.float64)
+
+    scored = _table(score_dataset(ds, concurrency=2, batch_rows=2, **options).take_all(), n)
+    np.testing.assert_allclose(scored, expected, rtol=0, atol=1e-6)
+
+    regrouped = _table(score_dataset(ds, order_by=None, concurrency=2, batch_rows=2, **options).take_all(), n)
+    moved = int((np.abs(regrouped - expected).max(axis=0) > 1e-4).sum())
+    assert moved >= 10, f"padding each batch alone moved only {moved} rows"
+
+
+def test_padding_groups_need_unique_ordered_keys(local_ray, negative_max) -> None:
+    cands, refs = negative_max
+    options = {"model_type": TINY_DEBERTA, "num_layers": 3}
+    rows = [{"key": f"row-{i:03}", "candidate": cands[i], "references": refs[i]} for i in range(100)]
+    groups = padding_groups(ray.data.from_items(rows, override_num_blocks=4), order_by="key", **options)
+    assert groups.keys.tolist() == [f"row-{i:03}" for i in range(100)]
+    scorer = bertscore_rs.BERTScorer(**options)
+    flat_c = [length for c, g in zip(scorer.token_lengths(cands[:100]), refs[:100]) for length in [c] * len(g)]
+    flat_r = [length for g in refs[:100] for length in scorer.token_lengths(g)]
+    longest_c, longest_r = bertscore_rs.group_maxima(flat_c, flat_r)
+    assert groups.candidate.tolist() == longest_c.tolist() and groups.reference.tolist() == longest_r.tolist()
+
+    with pytest.raises(bertscore_rs.BertScoreError) as error:
+        score_dataset(ray.data.from_items(rows), **options)
+    assert error.value.kind == "bad_input" and "no 'id' column" in str(error.value)
+    twice = rows + [dict(rows[7])]
+    with pytest.raises(bertscore_rs.BertScoreError) as error:
+        padding_groups(ray.data.from_items(twice), order_by="key", **options)
+    assert "holds 'row-007' more than once" in str(error.value)
 
 
 def test_mapper_refuses_idf_without_the_dataset_frequencies() -> None:

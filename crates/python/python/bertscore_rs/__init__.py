@@ -36,6 +36,7 @@ __all__ = [
     "BERT_SCORE_VERSION",
     "DEFAULT_MODEL",
     "compare",
+    "group_maxima",
     "model_load_count",
     "score",
 ]
@@ -74,6 +75,37 @@ def _count(name: str, value: Any, minimum: int) -> Optional[int]:
     if value < minimum:
         raise _bad_input(f"{name} is {value}; expected an int >= {minimum}")
     return int(value)
+
+
+def _lengths(name: str, values: Any) -> list[int]:
+    """Token counts (a sequence or numpy array of ints >= 0) as a list of int."""
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise _bad_input(f"{name} must be a 1-D sequence of ints (token counts), got dtype {array.dtype}")
+    if array.size and array.min() < 0:
+        raise _bad_input(f"{name} holds {array.min()}; token counts are >= 0")
+    return array.astype(np.int64).tolist()
+
+
+def group_maxima(
+    candidate_lengths: Sequence[int], reference_lengths: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """bert_score's padding groups over a whole input: for each (candidate, reference) pair, the longest
+    candidate and the longest reference (in tokens) of its group of 64 consecutive pairs.
+
+    Args:
+        candidate_lengths, reference_lengths: the token lengths (:meth:`BERTScorer.token_lengths`) of every
+            pair of the whole input, flattened as bert_score flattens them: for each candidate in order, one
+            pair per reference (a candidate's length repeated for each of its references).
+
+    Returns:
+        ``(longest candidates, longest references)``, int64 arrays of one entry per pair: what
+        :meth:`BERTScorer.score_part` takes for any part of the input.
+    """
+    candidates = _lengths("candidate_lengths", candidate_lengths)
+    references = _lengths("reference_lengths", reference_lengths)
+    longest_candidates, longest_references = _native.group_maxima(candidates, references)
+    return np.asarray(longest_candidates, dtype=np.int64), np.asarray(longest_references, dtype=np.int64)
 
 
 def _references(refs: Any) -> list[list[str]]:
@@ -226,6 +258,44 @@ class BERTScorer:
         if return_hash:
             return scores, self.hash
         return scores
+
+    def score_part(
+        self,
+        cands: Sequence[str],
+        refs: References,
+        group_maxima: tuple[Sequence[int], Sequence[int]],
+    ) -> Scores:
+        """Scores a part of a larger input (a shard, a Ray batch) as one :meth:`score` call over the whole
+        input scores it.
+
+        bert_score pads each group of 64 consecutive (candidate, reference) pairs to the group's longest
+        texts, and a padded position counts as similarity 0, so a token whose best match is negative scores
+        0 when its pair is not the longest of its group: a pair's score depends on its group. ``group_maxima``
+        carries each pair's group from the whole input: see :func:`group_maxima`. idf must be the whole
+        input's too (:meth:`set_document_frequencies`).
+
+        Args:
+            cands, refs: as for :meth:`score`.
+            group_maxima: ``(longest candidates, longest references)`` in tokens, one entry each per pair of
+                this call, flattened as bert_score flattens them (for each candidate in order, one pair per
+                reference), taken from :func:`group_maxima` over the whole input.
+
+        Raises:
+            BertScoreError: ``kind`` ``"bad_input"`` when ``group_maxima`` does not have one entry per pair or
+                a pair is longer than its group's given maxima (counted with another model or other texts).
+        """
+        cands = _texts("cands", cands)
+        groups = _references(refs)
+        candidates, references = group_maxima
+        maxima = (_lengths("group_maxima[0]", candidates), _lengths("group_maxima[1]", references))
+        scores, notes = _arrays(self._scorer.score(cands, groups, maxima))
+        _warn(notes, stacklevel=2)
+        return scores
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in tokens as scoring counts it (special tokens included, after truncation to
+        the model's length): what :func:`group_maxima` takes."""
+        return self._scorer.token_lengths(_texts("texts", texts))
 
     def compute_idf(self, sents: Sequence[str]) -> None:
         """Computes idf over ``sents`` (bert_score's ``get_idf_dict``: each sentence is one document); used

@@ -16,6 +16,11 @@ class BertScoreError(Exception):
 def model_load_count() -> int:
     """How many models this process has loaded through bertscore_rs so far."""
 
+def group_maxima(
+    candidate_lengths: list[int], reference_lengths: list[int]
+) -> tuple[list[int], list[int]]:
+    """Each flattened pair's longest candidate and reference of its group of 64 pairs."""
+
 class Scorer:
     """One loaded model and its settings (behind ``bertscore_rs.BERTScorer``). Thread-safe; the GIL is
     released while it loads, tokenizes and scores."""
@@ -35,10 +40,16 @@ class Scorer:
         baseline_path: Optional[str] = None,
     ) -> None: ...
     def score(
-        self, cands: list[str], refs: list[list[str]]
+        self,
+        cands: list[str],
+        refs: list[list[str]],
+        group_maxima: Optional[tuple[list[int], list[int]]] = None,
     ) -> tuple[bytes, bytes, bytes, list[str], Optional[int]]:
         """P, R, F as native-endian float32 bytes, the engine's warnings, and with ``all_layers`` the number
-        of layers (the bytes are then layer-major)."""
+        of layers (the bytes are then layer-major). ``group_maxima``: each flattened pair's padding-group
+        maxima over a larger input (``group_maxima``), to score this part as the whole input would be."""
+    def token_lengths(self, texts: list[str]) -> list[int]:
+        """Each text's length in tokens as scoring counts it."""
     def compute_idf(self, sents: list[str]) -> bool:
         """idf over ``sents``; returns whether earlier weights were replaced."""
     def document_frequencies(self, texts: list[str]) -> tuple[dict[int, int], int]:
