@@ -274,3 +274,304 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
         Some(&1)
     );
 }
+
+/// `datasets/pipeline/local.toml` on the seed data with a 2 x 2 sweep over learningRate and epochCount, two
+/// jobs at once, fast polling and a quick scoring setup.
+fn sweep_config(dir: &Path) -> PathBuf {
+    let example = std::fs::read_to_string(repo("datasets/pipeline/local.toml")).unwrap();
+    let mut config: toml::Table = toml::from_str(&example).unwrap();
+    let seed = repo("datasets/dialogsum-seed");
+    let data = config["data"].as_table_mut().unwrap();
+    for (key, file) in [
+        ("training", "training-data.jsonl"),
+        ("validation", "validation-data.json"),
+        ("references", "reference-inference.json"),
+    ] {
+        data.insert(key.into(), seed.join(file).display().to_string().into());
+    }
+    let polling = config["polling"].as_table_mut().unwrap();
+    polling.insert("initial_s".into(), 0.05.into());
+    polling.insert("max_s".into(), 0.2.into());
+    let inference = config["inference"].as_table_mut().unwrap();
+    inference.insert("retry_base_s".into(), 0.01.into());
+    let scoring = config["scoring"].as_table_mut().unwrap();
+    scoring.insert("bootstrap".into(), 1000.into());
+    scoring.insert("permutations".into(), 1000.into());
+    let sweep: toml::Table = toml::from_str(
+        "learningRate = [\"0.00001\", \"0.00005\"]\nepochCount = [\"1\", \"2\"]\nmax_concurrent_jobs = 2\n",
+    )
+    .unwrap();
+    config.insert("sweep".into(), sweep.into());
+    let path = dir.join("sweep.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anything_twice() {
+    // c1 (epochCount 1, learningRate 0.00001) fails to train; c2 answers half the prompts well, c3 a quarter, c4
+    // all of them. Each serving takes 2 s to come up: the window in which the process is killed.
+    let mut emulator = emulator_config(Duration::from_secs(1));
+    emulator.pt_duration = Duration::from_secs(2);
+    emulator.candidate_rules = serde_json::from_value(serde_json::json!([
+        { "when": { "epochCount": "1", "learningRate": "0.00001" }, "fail": true },
+        { "when": { "epochCount": "1", "learningRate": "0.00005" }, "good_fraction": 0.5 },
+        { "when": { "epochCount": "2", "learningRate": "0.00001" }, "good_fraction": 0.25 },
+        { "when": { "epochCount": "2", "learningRate": "0.00005" }, "good_fraction": 1.0 },
+    ]))
+    .unwrap();
+    let stack = LocalStack::start(emulator).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = sweep_config(dir.path());
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-sweep-1";
+
+    // Killed while the second candidate's serving comes up (the first one's is kept as the best so far).
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
+    wait_for(&stack, &mut child, "a second serving", |state| {
+        state.provisioned_throughputs.len() >= 2
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = stack.bedrock.state();
+    assert_eq!(killed_at.jobs.len(), 4);
+    assert_eq!(killed_at.live_throughputs().len(), 2);
+
+    // `status` shows each candidate's state.
+    let status = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["status", run_id])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(shown.contains("interrupted"), "{shown}");
+    assert!(shown.contains("candidates"), "{shown}");
+    let line = |id: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no line for {id} in {shown}"))
+            .to_string()
+    };
+    assert!(line("c1").contains("job Failed"), "{shown}");
+    assert!(
+        line("c2").contains("evaluated") && line("c2").contains("best so far"),
+        "{shown}"
+    );
+    assert!(line("c3").contains("serving"), "{shown}");
+    assert!(line("c4").contains("trained"), "{shown}");
+
+    let resumed = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["resume", run_id, "--json"])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["sweep"]["verdict"], "c4", "{report:#}");
+
+    // Nothing was created twice: four jobs, one serving per trained candidate, never more than two at once.
+    let emulator = stack.bedrock.state();
+    assert_eq!(emulator.jobs.len(), 4);
+    assert_eq!(emulator.call_count("CreateModelCustomizationJob"), 4);
+    let mut names: Vec<&str> = emulator
+        .provisioned_throughputs
+        .iter()
+        .map(|pt| pt.provisioned_model_name.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bertscore-kill-sweep-1-c2-pt",
+            "bertscore-kill-sweep-1-c3-pt",
+            "bertscore-kill-sweep-1-c4-pt"
+        ]
+    );
+    assert_eq!(
+        killed_at.provisioned_throughputs[1].provisioned_model_arn,
+        emulator.provisioned_throughputs[1].provisioned_model_arn
+    );
+    assert!(emulator.max_concurrent_servings() <= 2);
+    let live: Vec<&str> = emulator
+        .live_throughputs()
+        .iter()
+        .map(|pt| pt.provisioned_model_name.as_str())
+        .collect();
+    assert_eq!(live, ["bertscore-kill-sweep-1-c4-pt"]);
+    // c3 was evaluated once its serving came up: its prompts ran once, after the resume.
+    let c3 = &emulator.provisioned_throughputs[1].provisioned_model_arn;
+    assert_eq!(emulator.invocations.get(c3), Some(&11));
+    let emails = tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap());
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(
+        emails[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("sweep verdict: c4")
+    );
+}
+
+/// `datasets/pipeline/nova.toml` on the seed data (11 prompts, all on demand), fast polling and a quick scoring
+/// setup: the custom model is served by an on-demand deployment (`serving.mode = "auto"` for Nova).
+fn nova_on_demand_config(dir: &Path) -> PathBuf {
+    let example = std::fs::read_to_string(repo("datasets/pipeline/nova.toml")).unwrap();
+    let mut config: toml::Table = toml::from_str(&example).unwrap();
+    let seed = repo("datasets/dialogsum-seed");
+    let data = config["data"].as_table_mut().unwrap();
+    for (key, file) in [
+        ("training", "training-data.jsonl"),
+        ("validation", "validation-data.json"),
+        ("references", "reference-inference.json"),
+    ] {
+        data.insert(key.into(), seed.join(file).display().to_string().into());
+    }
+    let polling = config["polling"].as_table_mut().unwrap();
+    polling.insert("initial_s".into(), 0.05.into());
+    polling.insert("max_s".into(), 0.2.into());
+    let inference = config["inference"].as_table_mut().unwrap();
+    inference.insert("mode".into(), "on-demand".into());
+    inference.insert("retry_base_s".into(), 0.01.into());
+    let scoring = config["scoring"].as_table_mut().unwrap();
+    scoring.insert("bootstrap".into(), 1000.into());
+    scoring.insert("permutations".into(), 1000.into());
+    let path = dir.join("nova-on-demand.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_deployment_creation_then_resumed_creates_one_deployment() {
+    // The deployment takes 3 s to become Active: the window in which the process is killed.
+    let mut emulator = emulator_config(Duration::from_secs(1));
+    emulator.deployment_duration = Duration::from_secs(3);
+    let stack = LocalStack::start(emulator).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = nova_on_demand_config(dir.path());
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-deploy-1";
+
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
+    wait_for(&stack, &mut child, "deployment", |state| {
+        !state.custom_model_deployments.is_empty()
+    })
+    .await;
+    // SIGKILL: no handler runs, nothing is deleted or written on the way out.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = stack.bedrock.state();
+    assert_eq!(killed_at.custom_model_deployments.len(), 1);
+    assert_eq!(killed_at.custom_model_deployments[0].status, "Creating");
+
+    let status = |args: &[&str]| {
+        let output = pipeline()
+            .args(["--state-dir"])
+            .arg(&state_dir)
+            .arg("status")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let shown = status(&[run_id]);
+    assert!(shown.contains("interrupted"), "{shown}");
+    assert!(shown.contains("create-deployment"), "{shown}");
+    assert!(!shown.contains("create-throughput"), "{shown}");
+
+    let resumed = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["resume", run_id, "--json"])
+        .envs(stack.env())
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["outcome"]["verdict"], "custom");
+    assert_eq!(report["serving"], "deployment");
+    assert_eq!(report["deployment"], "kept");
+    assert_eq!(report["throughput"], "none");
+
+    // One deployment: the one the killed process requested, now Active and serving the evaluation.
+    let emulator = stack.bedrock.state();
+    assert_eq!(
+        emulator.custom_model_deployments.len(),
+        1,
+        "{:?}",
+        emulator.custom_model_deployments
+    );
+    let deployment = &emulator.custom_model_deployments[0];
+    assert_eq!(deployment.arn, killed_at.custom_model_deployments[0].arn);
+    assert_eq!(
+        (deployment.status.as_str(), deployment.deleted),
+        ("Active", false)
+    );
+    assert_eq!(
+        deployment.client_request_token.as_deref(),
+        Some("kill-deploy-1-od")
+    );
+    assert_eq!(report["deployment_arn"], deployment.arn.as_str());
+    // The create call went out again only if the kill came before its journal entry; its client token made
+    // that harmless.
+    assert!(
+        emulator.call_count("CreateCustomModelDeployment") <= 2,
+        "{:?}",
+        emulator.calls
+    );
+    assert_eq!(emulator.invocations.get(&deployment.arn), Some(&11));
+    assert!(emulator.provisioned_throughputs.is_empty());
+    assert_eq!(emulator.jobs.len(), 1);
+    assert_eq!(emulator.max_concurrent_servings(), 1);
+
+    // `status` names the kept deployment; on the emulator nothing is billed.
+    let shown = status(&[run_id]);
+    assert!(
+        shown.contains(&format!("deployment {} [Active]", deployment.arn)),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("an emulator, not AWS: nothing is billed"),
+        "{shown}"
+    );
+    let emails = tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap());
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert!(
+        emails[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("on-demand deployment kept"),
+        "{emails:?}"
+    );
+
+    // `cleanup` deletes it once.
+    let cleanup = |expected: &str| {
+        let output = pipeline()
+            .args(["--state-dir"])
+            .arg(&state_dir)
+            .args(["cleanup", run_id])
+            .envs(stack.env())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.trim(), expected, "{}", text(&output));
+    };
+    cleanup(&format!("deleted custom model deployment {}", deployment.arn));
+    cleanup("nothing billed was left to delete");
+    let emulator = stack.bedrock.state();
+    assert!(emulator.live_deployments().is_empty());
+    assert_eq!(emulator.call_count("DeleteCustomModelDeployment"), 1);
+    let shown = status(&[run_id]);
+    assert!(
+        shown.contains(&format!("deployment {} (deleted)", deployment.arn)),
+        "{shown}"
+    );
+}

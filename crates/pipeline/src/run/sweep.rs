@@ -320,12 +320,14 @@ impl Pipeline {
         let items = self.items()?;
         let base: Vec<ItemOutput> = self.read_json(BASE_OUTPUTS_FILE)?;
         let count = self.sweep_state()?.candidates.len();
+        self.recount_best_so_far()?;
         for index in 0..count {
             let c = self.candidate(index);
             if !c.trained() || c.score.is_some() || c.evaluation_failure.is_some() {
                 continue;
             }
-            self.delete_servings_except_best(None).await?;
+            // A serving left by an interruption for this candidate is reused, any other but the best's deleted.
+            self.delete_servings_except_best(Some(index)).await?;
             match self.evaluate_candidate(index, &items, &base).await? {
                 Ok(score) => {
                     let id = self.candidate(index).id.clone();
@@ -472,6 +474,33 @@ impl Pipeline {
             wins_losses_ties: [stats.wins, stats.losses, stats.ties],
             verdict: stats.verdict,
         }))
+    }
+
+    /// Sets the best so far from the recorded scores (highest F1, the earlier on a tie): after an interruption
+    /// between a candidate's score and its journaled promotion, the candidate is still recognised as the best.
+    fn recount_best_so_far(&mut self) -> Result<()> {
+        let state = self.sweep_state()?;
+        let mut best: Option<(&str, f64)> = None;
+        for c in &state.candidates {
+            if let Some(score) = &c.score
+                && best.is_none_or(|(_, f1)| score.f1 > f1)
+            {
+                best = Some((&c.id, score.f1));
+            }
+        }
+        let best = best.map(|(id, _)| id.to_string());
+        if best.is_some() && best != state.best_so_far {
+            if let Some(sweep) = self.run.state.sweep.as_mut() {
+                sweep.best_so_far = best.clone();
+            }
+            self.run.touch()?;
+            self.run.log(
+                Some(Step::EvaluateCandidates),
+                "best-so-far",
+                json!({ "candidate": best, "recounted": true }),
+            )?;
+        }
+        Ok(())
     }
 
     /// The best so far keeps its serving; otherwise the previous best loses its serving and this one takes its
