@@ -481,6 +481,9 @@ impl Store {
             )));
         }
         let base_model_id = foundation_model_id(&base_model_identifier).to_owned();
+        if let Ok(family) = Family::of(&base_model_id) {
+            family.check_customizable(&base_model_id)?;
+        }
         let hyper_parameters = hyper_parameters(body)?;
         let id = self.new_id();
         let arn = format!(

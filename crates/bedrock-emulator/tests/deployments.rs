@@ -262,6 +262,15 @@ async fn deployment_faults_and_non_nova_models_are_refused() {
     let nova = trained_model(&client, "nova-b", NOVA_MICRO, &[]).await;
     let cohere = trained_model(&client, "cohere-b", "cohere.command-light-text-v14", &[]).await;
 
+    // Nova fine-tunes its context-length variants only.
+    let not_customizable = create_job(&client, "nova-plain", "amazon.nova-micro-v1:0", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&not_customizable, aws_sdk_bedrock::Error::ValidationException(e) if e.message().unwrap_or_default().contains("does not support fine-tuning")),
+        "{not_customizable:?}"
+    );
+
     let refused = create_deployment(&client, "dep-cohere", &cohere, "t1")
         .await
         .unwrap_err()

@@ -77,6 +77,18 @@ impl Family {
         }
     }
 
+    /// Refuses a base model of this family that cannot be fine-tuned (Nova takes only its
+    /// context-length variants, e.g. `amazon.nova-micro-v1:0:128k`).
+    pub fn check_customizable(self, base_model_id: &str) -> Result<(), ApiError> {
+        if self == Family::Nova && !nova::CUSTOMIZABLE.contains(&base_model_id) {
+            return Err(ApiError::validation(format!(
+                "The base model {base_model_id} does not support fine-tuning; Amazon Nova fine-tuning takes {}.",
+                nova::CUSTOMIZABLE.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// The schema of this family's fine-tuning data.
     pub fn training_schema(self) -> TrainingSchema {
         match self {
@@ -136,6 +148,24 @@ mod tests {
         assert_eq!(
             Family::of("ai21.j2").unwrap_err().code,
             "ValidationException"
+        );
+    }
+
+    #[test]
+    fn nova_fine_tunes_its_context_length_variants_only() {
+        assert!(
+            Family::Nova
+                .check_customizable("amazon.nova-lite-v1:0:300k")
+                .is_ok()
+        );
+        let err = Family::Nova
+            .check_customizable("amazon.nova-lite-v1:0")
+            .unwrap_err();
+        assert!(err.message.contains("amazon.nova-micro-v1:0:128k"), "{err}");
+        assert!(
+            Family::MetaLlama
+                .check_customizable("meta.llama3-1-8b-instruct-v1:0:128k")
+                .is_ok()
         );
     }
 
