@@ -561,10 +561,13 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", text(&output));
-        let stdout = String::from_utf8(output.stdout).unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
         assert_eq!(stdout.trim(), expected, "{}", text(&output));
     };
-    cleanup(&format!("deleted custom model deployment {}", deployment.arn));
+    cleanup(&format!(
+        "deleted custom model deployment {}",
+        deployment.arn
+    ));
     cleanup("nothing billed was left to delete");
     let emulator = stack.bedrock.state();
     assert!(emulator.live_deployments().is_empty());
