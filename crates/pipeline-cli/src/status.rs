@@ -104,6 +104,9 @@ pub fn describe(run: &RunDir) -> String {
         ServingKind::Deployment => "deployment",
     };
     let _ = writeln!(out, "{label} {}{serving_state}", serving.identifier());
+    if let Some(failure) = &serving.failure {
+        let _ = writeln!(out, "         failed: {failure}");
+    }
     if let Some(outcome) = &state.outcome {
         let _ = writeln!(
             out,

@@ -19,7 +19,7 @@ impl Pipeline {
         let items = self.items()?;
         let custom = Target {
             label: "custom",
-            model_id: self.throughput_identifier(),
+            model_id: self.custom_model_id(),
             adapter: self.config.customization.adapter(),
             system: self.config.customization.system_prompt.clone(),
         };

@@ -94,9 +94,4 @@ impl Pipeline {
     pub(super) fn custom_model_id(&self) -> String {
         self.run.state.resources.serving.identifier().to_string()
     }
-
-    /// The same as [`Pipeline::custom_model_id`] (the name callers used before on-demand deployments).
-    pub(super) fn throughput_identifier(&self) -> String {
-        self.custom_model_id()
-    }
 }
