@@ -8,7 +8,19 @@ use serde_json::Value;
 
 use crate::candidates;
 use crate::config::Quality;
+use crate::families::token_count;
 use crate::wire::ApiError;
+
+/// The Converse response body for `text`.
+pub fn converse_response(prompt: &str, text: &str) -> Value {
+    let (input, output) = (token_count(prompt), token_count(text));
+    serde_json::json!({
+        "output": { "message": { "role": "assistant", "content": [{ "text": text }] } },
+        "stopReason": "end_turn",
+        "usage": { "inputTokens": input, "outputTokens": output, "totalTokens": input + output },
+        "metrics": { "latencyMs": 5 + output as u64 },
+    })
+}
 
 /// The text of the last user message of a Converse (or Nova `messages-v1`) request.
 pub fn last_user_text(body: &Value) -> Result<String, ApiError> {

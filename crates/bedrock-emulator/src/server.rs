@@ -427,18 +427,10 @@ async fn converse(
 ) -> Response {
     let result = run_inference(&state, "Converse", &model_id, &body, true);
     match result {
-        Ok(inv) => {
-            let (input, output) = (token_count(&inv.prompt), token_count(&inv.text));
-            wire::json(
-                StatusCode::OK,
-                json!({
-                    "output": { "message": { "role": "assistant", "content": [{ "text": inv.text }] } },
-                    "stopReason": "end_turn",
-                    "usage": { "inputTokens": input, "outputTokens": output, "totalTokens": input + output },
-                    "metrics": { "latencyMs": 5 + output as u64 },
-                }),
-            )
-        }
+        Ok(inv) => wire::json(
+            StatusCode::OK,
+            runtime::converse_response(&inv.prompt, &inv.text),
+        ),
         Err(err) => {
             tracing::debug!(%model_id, %err, "Converse error");
             err.into_response()

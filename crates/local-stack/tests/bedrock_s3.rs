@@ -11,9 +11,10 @@ use aws_sdk_bedrock::operation::stop_model_invocation_job::StopModelInvocationJo
 use aws_sdk_bedrock::types::{
     CustomizationType, ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
     ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
-    ModelInvocationJobStatus, OutputDataConfig, TrainingDataConfig,
+    ModelInvocationJobStatus, ModelInvocationType, OutputDataConfig, TrainingDataConfig,
 };
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use aws_sdk_s3::primitives::ByteStream;
 use bedrock_emulator::{EmulatorConfig, Faults, Quality, good_answer};
 use bertscore_local_stack::LocalStack;
@@ -457,6 +458,149 @@ async fn batch_jobs_are_validated_stopped_and_failed_as_told() {
     // Past the stopped job's duration too: neither wrote anything.
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(keys_under(&c.s3, "out/").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converse_batch_job_answers_like_converse_in_input_order_when_not_shuffled() {
+    let answers: HashMap<String, String> = (0..6).map(|i| (prompt(i), reference(i))).collect();
+    let config = EmulatorConfig {
+        batch_duration: Duration::from_millis(200),
+        batch_min_records: 4,
+        custom_quality: Quality::Worse,
+        answers,
+        faults: Faults {
+            batch_shuffle: false,
+            ..Faults::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let stack = LocalStack::start(config).await.unwrap();
+    let c = clients(&stack).await;
+    let converse_input = |i: usize| {
+        json!({
+            "messages": [{ "role": "user", "content": [{ "text": prompt(i) }] }],
+            "inferenceConfig": { "maxTokens": 100 },
+        })
+    };
+    // A folder of inputs: every .jsonl under it is read, each gets its own .out.
+    let records = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                json!({ "recordId": record_id(i), "modelInput": converse_input(i) }).to_string()
+                    + "\n"
+            })
+            .collect()
+    };
+    put(&c.s3, "conv/part-1.jsonl", records(0..3)).await;
+    put(&c.s3, "conv/part-2.jsonl", records(3..6)).await;
+    put(&c.s3, "conv/notes.txt", "not an input".into()).await;
+    let model = "meta.llama3-8b-instruct-v1:0";
+    let arn = c
+        .bedrock
+        .create_model_invocation_job()
+        .job_name("converse-job")
+        .role_arn(ROLE)
+        .model_id(model)
+        .model_invocation_type(ModelInvocationType::Converse)
+        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
+            ModelInvocationJobS3InputDataConfig::builder()
+                .s3_uri(format!("s3://{BUCKET}/conv/"))
+                .build()
+                .unwrap(),
+        ))
+        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+            ModelInvocationJobS3OutputDataConfig::builder()
+                .s3_uri(format!("s3://{BUCKET}/results"))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap()
+        .job_arn;
+    let done = final_status(&c.bedrock, &arn).await;
+    assert_eq!(done.status(), Some(&ModelInvocationJobStatus::Completed));
+    assert_eq!(
+        done.model_invocation_type(),
+        Some(&ModelInvocationType::Converse)
+    );
+    assert_eq!(done.total_record_count(), Some(6));
+    let job_id = arn.rsplit('/').next().unwrap();
+    let mut keys = keys_under(&c.s3, "results/").await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            format!("results/{job_id}/manifest.json.out"),
+            format!("results/{job_id}/part-1.jsonl.out"),
+            format!("results/{job_id}/part-2.jsonl.out"),
+        ]
+    );
+    let output = get(&c.s3, &format!("results/{job_id}/part-2.jsonl.out")).await;
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["recordId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![record_id(3), record_id(4), record_id(5)],
+        "batch_shuffle = false keeps the order"
+    );
+    for (line, i) in lines.iter().zip(3..) {
+        let conversed = c
+            .runtime
+            .converse()
+            .model_id(model)
+            .messages(
+                Message::builder()
+                    .role(ConversationRole::User)
+                    .content(ContentBlock::Text(prompt(i)))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let text = conversed
+            .output()
+            .and_then(|o| o.as_message().ok())
+            .and_then(|m| m.content().first())
+            .and_then(|b| b.as_text().ok())
+            .unwrap()
+            .clone();
+        assert_eq!(text, good_answer(&reference(i)));
+        assert_eq!(
+            line["modelOutput"]["output"]["message"]["content"][0]["text"],
+            text
+        );
+        assert_eq!(line["modelOutput"]["stopReason"], "end_turn");
+    }
+
+    // The state endpoint, as a test in another language would read it.
+    let state: Value = tokio::task::spawn_blocking({
+        let url = format!("{}/_emulator/state", stack.bedrock.endpoint());
+        move || {
+            serde_json::from_str(&ureq::get(&url).call().unwrap().into_string().unwrap()).unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let job = &state["batchJobs"][0];
+    assert_eq!(job["jobArn"], arn.as_str());
+    assert_eq!(job["jobName"], "converse-job");
+    assert_eq!(job["status"], "Completed");
+    assert_eq!(job["modelId"], model);
+    assert_eq!(job["inputUri"], format!("s3://{BUCKET}/conv/"));
+    assert_eq!(job["outputUri"], format!("s3://{BUCKET}/results"));
+    assert_eq!(job["records"], 6);
+    // The SDK fills in an idempotency token when the caller gives none.
+    assert_eq!(job["clientRequestToken"].as_str().map(str::len), Some(36));
+    assert_eq!(state["customModelDeployments"], json!([]));
+    assert_eq!(state["servingHistory"], json!([]));
 }
 
 async fn create_customization_job(

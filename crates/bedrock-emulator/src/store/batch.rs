@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{ACCOUNT, REGION, ResolvedModel, Store, foundation_model_id, required_str};
 use crate::batch_records::{self, BatchInput, Manifest, RecordFaults};
 use crate::families::{Family, token_count};
-use crate::runtime::Speaker;
+use crate::runtime::{self, Speaker};
 use crate::s3::S3Location;
 use crate::wire::{ApiError, rfc3339};
 
@@ -378,12 +378,28 @@ impl Store {
             return None;
         }
         let family = Family::of(&job.model.base_model_id).ok()?;
+        // `modelInvocationType: "Converse"`: records carry Converse requests and get Converse
+        // responses; otherwise the family's InvokeModel bodies.
+        let converse = job
+            .request
+            .body
+            .get("modelInvocationType")
+            .and_then(Value::as_str)
+            == Some("Converse");
         let seed = batch_records::seed_of(&job.arn);
         let (files, manifest) =
             batch_records::render(&job.inputs, job.faults, seed, |model_input| {
-                let prompt = family.prompt(model_input)?;
+                let prompt = if converse {
+                    runtime::last_user_text(model_input)?
+                } else {
+                    family.prompt(model_input)?
+                };
                 let text = self.answer(&job.model, &prompt)?;
-                let response = family.response(&prompt, &text, 0);
+                let response = if converse {
+                    runtime::converse_response(&prompt, &text)
+                } else {
+                    family.response(&prompt, &text, 0)
+                };
                 Ok((response, token_count(&prompt), token_count(&text)))
             });
         let job_id = job.arn.rsplit('/').next().unwrap_or_default();
