@@ -110,6 +110,9 @@ pub struct Report {
     /// A sweep's verdict and ranking (`[sweep]` runs, once decided).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<crate::sweep::SweepResult>,
+    /// The batch inference job that ran the base model's prompts, when they went through one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_job: Option<crate::journal::BatchJobRecord>,
 }
 
 /// An email, ready for SESv2.
@@ -228,6 +231,25 @@ impl Report {
         let mut lines: Vec<(String, String)> = Vec::new();
         let mut add = |label: &str, value: String| lines.push((label.to_string(), value));
         add("Run", self.run_id.clone());
+        if let Some(sweep) = &self.sweep {
+            // The rows below (verdict, F1, serving, model) are the best candidate's; the ranking follows.
+            add(
+                "Sweep",
+                match sweep.winner() {
+                    Some(row) => format!(
+                        "{} candidates; winner {} ({})",
+                        sweep.ranking.len(),
+                        row.id,
+                        crate::sweep::describe_set(&row.overrides)
+                    ),
+                    None => format!(
+                        "{} candidates; verdict {}: no candidate kept",
+                        sweep.ranking.len(),
+                        sweep.verdict
+                    ),
+                },
+            );
+        }
         add(
             "Status",
             match self.status {
@@ -249,6 +271,17 @@ impl Report {
             "Base model",
             format!("{} (adapter {})", self.inference_model_id, self.adapter),
         );
+        if let Some(job) = &self.batch_job {
+            add(
+                "Base model's prompts",
+                format!(
+                    "batch inference job {} ({} records) [{}]",
+                    job.arn.as_deref().unwrap_or(&job.name),
+                    job.records,
+                    job.status.as_deref().unwrap_or("not created")
+                ),
+            );
+        }
         add(
             "Customization job",
             format!(
@@ -435,6 +468,7 @@ mod tests {
             notes: vec![],
             objects: Default::default(),
             sweep: None,
+            batch_job: None,
         }
     }
 

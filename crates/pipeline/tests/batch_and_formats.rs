@@ -356,6 +356,17 @@ async fn batch_output_is_joined_by_record_id_and_failed_records_stay_failed_item
         ),
         (Some(2), Some(1))
     );
+    // The report and the email say the base model's prompts went through the job.
+    assert_eq!(report.batch_job.as_ref().unwrap().records, 11);
+    let emails = tokio::task::block_in_place(|| harness.stack.moto.sent_emails().unwrap());
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains(&format!(
+            "batch inference job {} (11 records) [PartiallyCompleted]",
+            emulator.batch_jobs[0].job_arn
+        )),
+        "{body}"
+    );
     let state = pipeline.state();
     let record = state.resources.batch_job.as_ref().unwrap();
     assert_eq!(record.status.as_deref(), Some("PartiallyCompleted"));

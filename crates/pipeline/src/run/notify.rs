@@ -129,6 +129,7 @@ impl Pipeline {
             notes: state.notes.clone(),
             objects: resources.objects.clone(),
             sweep: state.sweep.as_ref().and_then(|sweep| sweep.result.clone()),
+            batch_job: resources.batch_job.clone(),
         }
     }
 
