@@ -13,7 +13,7 @@ use bertscore_local_stack::LocalStack;
 use bertscore_pipeline::journal::JournalEntry;
 use bertscore_pipeline::{
     AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig,
-    PipelineError, RunStatus, ServingKind, ServingMode, Step, StepStatus,
+    PipelineError, RunStatus, ServingKind, ServingMode, ServingRecord, Step, StepStatus, serving,
 };
 use serde_json::Value;
 
@@ -294,6 +294,68 @@ async fn a_worse_nova_model_has_its_deployment_deleted() {
         decide.detail["actions"],
         serde_json::json!(["deployment deleted"])
     );
+
+    // The serving API, as a sweep drives it per candidate, on the custom model the run kept: the record is saved
+    // with its name before the create call; a repeated create (a crash before its answer was saved) with the
+    // same token is the same deployment; deleting twice deletes once.
+    let model_arn = pipeline.state().resources.custom_model_arn.clone().unwrap();
+    let clients = harness.clients.clone();
+    let config = pipeline.config().clone();
+    let mut saved: Vec<ServingRecord> = Vec::new();
+    let mut record = ServingRecord::new(
+        ServingKind::Deployment,
+        serving::default_name(ServingKind::Deployment, "candidate.c2"),
+    );
+    assert_eq!(record.name, "candidate-c2-od");
+    let token = record.token("run-7-c2");
+    assert_eq!(token, "run-7-c2-od");
+    let mut save = |r: &ServingRecord| {
+        saved.push(r.clone());
+        Ok(())
+    };
+    serving::create(
+        &clients,
+        &config,
+        &mut record,
+        &model_arn,
+        &token,
+        &mut save,
+    )
+    .await
+    .unwrap();
+    let first_arn = record.arn.clone().unwrap();
+    let mut again = ServingRecord::new(ServingKind::Deployment, record.name.clone());
+    serving::create(&clients, &config, &mut again, &model_arn, &token, &mut save)
+        .await
+        .unwrap();
+    assert_eq!(again.arn.as_ref(), Some(&first_arn));
+    serving::wait(&clients, &config, &mut record, &mut save)
+        .await
+        .unwrap();
+    assert_eq!(record.status.as_deref(), Some("Active"));
+    assert!(
+        serving::delete(&clients, &mut record, &mut save)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !serving::delete(&clients, &mut record, &mut save)
+            .await
+            .unwrap()
+    );
+    assert!(record.deleted && !record.may_exist());
+    assert!(saved[0].requested && saved[0].arn.is_none(), "{saved:?}");
+    assert_eq!(saved[1].arn.as_ref(), Some(&first_arn));
+    let emulator = harness.emulator();
+    let api: Vec<_> = emulator
+        .custom_model_deployments
+        .iter()
+        .filter(|d| d.name == "candidate-c2-od")
+        .collect();
+    assert_eq!(api.len(), 1, "{:?}", emulator.custom_model_deployments);
+    assert!(api[0].deleted);
+    assert_eq!(api[0].client_request_token.as_deref(), Some("run-7-c2-od"));
+    assert!(emulator.live_deployments().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
