@@ -586,6 +586,10 @@ pub struct SweepResult {
     pub base_f1: f64,
     /// Every evaluated candidate, best first; then those without a score.
     pub ranking: Vec<RankingRow>,
+    /// The best candidate against the runner-up (paired), when two or more were evaluated: whether the best
+    /// is better than the next, or only first by a hair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_vs_runner_up: Option<bertscore_compare::multi::HeadToHead>,
 }
 
 /// One line of the ranking table.
@@ -700,7 +704,27 @@ impl SweepResult {
                 row.disposition
             );
         }
+        if let Some(head) = &self.best_vs_runner_up {
+            let _ = writeln!(
+                out,
+                "{} vs runner-up {}: delta F1 {:+.4}, 95% CI [{:+.4}, {:+.4}], p {:.4}, W/L/T {}/{}/{}",
+                head.best,
+                head.runner_up,
+                head.delta_f1,
+                head.ci95[0],
+                head.ci95[1],
+                head.p_value,
+                head.wins,
+                head.losses,
+                head.ties
+            );
+        }
         out
+    }
+
+    /// The winning candidate's row, when the verdict names one.
+    pub fn winner(&self) -> Option<&RankingRow> {
+        self.ranking.iter().find(|row| row.id == self.verdict)
     }
 }
 

@@ -292,6 +292,15 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
     assert!(subject.contains("provisioned throughput kept"), "{subject}");
     let body = emails[0]["body"].as_str().unwrap();
     assert!(body.contains("Sweep ranking: 4 candidates"), "{body}");
+    assert!(
+        body.contains("4 candidates; winner c4 (epochCount=2, learningRate=0.00005)"),
+        "{body}"
+    );
+    // The winner against the runner-up: paired, on the same items; c4 answers well every prompt c2 does.
+    let head = sweep.best_vs_runner_up.clone().unwrap();
+    assert_eq!((head.best.as_str(), head.runner_up.as_str()), ("c4", "c2"));
+    assert!(head.delta_f1 > 0.0 && head.losses == 0, "{head:?}");
+    assert!(body.contains("c4 vs runner-up c2: delta F1 +"), "{body}");
     for row in &sweep.ranking {
         let line = body
             .lines()

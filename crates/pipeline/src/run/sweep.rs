@@ -691,6 +691,7 @@ impl Pipeline {
             .map(|s| s.correction)
             .unwrap_or_default();
         let mut ranking: Vec<RankingRow> = Vec::new();
+        let mut best_vs_runner_up = None;
         let (verdict, n, base_f1) = if evaluated.len() >= 2 {
             let mut outputs = Vec::new();
             for c in &evaluated {
@@ -768,6 +769,7 @@ impl Pipeline {
                     disposition: String::new(),
                 });
             }
+            best_vs_runner_up = Some(comparison.best_vs_runner_up.clone());
             (comparison.verdict.clone(), comparison.n, comparison.base.f1)
         } else {
             // One candidate: the paired comparison is the whole story (nothing to correct for).
@@ -850,6 +852,7 @@ impl Pipeline {
             items: n,
             base_f1,
             ranking,
+            best_vs_runner_up,
         };
         self.record_sweep_outcome(&result, &items, winner.as_deref(), keep);
         if let Some(sweep) = self.run.state.sweep.as_mut() {
