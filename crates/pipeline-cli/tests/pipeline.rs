@@ -495,3 +495,67 @@ fn a_missing_run_is_bad_input() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no run \"no-such-run\""));
 }
+
+#[test]
+fn plan_shows_the_nova_conversion_and_the_batch_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("runs");
+    let output = pipeline()
+        .args(["--state-dir"])
+        .arg(&state_dir)
+        .args(["plan", "--config"])
+        .arg(repo("datasets/pipeline/nova.toml"))
+        // An endpoint nobody listens on: any AWS call would fail the command.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "880 training records (" // path, then the formats
+        ) && stdout
+            .contains("prompt/completion; Amazon Nova fine-tuning takes bedrock-conversation-2024"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "880 records to bedrock-conversation-2024 with customization.system_prompt as the system turn"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "first record: {\"schemaVersion\":\"bedrock-conversation-2024\",\"system\":[{\"text\":\"You summarize dialogues"
+        ),
+        "{stdout}"
+    );
+    // 120 prompts reach the batch minimum (100): the base model's prompts go to one batch job, after the upload.
+    let order = [
+        "CreateModelCustomizationJob",
+        "batch/input/base.jsonl  (120 batch records)",
+        "CreateModelInvocationJob",
+        "GetModelInvocationJob",
+        "(joined by recordId)",
+    ];
+    let mut from = 0;
+    for text in order {
+        let at = stdout[from..]
+            .find(text)
+            .unwrap_or_else(|| panic!("{text} missing or out of order:\n{stdout}"));
+        from += at;
+    }
+    assert!(
+        stdout.contains("modelId=amazon.nova-micro-v1:0 roleArn=arn:aws:iam::123456789012:role/BedrockBatchInferenceRole"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("clientRequestToken=<run-id>-batch"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("120 x modelId=amazon.nova-micro-v1:0"),
+        "{stdout}"
+    );
+    assert!(!state_dir.exists(), "plan must not create a run");
+}
