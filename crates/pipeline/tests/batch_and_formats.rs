@@ -491,3 +491,67 @@ async fn a_training_file_in_the_wrong_schema_is_stopped_before_any_aws_call() {
     let buckets = harness.clients.s3.list_buckets().send().await.unwrap();
     assert!(buckets.buckets().is_empty(), "{:?}", buckets.buckets());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_job_falls_back_to_on_demand_calls_or_fails_the_run() {
+    let faults = Faults {
+        fail_batch_job: true,
+        ..Faults::default()
+    };
+    let harness = Harness::start(Quality::Worse, faults).await;
+    let batch = |retry: bool| {
+        harness.nova_config(&format!(
+            "mode = \"batch\"\nbatch_min_records = 5\nretry_failed_on_demand = {retry}"
+        ))
+    };
+
+    // Retried: every prompt on demand, each under its own id, and the report says why.
+    let mut pipeline = harness.pipeline(batch(true));
+    let report = pipeline.execute().await.unwrap();
+    let emulator = harness.emulator();
+    assert_eq!(emulator.batch_jobs.len(), 1);
+    assert_eq!(emulator.batch_jobs[0].status, "Failed");
+    assert_eq!(
+        emulator.invocations.get("amazon.nova-micro-v1:0"),
+        Some(&11)
+    );
+    assert_eq!(report.outcome.as_ref().unwrap().scored, 11);
+    let references = references();
+    for line in jsonl(&harness.object(&report.objects["base-outputs"]).await) {
+        let id = line["id"].as_str().unwrap();
+        assert_eq!(
+            line["completion"],
+            bedrock_emulator::good_answer(&references[id])
+        );
+    }
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("ended Failed") && n.contains("run on demand")),
+        "{:?}",
+        report.notes
+    );
+
+    // Not retried: the run fails at the inference step, naming the job, and deletes what serves the custom model.
+    let mut pipeline = harness.pipeline(batch(false));
+    let error = pipeline.execute().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Runtime);
+    assert!(
+        error.to_string().starts_with("batch inference job arn:")
+            && error.to_string().contains("ended Failed"),
+        "{error}"
+    );
+    assert_eq!(
+        pipeline.state().step_status(Step::Inference),
+        Some(StepStatus::Failed)
+    );
+    let emulator = harness.emulator();
+    assert_eq!(emulator.batch_jobs.len(), 2);
+    assert!(emulator.live_deployments().is_empty() && emulator.live_throughputs().is_empty());
+    // No second on-demand round for the failed run's base prompts.
+    assert_eq!(
+        emulator.invocations.get("amazon.nova-micro-v1:0"),
+        Some(&11)
+    );
+}
