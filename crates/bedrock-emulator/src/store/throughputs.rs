@@ -1,0 +1,169 @@
+//! Provisioned throughputs: `Creating` → `InService` (or `Failed`) after
+//! [`crate::EmulatorConfig::pt_duration`]; idempotent on `clientRequestToken`.
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::history::{ServingEventKind, ServingKind};
+use super::{
+    ACCOUNT, Pt, PtStatus, REGION, Store, foundation_model_arn, foundation_model_id, required_str,
+};
+use crate::wire::{ApiError, rfc3339};
+
+impl Store {
+    // ---- provisioned throughput ----
+
+    /// CreateProvisionedModelThroughput → `{provisionedModelArn}`; idempotent on
+    /// `clientRequestToken`. `modelId` is a custom model (ARN or name) or a foundation model.
+    pub fn create_pt(&mut self, body: &Value) -> Result<Value, ApiError> {
+        let token = body
+            .get("clientRequestToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(token) = &token
+            && let Some(pt) = self.pts.iter().find(|p| p.token.as_ref() == Some(token))
+        {
+            return Ok(json!({ "provisionedModelArn": pt.arn }));
+        }
+        if self.config.faults.fail_pt_create {
+            return Err(ApiError::quota(
+                "Insufficient model units quota for provisioned throughput (injected fault).",
+            ));
+        }
+        let name = required_str(body, "provisionedModelName")?.to_owned();
+        let model_id = required_str(body, "modelId")?.to_owned();
+        let model_units = body
+            .get("modelUnits")
+            .and_then(Value::as_i64)
+            .filter(|u| *u >= 1)
+            .ok_or_else(|| {
+                ApiError::validation(
+                    "Value at 'modelUnits' failed to satisfy constraint: Member must be >= 1",
+                )
+            })?;
+        let commitment = body
+            .get("commitmentDuration")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.advance();
+        if self.pts.iter().any(|p| !p.deleted && p.name == name) {
+            return Err(ApiError::validation(format!(
+                "A provisioned throughput named {name} already exists."
+            )));
+        }
+        let (model_arn, base_model_id) = match self.find_model_index(&model_id) {
+            Ok(index) => (
+                self.models[index].arn.clone(),
+                self.models[index].base_model_id.clone(),
+            ),
+            Err(not_found) if model_id.contains(":custom-model/") => return Err(not_found),
+            Err(_) => {
+                let id = foundation_model_id(&model_id).to_owned();
+                (foundation_model_arn(&id), id)
+            }
+        };
+        let id = self.new_id();
+        let arn = format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/{id}");
+        self.pts.push(Pt {
+            arn: arn.clone(),
+            name,
+            token,
+            model_arn,
+            base_model_id,
+            model_units,
+            commitment,
+            created: SystemTime::now(),
+            started: Instant::now(),
+            duration: self.config.pt_duration,
+            fails: self.config.faults.pt_fails,
+            status: PtStatus::Creating,
+            deleted: false,
+        });
+        self.record(ServingKind::Throughput, &arn, ServingEventKind::Created);
+        Ok(json!({ "provisionedModelArn": arn }))
+    }
+
+    pub(super) fn find_pt_index(&self, identifier: &str) -> Result<usize, ApiError> {
+        self.pts
+            .iter()
+            .position(|p| !p.deleted && (p.arn == identifier || p.name == identifier))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Could not find provisioned model throughput {identifier}."
+                ))
+            })
+    }
+
+    fn pt_json(pt: &Pt) -> Value {
+        let mut out = json!({
+            "provisionedModelArn": pt.arn,
+            "provisionedModelName": pt.name,
+            "modelArn": pt.model_arn,
+            "desiredModelArn": pt.model_arn,
+            "foundationModelArn": foundation_model_arn(&pt.base_model_id),
+            "modelUnits": pt.model_units,
+            "desiredModelUnits": pt.model_units,
+            "status": pt.status.as_str(),
+            "creationTime": rfc3339(pt.created),
+            "lastModifiedTime": rfc3339(if pt.status == PtStatus::Creating { pt.created } else { pt.created + pt.duration }),
+        });
+        if let Some(c) = &pt.commitment {
+            out["commitmentDuration"] = json!(c);
+        }
+        if pt.status == PtStatus::Failed {
+            out["failureMessage"] = json!("Provisioning failed (injected fault).");
+        }
+        out
+    }
+
+    pub fn get_pt(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        Ok(Self::pt_json(&self.pts[self.find_pt_index(identifier)?]))
+    }
+
+    pub fn delete_pt(&mut self, identifier: &str) -> Result<Value, ApiError> {
+        self.advance();
+        let index = self.find_pt_index(identifier)?;
+        self.pts[index].deleted = true;
+        let arn = self.pts[index].arn.clone();
+        self.record(ServingKind::Throughput, &arn, ServingEventKind::Deleted);
+        Ok(json!({}))
+    }
+
+    /// ListProvisionedModelThroughputs (live ones, newest first); filters `statusEquals`,
+    /// `nameContains`, `modelArnEquals`.
+    pub fn list_pts(&mut self, query: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        self.advance();
+        let summaries: Vec<Value> = self
+            .pts
+            .iter()
+            .rev()
+            .filter(|p| !p.deleted)
+            .filter(|p| {
+                query
+                    .get("statusEquals")
+                    .is_none_or(|s| s == p.status.as_str())
+            })
+            .filter(|p| {
+                query
+                    .get("nameContains")
+                    .is_none_or(|s| p.name.contains(s.as_str()))
+            })
+            .filter(|p| {
+                query
+                    .get("modelArnEquals")
+                    .is_none_or(|s| *s == p.model_arn)
+            })
+            .map(Self::pt_json)
+            .map(|mut v| {
+                if let Some(summary) = v.as_object_mut() {
+                    summary.remove("failureMessage");
+                }
+                v
+            })
+            .collect();
+        Ok(json!({ "provisionedModelSummaries": summaries }))
+    }
+}
