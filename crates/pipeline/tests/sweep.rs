@@ -436,3 +436,79 @@ async fn plan_lists_every_call_of_a_sweep() {
             .any(|c| c.detail.ends_with("comparison.json") && !c.detail.contains("sweep"))
     );
 }
+
+/// A list sweep on Nova Micro, whose custom models are served by on-demand deployments (`[serving] mode =
+/// "auto"`): one candidate fails to train, the other two are deployed one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
+    let harness = Harness::start().await;
+    let mut emulator = emulator_config();
+    emulator.deployment_duration = Duration::from_millis(300);
+    emulator.candidate_rules = serde_json::from_value(json!([
+        { "when": { "learningRate": "0.0001" }, "fail": true },
+        { "when": { "learningRate": "0.00001" }, "good_fraction": 0.5 },
+        { "when": { "learningRate": "0.00005" }, "good_fraction": 1.0 },
+    ]))
+    .unwrap();
+    harness.stack.bedrock.set_config(emulator);
+    let text = config_text()
+        .replace(
+            "cohere.command-light-text-v14:7:4k",
+            "amazon.nova-micro-v1:0:128k",
+        )
+        .replace(
+            "hyper_parameters = { epochCount = \"1\", batchSize = \"8\", learningRate = \"0.00001\" }",
+            "hyper_parameters = { epochCount = \"2\", learningRate = \"0.00001\" }\n        system_prompt = \"Summarize the dialogue.\"",
+        )
+        .replace(SWEEP, "")
+        + r#"
+        [sweep]
+        max_concurrent_jobs = 3
+        [[sweep.candidates]]
+        learningRate = "0.00001"
+        [[sweep.candidates]]
+        learningRate = "0.0001"
+        [[sweep.candidates]]
+        learningRate = "0.00005"
+        "#;
+    let config = PipelineConfig::from_toml_str(&text, Path::new("nova-sweep.toml")).unwrap();
+    config.validate(Path::new("nova-sweep.toml")).unwrap();
+    let mut pipeline =
+        Pipeline::create(config, harness.clients.clone(), harness.dir.path(), None).unwrap();
+    let run_id = pipeline.run_id().to_string();
+    let report = pipeline.execute().await.unwrap();
+
+    let sweep = report.sweep.clone().unwrap();
+    assert_eq!(sweep.verdict, "c3", "{}", sweep.table());
+    let order: Vec<&str> = sweep.ranking.iter().map(|row| row.id.as_str()).collect();
+    assert_eq!(order, ["c3", "c1", "c2"], "{}", sweep.table());
+    assert_eq!(report.deployment, Disposition::Kept);
+
+    let emulator = harness.emulator();
+    assert_eq!(emulator.jobs.len(), 3);
+    assert!(emulator.provisioned_throughputs.is_empty());
+    let deployments: Vec<(&str, bool)> = emulator
+        .custom_model_deployments
+        .iter()
+        .map(|d| (d.name.as_str(), d.deleted))
+        .collect();
+    assert_eq!(
+        deployments,
+        [
+            (format!("bertscore-{run_id}-c1-od").as_str(), true),
+            (format!("bertscore-{run_id}-c3-od").as_str(), false)
+        ]
+    );
+    assert!(emulator.max_concurrent_servings() <= 2);
+    assert!(
+        emulator
+            .serving_history
+            .iter()
+            .all(|event| event.kind == bedrock_emulator::ServingKind::Deployment)
+    );
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1);
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("sweep verdict: c3"), "{subject}");
+    assert!(subject.contains("on-demand deployment kept"), "{subject}");
+}
