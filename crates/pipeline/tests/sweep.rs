@@ -327,6 +327,26 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
     .unwrap();
     assert_eq!(stored["sweep"]["verdict"], "c4");
     assert!(pipeline.run_dir().join("sweep-comparison.json").is_file());
+
+    // `cleanup` deletes the kept serving and, when asked, the winner's model; a second one finds nothing.
+    let actions = pipeline.cleanup(true).await.unwrap();
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("c4: deleted serving arn:")),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("c4: deleted custom model arn:")),
+        "{actions:?}"
+    );
+    let emulator = harness.emulator();
+    assert!(emulator.live_throughputs().is_empty());
+    assert!(emulator.custom_models.iter().all(|m| m.deleted));
+    let again = pipeline.cleanup(true).await.unwrap();
+    assert_eq!(again, ["nothing billed was left to delete"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
