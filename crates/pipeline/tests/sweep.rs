@@ -457,20 +457,9 @@ async fn plan_lists_every_call_of_a_sweep() {
     );
 }
 
-/// A list sweep on Nova Micro, whose custom models are served by on-demand deployments (`[serving] mode =
-/// "auto"`): one candidate fails to train, the other two are deployed one after the other.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
-    let harness = Harness::start().await;
-    let mut emulator = emulator_config();
-    emulator.deployment_duration = Duration::from_millis(300);
-    emulator.candidate_rules = serde_json::from_value(json!([
-        { "when": { "learningRate": "0.0001" }, "fail": true },
-        { "when": { "learningRate": "0.00001" }, "good_fraction": 0.5 },
-        { "when": { "learningRate": "0.00005" }, "good_fraction": 1.0 },
-    ]))
-    .unwrap();
-    harness.stack.bedrock.set_config(emulator);
+/// Nova Micro (served by on-demand deployments) with a list of three candidates: learningRate 0.00001, 0.0001
+/// and 0.00005, three jobs at once.
+fn nova_sweep_config() -> PipelineConfig {
     let text = config_text()
         .replace(
             "cohere.command-light-text-v14:7:4k",
@@ -493,6 +482,24 @@ async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
         "#;
     let config = PipelineConfig::from_toml_str(&text, Path::new("nova-sweep.toml")).unwrap();
     config.validate(Path::new("nova-sweep.toml")).unwrap();
+    config
+}
+
+/// A list sweep on Nova Micro, whose custom models are served by on-demand deployments (`[serving] mode =
+/// "auto"`): one candidate fails to train, the other two are deployed one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
+    let harness = Harness::start().await;
+    let mut emulator = emulator_config();
+    emulator.deployment_duration = Duration::from_millis(300);
+    emulator.candidate_rules = serde_json::from_value(json!([
+        { "when": { "learningRate": "0.0001" }, "fail": true },
+        { "when": { "learningRate": "0.00001" }, "good_fraction": 0.5 },
+        { "when": { "learningRate": "0.00005" }, "good_fraction": 1.0 },
+    ]))
+    .unwrap();
+    harness.stack.bedrock.set_config(emulator);
+    let config = nova_sweep_config();
     let mut pipeline =
         Pipeline::create(config, harness.clients.clone(), harness.dir.path(), None).unwrap();
     let run_id = pipeline.run_id().to_string();
@@ -531,4 +538,57 @@ async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
     let subject = emails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("sweep verdict: c3"), "{subject}");
     assert!(subject.contains("on-demand deployment kept"), "{subject}");
+}
+
+/// Every candidate's deployment ends Failed: each failure is recorded, each failed deployment deleted, and the
+/// sweep fails (nothing to rank) with one email saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_servings_are_recorded_and_deleted() {
+    let harness = Harness::start().await;
+    let mut emulator = emulator_config();
+    emulator.deployment_duration = Duration::from_millis(200);
+    emulator.faults.deployment_fails = true;
+    harness.stack.bedrock.set_config(emulator);
+    let mut pipeline = Pipeline::create(
+        nova_sweep_config(),
+        harness.clients.clone(),
+        harness.dir.path(),
+        None,
+    )
+    .unwrap();
+    let error = pipeline.execute().await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Runtime);
+    assert!(
+        error
+            .to_string()
+            .contains("no candidate of the sweep could be evaluated"),
+        "{error}"
+    );
+    let state = pipeline.state();
+    assert_eq!(
+        state.step_status(Step::EvaluateCandidates),
+        Some(StepStatus::Failed)
+    );
+    let sweep = state.sweep.as_ref().unwrap();
+    for c in &sweep.candidates {
+        assert!(c.score.is_none());
+        let failure = c.evaluation_failure.as_deref().unwrap_or_default();
+        assert!(
+            failure.contains("on-demand deployment"),
+            "{}: {failure}",
+            c.id
+        );
+        assert!(c.serving.deleted, "{}", c.id);
+    }
+    let emulator = harness.emulator();
+    assert_eq!(emulator.custom_model_deployments.len(), 3);
+    assert!(emulator.custom_model_deployments.iter().all(|d| d.deleted));
+    assert!(emulator.max_concurrent_servings() <= 1);
+    let emails = harness.emails();
+    assert_eq!(emails.len(), 1);
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(
+        subject.contains("FAILED at evaluate-candidates"),
+        "{subject}"
+    );
 }
