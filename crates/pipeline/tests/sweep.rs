@@ -592,3 +592,102 @@ async fn failed_servings_are_recorded_and_deleted() {
         "{subject}"
     );
 }
+
+/// A failure after the best candidate was evaluated deletes its serving with the rest; the resumed sweep
+/// evaluates the others, and the winner is served again (a new generation, a new token) and kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_winner_deleted_by_a_failure_is_served_again_on_resume() {
+    let harness = Harness::start().await;
+    // c2 answers every prompt well: the winner, evaluated first.
+    let mut rules = emulator_config();
+    rules.candidate_rules = serde_json::from_value(json!([
+        { "when": { "epochCount": "1", "learningRate": "0.00001" }, "fail": true },
+        { "when": { "epochCount": "1", "learningRate": "0.00005" }, "good_fraction": 1.0 },
+        { "when": { "epochCount": "2", "learningRate": "0.00001" }, "good_fraction": 0.25 },
+        { "when": { "epochCount": "2", "learningRate": "0.00005" }, "good_fraction": 0.5 },
+    ]))
+    .unwrap();
+    harness.stack.bedrock.set_config(rules.clone());
+    let mut pipeline = Pipeline::create(
+        sweep_config(),
+        harness.clients.clone(),
+        harness.dir.path(),
+        None,
+    )
+    .unwrap();
+    let run_id = pipeline.run_id().to_string();
+    // Once c2 has answered every prompt, the next serving cannot be created (a quota, say).
+    let fault = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let state = harness.emulator();
+            if let Some(pt) = state.provisioned_throughputs.first()
+                && state.invocations.get(&pt.provisioned_model_arn) == Some(&11)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "c2 was never evaluated"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut faulty = rules.clone();
+        faulty.faults.fail_pt_create = true;
+        harness.stack.bedrock.set_config(faulty);
+    };
+    let (result, ()) = tokio::join!(pipeline.execute(), fault);
+    let error = result.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("CreateProvisionedModelThroughput"),
+        "{error}"
+    );
+    let c2 = pipeline
+        .state()
+        .sweep
+        .as_ref()
+        .unwrap()
+        .candidate("c2")
+        .unwrap()
+        .clone();
+    assert!(c2.score.is_some() && c2.serving.deleted, "{c2:?}");
+    assert!(harness.emulator().live_throughputs().is_empty());
+    drop(pipeline);
+
+    harness.stack.bedrock.set_config(rules);
+    let mut resumed = Pipeline::open(harness.dir.path(), &run_id, harness.clients.clone()).unwrap();
+    let report = resumed.execute().await.unwrap();
+    let sweep = report.sweep.clone().unwrap();
+    assert_eq!(sweep.verdict, "c2", "{}", sweep.table());
+    assert_eq!(report.throughput, Disposition::Kept);
+    let emulator = harness.emulator();
+    let live: Vec<(&str, Option<&str>)> = emulator
+        .live_throughputs()
+        .iter()
+        .map(|pt| {
+            (
+                pt.provisioned_model_name.as_str(),
+                pt.client_request_token.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        live,
+        [(
+            format!("bertscore-{run_id}-c2-pt").as_str(),
+            Some(format!("{run_id}-c2-pt1").as_str())
+        )]
+    );
+    // c2 twice (deleted by the failure, then again), c3 and c4 once each; never more than two at once.
+    assert_eq!(emulator.provisioned_throughputs.len(), 4);
+    assert!(emulator.max_concurrent_servings() <= 2);
+    assert_eq!(
+        report.throughput_arn,
+        emulator
+            .live_throughputs()
+            .first()
+            .map(|pt| pt.provisioned_model_arn.clone())
+    );
+}

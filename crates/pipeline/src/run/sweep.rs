@@ -802,14 +802,7 @@ impl Pipeline {
             let c = &state.candidates[index];
             let is_winner = winner.as_deref() == Some(c.id.as_str());
             if is_winner && keep {
-                if !c.serving.may_exist() {
-                    self.run.state.notes.push(format!(
-                        "{} won the sweep, but its serving was deleted during the sweep (it ranked below another \
-                         candidate on the items that candidate answered); serve its custom model {} again to use it",
-                        c.id,
-                        c.custom_model_arn.as_deref().unwrap_or("-")
-                    ));
-                } else {
+                if c.serving.may_exist() {
                     actions.push(format!("{}: serving kept", c.id));
                 }
                 continue;
@@ -822,6 +815,28 @@ impl Pipeline {
                 && self.delete_candidate_model(index, Step::Decide).await?
             {
                 actions.push(format!("{}: custom model deleted", c.id));
+            }
+        }
+        // The winner's serving may be gone: deleted by a failure before a resume, or during the sweep when it
+        // ranked below another candidate on fewer items. The user keeps winners: it is served again (alone).
+        if let Some(index) = winner
+            .as_deref()
+            .and_then(|id| state.candidates.iter().position(|c| c.id == id))
+            .filter(|&i| keep && !self.candidate(i).serving.may_exist())
+        {
+            let id = self.candidate(index).id.clone();
+            match self.serve_candidate(index).await? {
+                Ok(()) => actions.push(format!("{id}: serving created again and kept")),
+                Err(why) => {
+                    self.delete_candidate_serving(index, Step::Decide).await?;
+                    self.run.state.notes.push(format!(
+                        "{id} won the sweep, but serving it again failed ({why}); its custom model {} is kept",
+                        self.candidate(index)
+                            .custom_model_arn
+                            .as_deref()
+                            .unwrap_or("-")
+                    ));
+                }
             }
         }
         // Every candidate in the table: the ranked ones with what became of them, then the others.
