@@ -395,7 +395,10 @@ impl Pipeline {
             // Inference finished before an interruption: not run (or billed) again.
             self.read_json(&outputs_name)?
         } else {
-            if let Err(why) = self.serve_candidate(index).await? {
+            if let Err(why) = self
+                .serve_candidate(index, Step::EvaluateCandidates)
+                .await?
+            {
                 return Ok(Err(why));
             }
             let target = Target {
@@ -554,7 +557,11 @@ impl Pipeline {
     /// Creates (or finds again) candidate `index`'s serving ([`crate::serving`]: provisioned throughput or
     /// on-demand deployment, as `[serving] mode` resolves) and waits until it serves. `Ok(Err(why))` when it
     /// ended Failed (the candidate is skipped; its serving is deleted by the caller).
-    async fn serve_candidate(&mut self, index: usize) -> Result<std::result::Result<(), String>> {
+    async fn serve_candidate(
+        &mut self,
+        index: usize,
+        step: Step,
+    ) -> Result<std::result::Result<(), String>> {
         let run_id = self.run_id().to_string();
         let candidate = self.candidate(index).clone();
         let model_arn = candidate
@@ -569,7 +576,7 @@ impl Pipeline {
         if record.arn.is_none() {
             let token = record.token(&serving_scope(&run_id, &candidate.id));
             self.run.log(
-                Some(Step::EvaluateCandidates),
+                Some(step),
                 "billed-resource-requested",
                 json!({ "candidate": candidate.id, "kind": record.kind, "name": record.name, "client_request_token": token }),
             )?;
@@ -585,7 +592,7 @@ impl Pipeline {
             )
             .await?;
             self.run.log(
-                Some(Step::EvaluateCandidates),
+                Some(step),
                 "billed-resource-created",
                 json!({ "candidate": candidate.id, "arn": record.arn }),
             )?;
@@ -825,7 +832,7 @@ impl Pipeline {
             .filter(|&i| keep && !self.candidate(i).serving.may_exist())
         {
             let id = self.candidate(index).id.clone();
-            match self.serve_candidate(index).await? {
+            match self.serve_candidate(index, Step::Decide).await? {
                 Ok(()) => actions.push(format!("{id}: serving created again and kept")),
                 Err(why) => {
                     self.delete_candidate_serving(index, Step::Decide).await?;
