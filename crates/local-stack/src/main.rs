@@ -42,6 +42,10 @@ struct Args {
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long, default_value = "better")]
     custom_quality: Quality,
+    /// A JSON file with the emulator's `candidate_rules` (a list of `{"when": {...}, "good_fraction": f}` or
+    /// `{"when": {...}, "fail": true}`): how each customization job's hyper-parameters set its model's quality.
+    #[arg(long, value_name = "FILE")]
+    candidate_rules: Option<PathBuf>,
     /// Answer-key prompts [default: datasets/dialogsum-seed/validation-data.json].
     #[arg(long)]
     prompts: Option<PathBuf>,
@@ -94,6 +98,12 @@ async fn main() -> anyhow::Result<()> {
         ..EmulatorConfig::default()
     };
     config.load_answers(&prompts, &references)?;
+    if let Some(path) = &args.candidate_rules {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--candidate-rules {}", path.display()))?;
+        config.candidate_rules = serde_json::from_str(&text)
+            .with_context(|| format!("--candidate-rules {}", path.display()))?;
+    }
 
     let moto_port = args.moto_port;
     let moto = tokio::task::spawn_blocking(move || {

@@ -39,8 +39,8 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod serving;
-mod training;
 pub mod sweep;
+mod training;
 
 pub use adapter::AdapterKind;
 pub use aws::{AwsSettings, Clients, Endpoints, StaticCredentials};

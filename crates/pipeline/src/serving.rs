@@ -247,7 +247,7 @@ pub async fn create(
     record: &mut ServingRecord,
     model_arn: &str,
     token: &str,
-    save: &mut dyn FnMut(&ServingRecord) -> Result<()>,
+    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
 ) -> Result<()> {
     record.requested = true;
     record.deleted = false;
@@ -291,7 +291,7 @@ pub async fn wait(
     clients: &Clients,
     config: &PipelineConfig,
     record: &mut ServingRecord,
-    save: &mut dyn FnMut(&ServingRecord) -> Result<()>,
+    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
 ) -> Result<()> {
     let timeout_s = match record.kind {
         ServingKind::Throughput => config.polling.throughput_timeout_s,
@@ -338,7 +338,7 @@ pub async fn wait(
 pub async fn delete(
     clients: &Clients,
     record: &mut ServingRecord,
-    save: &mut dyn FnMut(&ServingRecord) -> Result<()>,
+    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
 ) -> Result<bool> {
     let identifier = record.identifier().to_string();
     let existed = match record.kind {

@@ -265,3 +265,9 @@ fn report_bytes(report: &Report) -> Vec<u8> {
 fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
+
+/// A run can be driven from a spawned task (`tokio::spawn` needs a `Send` future).
+#[allow(dead_code)]
+fn execute_is_send(pipeline: &mut Pipeline) -> impl std::future::Future + Send + '_ {
+    pipeline.execute()
+}
