@@ -50,7 +50,7 @@ pub fn describe(run: &RunDir) -> String {
                 }
             }
         };
-        let _ = writeln!(out, "  {:<18} {status}", step.name());
+        let _ = writeln!(out, "  {:<20} {status}", step.name());
     }
     if let Some(sweep) = &state.sweep {
         // Each candidate of a sweep: hyper-parameters, where it stands, its job and serving.
@@ -58,6 +58,25 @@ pub fn describe(run: &RunDir) -> String {
         out.push_str(&sweep.describe());
     }
     let r = &state.resources;
+    if let Some(batch) = &r.batch_job {
+        let _ = writeln!(
+            out,
+            "batch    {} [{}] base model {}, {} records{}",
+            batch.arn.as_deref().unwrap_or(&batch.name),
+            batch.status.as_deref().unwrap_or("-"),
+            batch.model_id,
+            batch.records,
+            if batch.stopped { " (stopped)" } else { "" }
+        );
+    }
+    if state.sweep.is_some() && r.job_arn.is_none() {
+        // A sweep names its winner's job, model and serving here once it has decided; until then the
+        // candidates above are the whole story.
+        for note in &state.notes {
+            let _ = writeln!(out, "note     {note}");
+        }
+        return out;
+    }
     let _ = writeln!(
         out,
         "job      {} [{}]",
