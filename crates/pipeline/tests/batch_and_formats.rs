@@ -2,88 +2,34 @@
 //! and the Bedrock emulator (which reads the uploaded training file and the batch input from moto, as Bedrock
 //! reads them from S3), scoring with the real default model. Each test starts its own local stack.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
-use bertscore_local_stack::LocalStack;
-use bertscore_pipeline::{
-    AwsSettings, Clients, Endpoints, ErrorKind, Pipeline, PipelineConfig, RunStatus, Step,
-    StepStatus,
-};
+use bedrock_emulator::{EmulatorState, Faults, Quality};
+use bertscore_pipeline::{ErrorKind, Pipeline, PipelineConfig, RunStatus, Step, StepStatus};
+use common::{Harness, SENDER, emulator_config, parse_config, seed, seed_data_table};
 use serde_json::Value;
 
-const SENDER: &str = "pipeline@example.com";
 const SYSTEM_PROMPT: &str = "You summarize dialogues in one or two sentences.";
 const NOVA: &str = "amazon.nova-micro-v1:0:128k";
 
-fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/dialogsum-seed")
-        .join(name)
-}
-
-fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(300),
-        pt_duration: Duration::from_millis(300),
-        deployment_duration: Duration::from_millis(300),
-        batch_duration: Duration::from_millis(600),
-        batch_min_records: 5,
-        custom_quality: quality,
-        faults,
-        ..EmulatorConfig::default()
-    };
-    config
-        .load_answers(
-            &seed("validation-data.json"),
-            &seed("reference-inference.json"),
-        )
-        .unwrap();
-    config
-}
-
-struct Harness {
-    stack: LocalStack,
-    clients: Clients,
-    dir: tempfile::TempDir,
-}
-
 impl Harness {
     async fn start(quality: Quality, faults: Faults) -> Harness {
-        let stack = LocalStack::start(emulator_config(quality, faults))
-            .await
-            .unwrap();
-        let settings = AwsSettings::local(Endpoints {
-            s3: Some(stack.moto.endpoint()),
-            bedrock: Some(stack.bedrock.endpoint()),
-            bedrock_runtime: Some(stack.bedrock.endpoint()),
-            sesv2: Some(stack.moto.endpoint()),
-        });
-        let clients = Clients::connect(&settings).await;
-        clients
-            .ses
-            .create_email_identity()
-            .email_identity(SENDER)
-            .send()
-            .await
-            .unwrap();
-        Harness {
-            stack,
-            clients,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Harness::with_emulator(emulator_config(quality, faults, |config| {
+            config.deployment_duration = Duration::from_millis(300);
+            config.batch_duration = Duration::from_millis(600);
+            config.batch_min_records = 5;
+        }))
+        .await
     }
 
     /// A Nova run on the seed data; `inference` is the body of `[inference]`.
     fn nova_config(&self, inference: &str) -> PipelineConfig {
         let text = format!(
             r#"
-            [data]
-            training = {training:?}
-            validation = {validation:?}
-            references = {references:?}
+            {data}
             [s3]
             bucket = "pipeline-test"
             prefix = "runs"
@@ -112,36 +58,9 @@ impl Harness {
             from = "{SENDER}"
             to = ["ml-team@example.com"]
             "#,
-            training = seed("training-data.jsonl"),
-            validation = seed("validation-data.json"),
-            references = seed("reference-inference.json"),
+            data = seed_data_table(),
         );
-        let config = PipelineConfig::from_toml_str(&text, Path::new("test.toml")).unwrap();
-        config.validate(Path::new("test.toml")).unwrap();
-        config
-    }
-
-    fn pipeline(&self, config: PipelineConfig) -> Pipeline {
-        Pipeline::create(config, self.clients.clone(), self.dir.path(), None).unwrap()
-    }
-
-    fn emulator(&self) -> EmulatorState {
-        self.stack.bedrock.state()
-    }
-
-    async fn object(&self, uri: &str) -> String {
-        let (bucket, key) = uri.strip_prefix("s3://").unwrap().split_once('/').unwrap();
-        let object = self
-            .clients
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let bytes = object.body.collect().await.unwrap().into_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
+        parse_config(&text, "test.toml")
     }
 }
 

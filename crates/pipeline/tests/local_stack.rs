@@ -2,85 +2,27 @@
 //! scoring with the real default model. Each test starts its own local stack, so tests run in parallel without
 //! sharing state or environment variables (endpoints are passed explicitly).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod common;
 
-use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
-use bertscore_local_stack::LocalStack;
-use bertscore_pipeline::journal::JournalEntry;
+use bedrock_emulator::{Faults, Quality};
 use bertscore_pipeline::{
-    AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig,
-    PipelineError, RunStatus, Step, StepStatus,
+    Disposition, ErrorKind, Pipeline, PipelineConfig, PipelineError, RunStatus, Step, StepStatus,
+};
+use common::{
+    Harness, RECIPIENT, SENDER, calls, emulator_config, journal, parse_config, seed,
+    seed_data_table,
 };
 use serde_json::Value;
 
-const SENDER: &str = "pipeline@example.com";
-const RECIPIENT: &str = "ml-team@example.com";
-
-fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/dialogsum-seed")
-        .join(name)
-}
-
-fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(300),
-        pt_duration: Duration::from_millis(300),
-        custom_quality: quality,
-        faults,
-        ..EmulatorConfig::default()
-    };
-    config
-        .load_answers(
-            &seed("validation-data.json"),
-            &seed("reference-inference.json"),
-        )
-        .unwrap();
-    config
-}
-
-/// One local stack, a state directory and clients pointed at the stack.
-struct Harness {
-    stack: LocalStack,
-    clients: Clients,
-    dir: tempfile::TempDir,
-}
-
 impl Harness {
     async fn start(quality: Quality, faults: Faults) -> Harness {
-        let stack = LocalStack::start(emulator_config(quality, faults))
-            .await
-            .unwrap();
-        let settings = AwsSettings::local(Endpoints {
-            s3: Some(stack.moto.endpoint()),
-            bedrock: Some(stack.bedrock.endpoint()),
-            bedrock_runtime: Some(stack.bedrock.endpoint()),
-            sesv2: Some(stack.moto.endpoint()),
-        });
-        let clients = Clients::connect(&settings).await;
-        // As on a real account, the sender is a verified SES identity before the pipeline runs.
-        clients
-            .ses
-            .create_email_identity()
-            .email_identity(SENDER)
-            .send()
-            .await
-            .unwrap();
-        Harness {
-            stack,
-            clients,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Harness::with_emulator(emulator_config(quality, faults, |_| {})).await
     }
 
     fn config(&self) -> PipelineConfig {
         let text = format!(
             r#"
-            [data]
-            training = {training:?}
-            validation = {validation:?}
-            references = {references:?}
+            {data}
             [s3]
             bucket = "pipeline-test"
             prefix = "runs"
@@ -106,57 +48,10 @@ impl Harness {
             from = "{SENDER}"
             to = ["{RECIPIENT}"]
             "#,
-            training = seed("training-data.jsonl"),
-            validation = seed("validation-data.json"),
-            references = seed("reference-inference.json"),
+            data = seed_data_table(),
         );
-        let config = PipelineConfig::from_toml_str(&text, Path::new("test.toml")).unwrap();
-        config.validate(Path::new("test.toml")).unwrap();
-        config
+        parse_config(&text, "test.toml")
     }
-
-    fn state_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn pipeline(&self, config: PipelineConfig) -> Pipeline {
-        Pipeline::create(config, self.clients.clone(), self.state_dir(), None).unwrap()
-    }
-
-    fn emulator(&self) -> EmulatorState {
-        self.stack.bedrock.state()
-    }
-
-    fn emails(&self) -> Vec<Value> {
-        tokio::task::block_in_place(|| self.stack.moto.sent_emails().unwrap())
-    }
-
-    async fn object(&self, uri: &str) -> String {
-        let (bucket, key) = uri.strip_prefix("s3://").unwrap().split_once('/').unwrap();
-        let object = self
-            .clients
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        let bytes = object.body.collect().await.unwrap().into_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
-}
-
-fn calls(state: &EmulatorState, operation: &str) -> u64 {
-    state.calls.get(operation).copied().unwrap_or(0)
-}
-
-fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
-    std::fs::read_to_string(pipeline.run_dir().join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 fn references() -> Vec<String> {
@@ -530,7 +425,7 @@ async fn resume_after_a_failed_throughput_reuses_the_job() {
     harness
         .stack
         .bedrock
-        .set_config(emulator_config(Quality::Better, Faults::default()));
+        .set_config(emulator_config(Quality::Better, Faults::default(), |_| {}));
     let mut resumed =
         Pipeline::open(harness.state_dir(), &run_id, harness.clients.clone()).unwrap();
     let report = resumed.execute().await.unwrap();

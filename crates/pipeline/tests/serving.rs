@@ -5,75 +5,29 @@
 //! any AWS call. The real AWS SDK against moto (S3, SESv2) and the Bedrock emulator, scoring with the real
 //! default model; each test starts its own local stack.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::Duration;
 
-use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
-use bertscore_local_stack::LocalStack;
+use bedrock_emulator::{EmulatorConfig, Faults, Quality};
 use bertscore_pipeline::journal::JournalEntry;
 use bertscore_pipeline::{
-    AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig,
-    PipelineError, RunStatus, ServingKind, ServingMode, ServingRecord, Step, StepStatus, serving,
+    Disposition, ErrorKind, Pipeline, PipelineConfig, PipelineError, RunStatus, ServingKind,
+    ServingMode, ServingRecord, Step, StepStatus, serving,
 };
-use serde_json::Value;
+use common::{Harness, SENDER, journal, parse_config, seed_data_table};
 
-const SENDER: &str = "pipeline@example.com";
 const NOVA: &str = "amazon.nova-lite-v1:0:300k";
 
-fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/dialogsum-seed")
-        .join(name)
-}
-
 fn emulator_config(quality: Quality, faults: Faults) -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(300),
-        pt_duration: Duration::from_millis(300),
-        deployment_duration: Duration::from_millis(400),
-        custom_quality: quality,
-        faults,
-        ..EmulatorConfig::default()
-    };
-    config
-        .load_answers(
-            &seed("validation-data.json"),
-            &seed("reference-inference.json"),
-        )
-        .unwrap();
-    config
-}
-
-struct Harness {
-    stack: LocalStack,
-    clients: Clients,
-    dir: tempfile::TempDir,
+    common::emulator_config(quality, faults, |config| {
+        config.deployment_duration = Duration::from_millis(400);
+    })
 }
 
 impl Harness {
     async fn start(quality: Quality, faults: Faults) -> Harness {
-        let stack = LocalStack::start(emulator_config(quality, faults))
-            .await
-            .unwrap();
-        let settings = AwsSettings::local(Endpoints {
-            s3: Some(stack.moto.endpoint()),
-            bedrock: Some(stack.bedrock.endpoint()),
-            bedrock_runtime: Some(stack.bedrock.endpoint()),
-            sesv2: Some(stack.moto.endpoint()),
-        });
-        let clients = Clients::connect(&settings).await;
-        clients
-            .ses
-            .create_email_identity()
-            .email_identity(SENDER)
-            .send()
-            .await
-            .unwrap();
-        Harness {
-            stack,
-            clients,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Harness::with_emulator(emulator_config(quality, faults)).await
     }
 
     /// A run of `base_model` on the seed data (prompt/completion; converted for Nova), every prompt on demand;
@@ -81,10 +35,7 @@ impl Harness {
     fn config(&self, base_model: &str, extra: &str) -> PipelineConfig {
         let text = format!(
             r#"
-            [data]
-            training = {training:?}
-            validation = {validation:?}
-            references = {references:?}
+            {data}
             [s3]
             bucket = "pipeline-test"
             prefix = "runs"
@@ -113,34 +64,10 @@ impl Harness {
             to = ["ml-team@example.com"]
             {extra}
             "#,
-            training = seed("training-data.jsonl"),
-            validation = seed("validation-data.json"),
-            references = seed("reference-inference.json"),
+            data = seed_data_table(),
         );
-        let config = PipelineConfig::from_toml_str(&text, Path::new("test.toml")).unwrap();
-        config.validate(Path::new("test.toml")).unwrap();
-        config
+        parse_config(&text, "test.toml")
     }
-
-    fn pipeline(&self, config: PipelineConfig) -> Pipeline {
-        Pipeline::create(config, self.clients.clone(), self.dir.path(), None).unwrap()
-    }
-
-    fn emulator(&self) -> EmulatorState {
-        self.stack.bedrock.state()
-    }
-
-    fn emails(&self) -> Vec<Value> {
-        tokio::task::block_in_place(|| self.stack.moto.sent_emails().unwrap())
-    }
-}
-
-fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
-    std::fs::read_to_string(pipeline.run_dir().join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 /// The index of the first journal entry with `event` (and `step`, when given).

@@ -3,27 +3,19 @@
 //! with the real default model. The winner is known in advance; the emulator's serving history says how many
 //! servings were billed at once.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use bedrock_emulator::{CandidateRule, EmulatorConfig, EmulatorState, Quality};
-use bertscore_local_stack::LocalStack;
+use bedrock_emulator::{CandidateRule, EmulatorConfig, Faults, Quality};
 use bertscore_pipeline::journal::JournalEntry;
 use bertscore_pipeline::{
-    AwsSettings, Clients, Disposition, Endpoints, ErrorKind, Pipeline, PipelineConfig, RunStatus,
-    Step, StepStatus,
+    Disposition, ErrorKind, Pipeline, PipelineConfig, RunStatus, Step, StepStatus,
 };
+use common::{Harness, RECIPIENT, SENDER, journal, parse_config, seed_data_table};
 use serde_json::{Value, json};
-
-const SENDER: &str = "pipeline@example.com";
-const RECIPIENT: &str = "ml-team@example.com";
-
-fn seed(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../datasets/dialogsum-seed")
-        .join(name)
-}
 
 /// The grid below expands, keys in alphabetical order, to
 /// c1 = (epochCount 1, learningRate 0.00001): fails to train;
@@ -41,20 +33,10 @@ fn candidate_rules() -> Vec<CandidateRule> {
 }
 
 fn emulator_config() -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(400),
-        pt_duration: Duration::from_millis(300),
-        custom_quality: Quality::Better,
-        candidate_rules: candidate_rules(),
-        ..EmulatorConfig::default()
-    };
-    config
-        .load_answers(
-            &seed("validation-data.json"),
-            &seed("reference-inference.json"),
-        )
-        .unwrap();
-    config
+    common::emulator_config(Quality::Better, Faults::default(), |config| {
+        config.job_duration = Duration::from_millis(400);
+        config.candidate_rules = candidate_rules();
+    })
 }
 
 const SWEEP: &str = r#"
@@ -67,10 +49,7 @@ const SWEEP: &str = r#"
 fn config_text() -> String {
     format!(
         r#"
-        [data]
-        training = {training:?}
-        validation = {validation:?}
-        references = {references:?}
+        {data}
         [s3]
         bucket = "pipeline-test"
         prefix = "runs"
@@ -98,63 +77,18 @@ fn config_text() -> String {
         to = ["{RECIPIENT}"]
         {SWEEP}
         "#,
-        training = seed("training-data.jsonl"),
-        validation = seed("validation-data.json"),
-        references = seed("reference-inference.json"),
+        data = seed_data_table(),
     )
 }
 
 fn sweep_config() -> PipelineConfig {
-    let config = PipelineConfig::from_toml_str(&config_text(), Path::new("sweep.toml")).unwrap();
-    config.validate(Path::new("sweep.toml")).unwrap();
-    config
-}
-
-struct Harness {
-    stack: LocalStack,
-    clients: Clients,
-    dir: tempfile::TempDir,
+    parse_config(&config_text(), "sweep.toml")
 }
 
 impl Harness {
     async fn start() -> Harness {
-        let stack = LocalStack::start(emulator_config()).await.unwrap();
-        let settings = AwsSettings::local(Endpoints {
-            s3: Some(stack.moto.endpoint()),
-            bedrock: Some(stack.bedrock.endpoint()),
-            bedrock_runtime: Some(stack.bedrock.endpoint()),
-            sesv2: Some(stack.moto.endpoint()),
-        });
-        let clients = Clients::connect(&settings).await;
-        clients
-            .ses
-            .create_email_identity()
-            .email_identity(SENDER)
-            .send()
-            .await
-            .unwrap();
-        Harness {
-            stack,
-            clients,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Harness::with_emulator(emulator_config()).await
     }
-
-    fn emulator(&self) -> EmulatorState {
-        self.stack.bedrock.state()
-    }
-
-    fn emails(&self) -> Vec<Value> {
-        tokio::task::block_in_place(|| self.stack.moto.sent_emails().unwrap())
-    }
-}
-
-fn journal(pipeline: &Pipeline) -> Vec<JournalEntry> {
-    std::fs::read_to_string(pipeline.run_dir().join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 /// The most customization jobs running at once, replaying the journal's job events.
@@ -176,13 +110,7 @@ fn most_jobs_running(entries: &[JournalEntry]) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings() {
     let harness = Harness::start().await;
-    let mut pipeline = Pipeline::create(
-        sweep_config(),
-        harness.clients.clone(),
-        harness.dir.path(),
-        None,
-    )
-    .unwrap();
+    let mut pipeline = harness.pipeline(sweep_config());
     let run_id = pipeline.run_id().to_string();
     let report = pipeline.execute().await.unwrap();
     assert_eq!(report.status, RunStatus::Succeeded);
@@ -480,9 +408,7 @@ fn nova_sweep_config() -> PipelineConfig {
         [[sweep.candidates]]
         learningRate = "0.00005"
         "#;
-    let config = PipelineConfig::from_toml_str(&text, Path::new("nova-sweep.toml")).unwrap();
-    config.validate(Path::new("nova-sweep.toml")).unwrap();
-    config
+    parse_config(&text, "nova-sweep.toml")
 }
 
 /// A list sweep on Nova Micro, whose custom models are served by on-demand deployments (`[serving] mode =
@@ -500,8 +426,7 @@ async fn a_nova_sweep_evaluates_its_candidates_through_on_demand_deployments() {
     .unwrap();
     harness.stack.bedrock.set_config(emulator);
     let config = nova_sweep_config();
-    let mut pipeline =
-        Pipeline::create(config, harness.clients.clone(), harness.dir.path(), None).unwrap();
+    let mut pipeline = harness.pipeline(config);
     let run_id = pipeline.run_id().to_string();
     let report = pipeline.execute().await.unwrap();
 
@@ -549,13 +474,7 @@ async fn failed_servings_are_recorded_and_deleted() {
     emulator.deployment_duration = Duration::from_millis(200);
     emulator.faults.deployment_fails = true;
     harness.stack.bedrock.set_config(emulator);
-    let mut pipeline = Pipeline::create(
-        nova_sweep_config(),
-        harness.clients.clone(),
-        harness.dir.path(),
-        None,
-    )
-    .unwrap();
+    let mut pipeline = harness.pipeline(nova_sweep_config());
     let error = pipeline.execute().await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Runtime);
     assert!(
@@ -608,13 +527,7 @@ async fn the_winner_deleted_by_a_failure_is_served_again_on_resume() {
     ]))
     .unwrap();
     harness.stack.bedrock.set_config(rules.clone());
-    let mut pipeline = Pipeline::create(
-        sweep_config(),
-        harness.clients.clone(),
-        harness.dir.path(),
-        None,
-    )
-    .unwrap();
+    let mut pipeline = harness.pipeline(sweep_config());
     let run_id = pipeline.run_id().to_string();
     // Once c2 has answered every prompt, the next serving cannot be created (a quota, say).
     let fault = async {
