@@ -3,85 +3,24 @@
 //! environment variables (set on the child process only). Each test waits on the emulator's state until the
 //! resource exists, kills the process, resumes the run and checks that the emulator holds exactly one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{EmulatorConfig, EmulatorState, Quality};
+use bedrock_emulator::{EmulatorConfig, EmulatorState};
 use bertscore_local_stack::LocalStack;
+use common::{example_config, pipeline, set, spawn_run, text};
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
-fn pipeline() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore-pipeline"));
-    // Nothing from the developer's shell may point the binary at a real account.
-    for key in [
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_BEDROCK",
-        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-        "AWS_ENDPOINT_URL_SESV2",
-        "AWS_SESSION_TOKEN",
-        "BERTSCORE_STATE_DIR",
-    ] {
-        command.env_remove(key);
-    }
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// The emulator with the seed's answer key, quick jobs and servings, and a batch job that takes `batch`.
 fn emulator_config(batch: Duration) -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(300),
-        pt_duration: Duration::from_millis(300),
-        deployment_duration: Duration::from_millis(300),
-        batch_duration: batch,
-        batch_min_records: 5,
-        custom_quality: Quality::Better,
-        ..EmulatorConfig::default()
-    };
-    let seed = repo("datasets/dialogsum-seed");
-    config
-        .load_answers(
-            &seed.join("validation-data.json"),
-            &seed.join("reference-inference.json"),
-        )
-        .unwrap();
-    config
-}
-
-/// Spawns `run --run-id RUN_ID --config CONFIG` against `stack`, its output discarded.
-fn spawn_run(
-    stack: &LocalStack,
-    state_dir: &Path,
-    run_id: &str,
-    config: &Path,
-) -> std::process::Child {
-    pipeline()
-        .args(["--state-dir"])
-        .arg(state_dir)
-        .args(["run", "--run-id", run_id, "--config"])
-        .arg(config)
-        .envs(stack.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    common::emulator_config(|config| {
+        config.pt_duration = Duration::from_millis(300);
+        config.deployment_duration = Duration::from_millis(300);
+        config.batch_duration = batch;
+        config.batch_min_records = 5;
+    })
 }
 
 /// Polls the emulator until `ready` holds, failing if the run ends first.
@@ -107,30 +46,10 @@ async fn wait_for(
 /// `datasets/pipeline/nova.toml` on the seed data (11 prompts), with the base model's prompts forced through a
 /// batch job (minimum 5 records), fast polling and a quick scoring setup.
 fn nova_batch_config(dir: &Path) -> PathBuf {
-    let example = std::fs::read_to_string(repo("datasets/pipeline/nova.toml")).unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    let seed = repo("datasets/dialogsum-seed");
-    let data = config["data"].as_table_mut().unwrap();
-    for (key, file) in [
-        ("training", "training-data.jsonl"),
-        ("validation", "validation-data.json"),
-        ("references", "reference-inference.json"),
-    ] {
-        data.insert(key.into(), seed.join(file).display().to_string().into());
-    }
-    let polling = config["polling"].as_table_mut().unwrap();
-    polling.insert("initial_s".into(), 0.05.into());
-    polling.insert("max_s".into(), 0.2.into());
-    let inference = config["inference"].as_table_mut().unwrap();
-    inference.insert("mode".into(), "batch".into());
-    inference.insert("batch_min_records".into(), 5.into());
-    inference.insert("retry_base_s".into(), 0.01.into());
-    let scoring = config["scoring"].as_table_mut().unwrap();
-    scoring.insert("bootstrap".into(), 1000.into());
-    scoring.insert("permutations".into(), 1000.into());
-    let path = dir.join("nova-batch.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path
+    example_config(dir, "nova.toml", "nova-batch.toml", |config| {
+        set(config, "inference", "mode", "batch");
+        set(config, "inference", "batch_min_records", 5);
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,33 +197,13 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
 /// `datasets/pipeline/local.toml` on the seed data with a 2 x 2 sweep over learningRate and epochCount, two
 /// jobs at once, fast polling and a quick scoring setup.
 fn sweep_config(dir: &Path) -> PathBuf {
-    let example = std::fs::read_to_string(repo("datasets/pipeline/local.toml")).unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    let seed = repo("datasets/dialogsum-seed");
-    let data = config["data"].as_table_mut().unwrap();
-    for (key, file) in [
-        ("training", "training-data.jsonl"),
-        ("validation", "validation-data.json"),
-        ("references", "reference-inference.json"),
-    ] {
-        data.insert(key.into(), seed.join(file).display().to_string().into());
-    }
-    let polling = config["polling"].as_table_mut().unwrap();
-    polling.insert("initial_s".into(), 0.05.into());
-    polling.insert("max_s".into(), 0.2.into());
-    let inference = config["inference"].as_table_mut().unwrap();
-    inference.insert("retry_base_s".into(), 0.01.into());
-    let scoring = config["scoring"].as_table_mut().unwrap();
-    scoring.insert("bootstrap".into(), 1000.into());
-    scoring.insert("permutations".into(), 1000.into());
-    let sweep: toml::Table = toml::from_str(
-        "learningRate = [\"0.00001\", \"0.00005\"]\nepochCount = [\"1\", \"2\"]\nmax_concurrent_jobs = 2\n",
-    )
-    .unwrap();
-    config.insert("sweep".into(), sweep.into());
-    let path = dir.join("sweep.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path
+    example_config(dir, "local.toml", "sweep.toml", |config| {
+        let sweep: toml::Table = toml::from_str(
+            "learningRate = [\"0.00001\", \"0.00005\"]\nepochCount = [\"1\", \"2\"]\nmax_concurrent_jobs = 2\n",
+        )
+        .unwrap();
+        config.insert("sweep".into(), sweep.into());
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,29 +320,9 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
 /// `datasets/pipeline/nova.toml` on the seed data (11 prompts, all on demand), fast polling and a quick scoring
 /// setup: the custom model is served by an on-demand deployment (`serving.mode = "auto"` for Nova).
 fn nova_on_demand_config(dir: &Path) -> PathBuf {
-    let example = std::fs::read_to_string(repo("datasets/pipeline/nova.toml")).unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    let seed = repo("datasets/dialogsum-seed");
-    let data = config["data"].as_table_mut().unwrap();
-    for (key, file) in [
-        ("training", "training-data.jsonl"),
-        ("validation", "validation-data.json"),
-        ("references", "reference-inference.json"),
-    ] {
-        data.insert(key.into(), seed.join(file).display().to_string().into());
-    }
-    let polling = config["polling"].as_table_mut().unwrap();
-    polling.insert("initial_s".into(), 0.05.into());
-    polling.insert("max_s".into(), 0.2.into());
-    let inference = config["inference"].as_table_mut().unwrap();
-    inference.insert("mode".into(), "on-demand".into());
-    inference.insert("retry_base_s".into(), 0.01.into());
-    let scoring = config["scoring"].as_table_mut().unwrap();
-    scoring.insert("bootstrap".into(), 1000.into());
-    scoring.insert("permutations".into(), 1000.into());
-    let path = dir.join("nova-on-demand.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path
+    example_config(dir, "nova.toml", "nova-on-demand.toml", |config| {
+        set(config, "inference", "mode", "on-demand");
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

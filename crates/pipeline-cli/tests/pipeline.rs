@@ -2,88 +2,38 @@
 //! the standard AWS environment variables (set on the child process only), against moto and the Bedrock
 //! emulator.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{EmulatorConfig, Quality};
+use bedrock_emulator::EmulatorConfig;
 use bertscore_local_stack::LocalStack;
+use common::{example_config, pipeline, repo, set, spawn_run, text};
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-}
-
-fn pipeline() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bertscore-pipeline"));
-    // Nothing from the developer's shell may point the binary at a real account.
-    for key in [
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_ENDPOINT_URL_BEDROCK",
-        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-        "AWS_ENDPOINT_URL_SESV2",
-        "AWS_SESSION_TOKEN",
-        "BERTSCORE_STATE_DIR",
-    ] {
-        command.env_remove(key);
-    }
-    command
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// A config for the local stack: the example config with fast polling and a quick scoring setup.
 fn write_config(dir: &Path, pt_wait_s: f64) -> PathBuf {
-    let example = std::fs::read_to_string(repo("datasets/pipeline/local.toml")).unwrap();
-    let mut config: toml::Table = toml::from_str(&example).unwrap();
-    let seed = repo("datasets/dialogsum-seed");
-    let data = config["data"].as_table_mut().unwrap();
-    for (key, file) in [
-        ("training", "training-data.jsonl"),
-        ("validation", "validation-data.json"),
-        ("references", "reference-inference.json"),
-    ] {
-        data.insert(key.into(), seed.join(file).display().to_string().into());
-    }
-    let polling = config["polling"].as_table_mut().unwrap();
-    polling.insert("initial_s".into(), 0.05.into());
-    polling.insert("max_s".into(), (pt_wait_s / 10.0).max(0.1).into());
-    let inference = config["inference"].as_table_mut().unwrap();
-    inference.insert("retry_base_s".into(), 0.01.into());
-    let scoring = config["scoring"].as_table_mut().unwrap();
-    scoring.insert("bootstrap".into(), 2000.into());
-    scoring.insert("permutations".into(), 2000.into());
-    let path = dir.join("pipeline.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    path
+    example_config(dir, "local.toml", "pipeline.toml", |config| {
+        set(config, "polling", "max_s", (pt_wait_s / 10.0).max(0.1));
+        set(config, "scoring", "bootstrap", 2000);
+        set(config, "scoring", "permutations", 2000);
+    })
 }
 
 fn emulator_config(pt_duration: Duration) -> EmulatorConfig {
-    let mut config = EmulatorConfig {
-        job_duration: Duration::from_millis(300),
-        pt_duration,
-        custom_quality: Quality::Better,
-        ..EmulatorConfig::default()
-    };
-    let seed = repo("datasets/dialogsum-seed");
-    config
-        .load_answers(
-            &seed.join("validation-data.json"),
-            &seed.join("reference-inference.json"),
-        )
-        .unwrap();
-    config
+    common::emulator_config(|config| config.pt_duration = pt_duration)
+}
+
+/// Each of `texts` occurs in `stdout`, in this order.
+fn assert_in_order(stdout: &str, texts: &[&str]) {
+    let mut from = 0;
+    for text in texts {
+        let at = stdout[from..]
+            .find(text)
+            .unwrap_or_else(|| panic!("{text} missing or out of order:\n{stdout}"));
+        from += at;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,16 +47,7 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     let state_dir = dir.path().join("runs");
     let run_id = "kill-test-1";
 
-    let mut child = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["run", "--run-id", run_id, "--config"])
-        .arg(&config)
-        .envs(stack.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let state = stack.bedrock.state();
@@ -251,16 +192,7 @@ async fn a_second_process_is_refused_while_a_run_is_live() {
     let config = write_config(dir.path(), 1.0);
     let state_dir = dir.path().join("runs");
     let run_id = "lock-test-1";
-    let mut child = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["run", "--run-id", run_id, "--config"])
-        .arg(&config)
-        .envs(stack.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
     let owner = child.id();
     tokio::task::block_in_place(|| wait_for_step(&state_dir, run_id, "create-job", &mut child));
 
@@ -427,13 +359,7 @@ fn plan_lists_the_calls_and_makes_none() {
         "DeleteProvisionedModelThroughput",
         "SendEmail",
     ];
-    let mut from = 0;
-    for operation in order {
-        let at = stdout[from..]
-            .find(operation)
-            .unwrap_or_else(|| panic!("{operation} missing or out of order:\n{stdout}"));
-        from += at;
-    }
+    assert_in_order(&stdout, &order);
     // The Step Functions input's names and hyper-parameters reach the job.
     assert!(
         stdout.contains("jobName=dialogsum-command-light-job-1"),
@@ -538,13 +464,7 @@ fn plan_shows_the_nova_conversion_and_the_batch_job() {
         "GetModelInvocationJob",
         "(joined by recordId)",
     ];
-    let mut from = 0;
-    for text in order {
-        let at = stdout[from..]
-            .find(text)
-            .unwrap_or_else(|| panic!("{text} missing or out of order:\n{stdout}"));
-        from += at;
-    }
+    assert_in_order(&stdout, &order);
     assert!(
         stdout.contains("modelId=amazon.nova-micro-v1:0 roleArn=arn:aws:iam::123456789012:role/BedrockBatchInferenceRole"),
         "{stdout}"
