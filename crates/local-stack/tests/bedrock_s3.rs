@@ -147,22 +147,32 @@ async fn create_batch_job(
         .job_name(name)
         .role_arn(ROLE)
         .model_id(model)
-        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
-            ModelInvocationJobS3InputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{input_key}"))
-                .build()
-                .unwrap(),
-        ))
-        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-            ModelInvocationJobS3OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/out/"))
-                .build()
-                .unwrap(),
-        ))
+        .input_data_config(s3_input(input_key))
+        .output_data_config(s3_output("out/"))
         .client_request_token(token)
         .send()
         .await?
         .job_arn)
+}
+
+/// A batch job's input: the object or prefix `key` in the bucket.
+fn s3_input(key: &str) -> ModelInvocationJobInputDataConfig {
+    ModelInvocationJobInputDataConfig::S3InputDataConfig(
+        ModelInvocationJobS3InputDataConfig::builder()
+            .s3_uri(format!("s3://{BUCKET}/{key}"))
+            .build()
+            .unwrap(),
+    )
+}
+
+/// A batch job's output: under `key` in the bucket.
+fn s3_output(key: &str) -> ModelInvocationJobOutputDataConfig {
+    ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
+        ModelInvocationJobS3OutputDataConfig::builder()
+            .s3_uri(format!("s3://{BUCKET}/{key}"))
+            .build()
+            .unwrap(),
+    )
 }
 
 async fn final_status(
@@ -502,18 +512,8 @@ async fn a_converse_batch_job_answers_like_converse_in_input_order_when_not_shuf
         .role_arn(ROLE)
         .model_id(model)
         .model_invocation_type(ModelInvocationType::Converse)
-        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
-            ModelInvocationJobS3InputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/conv/"))
-                .build()
-                .unwrap(),
-        ))
-        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-            ModelInvocationJobS3OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/results"))
-                .build()
-                .unwrap(),
-        ))
+        .input_data_config(s3_input("conv/"))
+        .output_data_config(s3_output("results"))
         .send()
         .await
         .unwrap()
