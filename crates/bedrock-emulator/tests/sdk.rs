@@ -1,6 +1,8 @@
 //! The real `aws-sdk-bedrock` and `aws-sdk-bedrockruntime` clients against the emulator:
 //! every response here went through the SDKs' own deserializers and error mapping.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use aws_sdk_bedrock::types::{
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use bedrock_emulator::{Emulator, EmulatorConfig, EmulatorState, Faults, Quality};
+use common::{control_client, eventually, runtime_client, runtime_client_with};
 use serde_json::{Value, json};
 
 const PROMPT: &str = "Summarize the following conversation.\n\n#Person1#: Where are my keys? I left them on the table this morning.\n#Person2#: They are in the drawer.";
@@ -29,50 +32,6 @@ fn fast_config() -> EmulatorConfig {
         faults: Faults::default(),
         ..EmulatorConfig::default()
     }
-}
-
-fn credentials() -> aws_sdk_bedrock::config::Credentials {
-    aws_sdk_bedrock::config::Credentials::new("testing", "testing", None, None, "emulator-tests")
-}
-
-fn control_client(emulator: &Emulator) -> aws_sdk_bedrock::Client {
-    let config = aws_sdk_bedrock::Config::builder()
-        .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
-        .endpoint_url(emulator.endpoint())
-        .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
-        .credentials_provider(credentials())
-        .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_bedrock::Client::from_conf(config)
-}
-
-fn runtime_client(
-    emulator: &Emulator,
-    retry: aws_sdk_bedrockruntime::config::retry::RetryConfig,
-) -> aws_sdk_bedrockruntime::Client {
-    let config = aws_sdk_bedrockruntime::Config::builder()
-        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
-        .endpoint_url(emulator.endpoint())
-        .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
-        .credentials_provider(credentials())
-        .retry_config(retry)
-        .build();
-    aws_sdk_bedrockruntime::Client::from_conf(config)
-}
-
-fn no_retries() -> aws_sdk_bedrockruntime::config::retry::RetryConfig {
-    aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled()
-}
-
-/// Polls until `done` holds; the emulator's durations are 0.2 s, so 10 s means it is stuck.
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..500 {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 async fn create_job(
@@ -545,7 +504,7 @@ async fn provisioned_throughput_faults() {
     assert!(pt.failure_message().is_some());
 
     // A throughput that is not InService cannot be invoked.
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
     let err = runtime
         .invoke_model()
         .model_id(&pt_arn)
@@ -573,7 +532,7 @@ async fn provisioned_throughput_faults() {
 #[tokio::test]
 async fn invoke_model_speaks_each_family() {
     let emulator = Emulator::start(fast_config()).await.unwrap();
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
 
     let cohere = invoke(
         &runtime,
@@ -633,7 +592,7 @@ async fn invoke_model_speaks_each_family() {
 #[tokio::test]
 async fn converse_returns_an_assistant_message() {
     let emulator = Emulator::start(fast_config()).await.unwrap();
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
     let out = runtime
         .converse()
         .model_id("amazon.titan-text-express-v1")
@@ -666,7 +625,7 @@ async fn custom_and_base_answers(quality: Quality) -> (String, String) {
     config.custom_quality = quality;
     let emulator = Emulator::start(config).await.unwrap();
     let client = control_client(&emulator);
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
     let model_arn = trained_model(&client, "quality-job").await;
     let pt_arn = serving_pt(&client, &model_arn, "quality-pt").await;
 
@@ -712,7 +671,7 @@ async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retri
     config.faults.throttle_first = 2;
     let emulator = Emulator::start(config.clone()).await.unwrap();
 
-    let plain = runtime_client(&emulator, no_retries());
+    let plain = runtime_client(&emulator);
     for _ in 0..2 {
         let err = cohere_text(&plain, BASE_MODEL, PROMPT).await.unwrap_err();
         assert!(
@@ -723,7 +682,7 @@ async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retri
     assert_eq!(cohere_text(&plain, BASE_MODEL, PROMPT).await.unwrap(), WEAK);
 
     emulator.set_config(config); // restarts the fault counter
-    let retrying = runtime_client(
+    let retrying = runtime_client_with(
         &emulator,
         aws_sdk_bedrockruntime::config::retry::RetryConfig::standard()
             .with_max_attempts(4)
@@ -747,7 +706,7 @@ async fn server_errors_map_to_internal_and_unavailable() {
     let mut config = fast_config();
     config.faults.server_error_first = 2;
     let emulator = Emulator::start(config).await.unwrap();
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
     let first = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
     assert!(
         matches!(
@@ -782,7 +741,7 @@ async fn poisoned_prompts_fail_permanently() {
     let mut config = fast_config();
     config.faults.fail_prompts_containing = Some("keys".to_owned());
     let emulator = Emulator::start(config).await.unwrap();
-    let runtime = runtime_client(
+    let runtime = runtime_client_with(
         &emulator,
         aws_sdk_bedrockruntime::config::retry::RetryConfig::standard()
             .with_initial_backoff(Duration::from_millis(5)),
@@ -844,7 +803,7 @@ async fn state_and_config_endpoints() {
         current.answers.get(PROMPT).map(String::as_str),
         Some(REFERENCE)
     );
-    let runtime = runtime_client(&emulator, no_retries());
+    let runtime = runtime_client(&emulator);
     let err = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
     assert!(
         matches!(err, aws_sdk_bedrockruntime::Error::ThrottlingException(_)),

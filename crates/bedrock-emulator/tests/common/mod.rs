@@ -27,13 +27,24 @@ pub fn control_client(emulator: &Emulator) -> aws_sdk_bedrock::Client {
     aws_sdk_bedrock::Client::from_conf(config)
 }
 
+/// A runtime client that does not retry.
 pub fn runtime_client(emulator: &Emulator) -> aws_sdk_bedrockruntime::Client {
+    runtime_client_with(
+        emulator,
+        aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled(),
+    )
+}
+
+pub fn runtime_client_with(
+    emulator: &Emulator,
+    retry: aws_sdk_bedrockruntime::config::retry::RetryConfig,
+) -> aws_sdk_bedrockruntime::Client {
     let config = aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
         .endpoint_url(emulator.endpoint())
         .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
         .credentials_provider(credentials())
-        .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+        .retry_config(retry)
         .build();
     aws_sdk_bedrockruntime::Client::from_conf(config)
 }
