@@ -59,6 +59,15 @@ impl AdapterKind {
         }
     }
 
+    /// The Bedrock runtime operation the family is called with: `Converse`, else `InvokeModel`.
+    pub fn runtime_operation(self) -> &'static str {
+        if self == AdapterKind::Converse {
+            "Converse"
+        } else {
+            "InvokeModel"
+        }
+    }
+
     /// The InvokeModel body for `prompt` (with `system` as the system prompt where the family has one); `None`
     /// for Converse.
     pub(crate) fn request_body(

@@ -529,30 +529,35 @@ fn default_subject_prefix() -> String {
     "[bertscore pipeline]".into()
 }
 
+/// A TOML/JSON scalar, sent to Bedrock as a string (`epochCount = 2` is `"2"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Scalar {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Scalar::String(s) => s,
+            Scalar::Integer(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
 /// Accepts `epochCount = 1` as well as `epochCount = "1"`.
 fn string_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Scalar {
-        String(String),
-        Integer(i64),
-        Float(f64),
-        Bool(bool),
-    }
     let map = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
     Ok(map
         .into_iter()
-        .map(|(key, value)| {
-            let value = match value {
-                Scalar::String(s) => s,
-                Scalar::Integer(i) => i.to_string(),
-                Scalar::Float(f) => f.to_string(),
-                Scalar::Bool(b) => b.to_string(),
-            };
-            (key, value)
-        })
+        .map(|(key, value)| (key, value.into_string()))
         .collect())
 }
 

@@ -270,6 +270,23 @@ impl PipelineError {
         PipelineError::Aws(Box::new(AwsFailure::from_sdk(service, operation, &error)))
     }
 
+    /// A Bedrock call's answer: `Ok(None)` when the resource is not there (`is_not_found` of the service
+    /// error), any other failure as [`PipelineError::aws`].
+    pub(crate) fn unless_not_found<T, E>(
+        operation: &'static str,
+        result: std::result::Result<T, SdkError<E, HttpResponse>>,
+        is_not_found: impl FnOnce(&E) -> bool,
+    ) -> Result<Option<T>>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match result {
+            Ok(output) => Ok(Some(output)),
+            Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
+            Err(e) => Err(PipelineError::aws("bedrock", operation, e)),
+        }
+    }
+
     /// A request that could not even be built (a required field missing): a bug or a bad value.
     pub(crate) fn build(
         service: &'static str,

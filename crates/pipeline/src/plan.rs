@@ -239,11 +239,7 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         }
     }
     let adapter = customization.adapter();
-    let operation = if adapter == crate::adapter::AdapterKind::Converse {
-        "Converse"
-    } else {
-        "InvokeModel"
-    };
+    let operation = adapter.runtime_operation();
     let inference = &config.inference;
     match &inference_path {
         InferencePath::OnDemand { reason } => add(

@@ -341,58 +341,60 @@ pub async fn delete(
     save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
 ) -> Result<bool> {
     let identifier = record.identifier().to_string();
+    // `None`: never created (the create call failed or never went out) or already deleted.
     let existed = match record.kind {
-        ServingKind::Throughput => match clients
-            .bedrock
-            .delete_provisioned_model_throughput()
-            .provisioned_model_id(&identifier)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            // Never created (the create call failed or never went out) or already deleted.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => {
-                return Err(PipelineError::aws(
-                    "bedrock",
-                    "DeleteProvisionedModelThroughput",
-                    e,
-                ));
-            }
-        },
-        ServingKind::Deployment => match clients
-            .bedrock
-            .delete_custom_model_deployment()
-            .custom_model_deployment_identifier(&identifier)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => {
-                return Err(PipelineError::aws(
-                    "bedrock",
-                    "DeleteCustomModelDeployment",
-                    e,
-                ));
-            }
-        },
+        ServingKind::Throughput => PipelineError::unless_not_found(
+            "DeleteProvisionedModelThroughput",
+            clients
+                .bedrock
+                .delete_provisioned_model_throughput()
+                .provisioned_model_id(&identifier)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+        )?
+        .is_some(),
+        ServingKind::Deployment => PipelineError::unless_not_found(
+            "DeleteCustomModelDeployment",
+            clients
+                .bedrock
+                .delete_custom_model_deployment()
+                .custom_model_deployment_identifier(&identifier)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+        )?
+        .is_some(),
     };
     if existed || record.arn.is_some() {
         record.deleted = true;
     }
     save(record)?;
     Ok(existed)
+}
+
+/// Deletes the custom model `identifier` (name or ARN; after its serving); `false` when it did not exist.
+pub(crate) async fn delete_custom_model(clients: &Clients, identifier: &str) -> Result<bool> {
+    let deleted = PipelineError::unless_not_found(
+        "DeleteCustomModel",
+        clients
+            .bedrock
+            .delete_custom_model()
+            .model_identifier(identifier)
+            .send()
+            .await,
+        |e| e.is_resource_not_found_exception(),
+    )?;
+    Ok(deleted.is_some())
+}
+
+/// The journal event of a serving's deletion: [`delete`] found it (`existed`) or not.
+pub(crate) fn deletion_event(existed: bool) -> &'static str {
+    if existed {
+        "billed-resource-deleted"
+    } else {
+        "billed-resource-absent"
+    }
 }
 
 /// One status check's answer.

@@ -20,6 +20,7 @@ use std::path::Path;
 use bertscore_compare::Correction;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::config::Scalar;
 use crate::error::{PipelineError, Result};
 use crate::naming::ResourceNames;
 use crate::serving::{self, ServingRecord};
@@ -63,27 +64,6 @@ impl Default for SweepConfig {
             max_concurrent_jobs: DEFAULT_MAX_CONCURRENT_JOBS,
             max_candidates: DEFAULT_MAX_CANDIDATES,
             correction: Correction::Holm,
-        }
-    }
-}
-
-/// A TOML/JSON scalar, sent to Bedrock as a string (`epochCount = 2` is `"2"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    String(String),
-    Integer(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl Scalar {
-    fn into_string(self) -> String {
-        match self {
-            Scalar::String(s) => s,
-            Scalar::Integer(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Bool(b) => b.to_string(),
         }
     }
 }

@@ -348,22 +348,18 @@ impl Pipeline {
             self.run.touch()?;
             return Ok(false);
         };
-        let job = match self
-            .clients
-            .bedrock
-            .get_model_invocation_job()
-            .job_identifier(&arn)
-            .send()
-            .await
-        {
-            Ok(job) => job,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                return Ok(false);
-            }
-            Err(e) => return Err(PipelineError::aws("bedrock", "GetModelInvocationJob", e)),
+        let Some(job) = PipelineError::unless_not_found(
+            "GetModelInvocationJob",
+            self.clients
+                .bedrock
+                .get_model_invocation_job()
+                .job_identifier(&arn)
+                .send()
+                .await,
+            |e| e.is_resource_not_found_exception(),
+        )?
+        else {
+            return Ok(false);
         };
         let running = matches!(
             job.status(),

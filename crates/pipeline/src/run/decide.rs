@@ -153,23 +153,7 @@ impl Pipeline {
     /// Deletes the custom model; `false` when it did not exist.
     async fn delete_custom_model(&mut self, step: Step) -> Result<bool> {
         let identifier = self.custom_model_identifier();
-        let deleted = match self
-            .clients
-            .bedrock
-            .delete_custom_model()
-            .model_identifier(&identifier)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => return Err(PipelineError::aws("bedrock", "DeleteCustomModel", e)),
-        };
+        let deleted = crate::serving::delete_custom_model(&self.clients, &identifier).await?;
         self.run.state.resources.custom_model_deleted = true;
         self.run.touch()?;
         self.run.log(

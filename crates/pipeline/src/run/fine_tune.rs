@@ -93,21 +93,18 @@ pub(super) async fn stop_if_running(
     clients: &Clients,
     identifier: &str,
 ) -> Result<(Option<String>, bool)> {
-    let job = match clients
-        .bedrock
-        .get_model_customization_job()
-        .job_identifier(identifier)
-        .send()
-        .await
-    {
-        Ok(job) => job,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            return Ok((None, false));
-        }
-        Err(e) => return Err(PipelineError::aws("bedrock", "GetModelCustomizationJob", e)),
+    let Some(job) = PipelineError::unless_not_found(
+        "GetModelCustomizationJob",
+        clients
+            .bedrock
+            .get_model_customization_job()
+            .job_identifier(identifier)
+            .send()
+            .await,
+        |e| e.is_resource_not_found_exception(),
+    )?
+    else {
+        return Ok((None, false));
     };
     let status = job.status().map(|s| s.as_str().to_string());
     if job.status() != Some(&ModelCustomizationJobStatus::InProgress) {

@@ -130,8 +130,9 @@ impl Pipeline {
 }
 
 /// Successful outputs as JSON Lines in the format `bertscore compare` reads (`id`, `prompt`, `completion`,
-/// `references`); failed items are in the failures file, under the same ids.
-fn outputs_jsonl(items: &[EvalItem], outputs: &[ItemOutput]) -> String {
+/// `references`), so `bertscore compare base.jsonl c1.jsonl ...` reproduces a ranking; failed items are in the
+/// failures file, under the same ids.
+pub(super) fn outputs_jsonl(items: &[EvalItem], outputs: &[ItemOutput]) -> String {
     let mut text = String::new();
     for (item, output) in items.iter().zip(outputs) {
         if let Some(completion) = &output.completion {

@@ -79,11 +79,7 @@ impl Pipeline {
         };
         self.run.log(
             Some(step),
-            if existed {
-                "billed-resource-deleted"
-            } else {
-                "billed-resource-absent"
-            },
+            serving::deletion_event(existed),
             json!({ key: identifier }),
         )?;
         Ok(existed)

@@ -16,6 +16,7 @@ use bertscore_compare::{Item, SystemsItem, Verdict};
 use serde_json::{Value, json};
 
 use super::fine_tune::{JobRequest, send_job};
+use super::infer::outputs_jsonl;
 use super::poll::Poller;
 use super::{BASE_OUTPUTS_FILE, Pipeline, StepResult, to_json};
 use crate::data::EvalItem;
@@ -632,11 +633,7 @@ impl Pipeline {
         self.save_serving(index, &record)?;
         self.run.log(
             Some(step),
-            if existed {
-                "billed-resource-deleted"
-            } else {
-                "billed-resource-absent"
-            },
+            serving::deletion_event(existed),
             json!({ "candidate": candidate.id, "kind": record.kind, "serving": identifier }),
         )?;
         Ok(existed)
@@ -651,23 +648,7 @@ impl Pipeline {
         if candidate.custom_model_deleted {
             return Ok(false);
         }
-        let existed = match self
-            .clients
-            .bedrock
-            .delete_custom_model()
-            .model_identifier(&arn)
-            .send()
-            .await
-        {
-            Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                false
-            }
-            Err(e) => return Err(PipelineError::aws("bedrock", "DeleteCustomModel", e)),
-        };
+        let existed = serving::delete_custom_model(&self.clients, &arn).await?;
         self.candidate_mut(index).custom_model_deleted = true;
         self.run.touch()?;
         self.run.log(
@@ -1062,23 +1043,4 @@ fn disposition(c: &CandidateRecord, winner: Option<&str>) -> String {
     } else {
         format!("serving deleted{model}")
     }
-}
-
-/// Successful outputs as JSON Lines in the format `bertscore compare` reads (`id`, `prompt`, `completion`,
-/// `references`), so `bertscore compare base.jsonl c1.jsonl c2.jsonl ...` reproduces the ranking.
-fn outputs_jsonl(items: &[EvalItem], outputs: &[ItemOutput]) -> String {
-    let mut text = String::new();
-    for (item, output) in items.iter().zip(outputs) {
-        if let Some(completion) = &output.completion {
-            let line = json!({
-                "id": item.id,
-                "prompt": item.prompt,
-                "completion": completion,
-                "references": item.references,
-            });
-            text.push_str(&line.to_string());
-            text.push('\n');
-        }
-    }
-    text
 }

@@ -128,11 +128,7 @@ pub(crate) fn calls(
     ));
 
     let adapter = customization.adapter();
-    let operation = if adapter == crate::adapter::AdapterKind::Converse {
-        "Converse"
-    } else {
-        "InvokeModel"
-    };
+    let operation = adapter.runtime_operation();
     let (create, get, delete, ready, timeout, billing) = match kind {
         ServingKind::Throughput => (
             "CreateProvisionedModelThroughput",
