@@ -279,6 +279,26 @@ fn required_str<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
     }
 }
 
+/// Copies each of `keys` that `request` holds (and is not null) into the `out` object, as the Get calls echo
+/// a create request's settings.
+fn copy_present(out: &mut Value, request: &Value, keys: &[&str]) {
+    for key in keys {
+        if let Some(v) = request.get(key).filter(|v| !v.is_null()) {
+            out[*key] = v.clone();
+        }
+    }
+}
+
+/// Whether a serving (`status`, `name`, served `model_arn`) passes a List call's `statusEquals`,
+/// `nameContains` and `modelArnEquals` filters.
+fn listed(query: &BTreeMap<String, String>, status: &str, name: &str, model_arn: &str) -> bool {
+    query.get("statusEquals").is_none_or(|s| s == status)
+        && query
+            .get("nameContains")
+            .is_none_or(|s| name.contains(s.as_str()))
+        && query.get("modelArnEquals").is_none_or(|s| s == model_arn)
+}
+
 fn required_value(body: &Value, key: &str) -> Result<(), ApiError> {
     match body.get(key) {
         Some(v) if !v.is_null() => Ok(()),

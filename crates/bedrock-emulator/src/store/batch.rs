@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ACCOUNT, REGION, ResolvedModel, Store, foundation_model_id, required_str};
+use super::{
+    ACCOUNT, REGION, ResolvedModel, Store, copy_present, foundation_model_id, required_str,
+};
 use crate::batch_records::{self, BatchInput, Manifest, RecordFaults};
 use crate::families::{Family, token_count};
 use crate::runtime::{self, Speaker};
@@ -131,16 +133,16 @@ impl BatchJob {
             "outputDataConfig": r.body.get("outputDataConfig").cloned().unwrap_or_default(),
             "totalRecordCount": self.records,
         });
-        for key in [
-            "clientRequestToken",
-            "timeoutDurationInHours",
-            "modelInvocationType",
-            "vpcConfig",
-        ] {
-            if let Some(v) = r.body.get(key).filter(|v| !v.is_null()) {
-                out[key] = v.clone();
-            }
-        }
+        copy_present(
+            &mut out,
+            &r.body,
+            &[
+                "clientRequestToken",
+                "timeoutDurationInHours",
+                "modelInvocationType",
+                "vpcConfig",
+            ],
+        );
         if let Some(end) = self.end_time {
             out["endTime"] = json!(rfc3339(end));
         }

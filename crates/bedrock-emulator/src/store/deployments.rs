@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::history::{ServingEventKind, ServingKind};
-use super::{ACCOUNT, REGION, ResolvedModel, Store, required_str};
+use super::{ACCOUNT, REGION, ResolvedModel, Store, listed, required_str};
 use crate::families::Family;
 use crate::runtime::Speaker;
 use crate::wire::{ApiError, rfc3339};
@@ -241,21 +241,7 @@ impl Store {
             .deployments
             .iter()
             .filter(|d| !d.deleted)
-            .filter(|d| {
-                query
-                    .get("statusEquals")
-                    .is_none_or(|s| s == d.status.as_str())
-            })
-            .filter(|d| {
-                query
-                    .get("nameContains")
-                    .is_none_or(|s| d.name.contains(s.as_str()))
-            })
-            .filter(|d| {
-                query
-                    .get("modelArnEquals")
-                    .is_none_or(|s| *s == d.model_arn)
-            })
+            .filter(|d| listed(query, d.status.as_str(), &d.name, &d.model_arn))
             .map(Deployment::summary)
             .collect();
         if query.get("sortOrder").map(String::as_str) != Some("Ascending") {

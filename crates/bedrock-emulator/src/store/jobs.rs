@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::{
-    ACCOUNT, Job, JobStatus, REGION, Store, foundation_model_arn, foundation_model_id,
-    hyper_parameters, required_str, required_value,
+    ACCOUNT, Job, JobStatus, REGION, Store, copy_present, foundation_model_arn,
+    foundation_model_id, hyper_parameters, required_str, required_value,
 };
 use crate::candidates::{self, CandidateOutcome};
 use crate::families::Family;
@@ -132,21 +132,21 @@ impl Store {
             "creationTime": rfc3339(job.created),
             "lastModifiedTime": rfc3339(job.end_time.unwrap_or(job.created)),
             "baseModelArn": foundation_model_arn(&job.base_model_id),
-            "customizationType": job.request.get("customizationType").and_then(Value::as_str).unwrap_or("FINE_TUNING"),
+            "customizationType": customization_type(&job.request),
         });
-        for key in [
-            "roleArn",
-            "hyperParameters",
-            "trainingDataConfig",
-            "validationDataConfig",
-            "outputDataConfig",
-            "clientRequestToken",
-            "vpcConfig",
-        ] {
-            if let Some(v) = job.request.get(key).filter(|v| !v.is_null()) {
-                out[key] = v.clone();
-            }
-        }
+        copy_present(
+            &mut out,
+            &job.request,
+            &[
+                "roleArn",
+                "hyperParameters",
+                "trainingDataConfig",
+                "validationDataConfig",
+                "outputDataConfig",
+                "clientRequestToken",
+                "vpcConfig",
+            ],
+        );
         if let Some(end) = job.end_time {
             out["endTime"] = json!(rfc3339(end));
         }
@@ -245,18 +245,18 @@ impl Store {
             "baseModelArn": foundation_model_arn(&model.base_model_id),
             "creationTime": rfc3339(model.created),
             "modelStatus": "Active",
-            "customizationType": model.request.get("customizationType").and_then(Value::as_str).unwrap_or("FINE_TUNING"),
+            "customizationType": customization_type(&model.request),
         });
-        for key in [
-            "hyperParameters",
-            "trainingDataConfig",
-            "validationDataConfig",
-            "outputDataConfig",
-        ] {
-            if let Some(v) = model.request.get(key).filter(|v| !v.is_null()) {
-                out[key] = v.clone();
-            }
-        }
+        copy_present(
+            &mut out,
+            &model.request,
+            &[
+                "hyperParameters",
+                "trainingDataConfig",
+                "validationDataConfig",
+                "outputDataConfig",
+            ],
+        );
         Ok(out)
     }
 
@@ -302,4 +302,12 @@ impl Store {
             .collect();
         Ok(json!({ "modelSummaries": summaries }))
     }
+}
+
+/// A create request's `customizationType` (`FINE_TUNING` when not given).
+fn customization_type(request: &Value) -> &str {
+    request
+        .get("customizationType")
+        .and_then(Value::as_str)
+        .unwrap_or("FINE_TUNING")
 }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::history::{ServingEventKind, ServingKind};
 use super::{
-    ACCOUNT, Pt, PtStatus, REGION, Store, foundation_model_arn, foundation_model_id, required_str,
+    ACCOUNT, Pt, PtStatus, REGION, Store, foundation_model_arn, foundation_model_id, listed,
+    required_str,
 };
 use crate::wire::{ApiError, rfc3339};
 
@@ -141,21 +142,7 @@ impl Store {
             .iter()
             .rev()
             .filter(|p| !p.deleted)
-            .filter(|p| {
-                query
-                    .get("statusEquals")
-                    .is_none_or(|s| s == p.status.as_str())
-            })
-            .filter(|p| {
-                query
-                    .get("nameContains")
-                    .is_none_or(|s| p.name.contains(s.as_str()))
-            })
-            .filter(|p| {
-                query
-                    .get("modelArnEquals")
-                    .is_none_or(|s| *s == p.model_arn)
-            })
+            .filter(|p| listed(query, p.status.as_str(), &p.name, &p.model_arn))
             .map(Self::pt_json)
             .map(|mut v| {
                 if let Some(summary) = v.as_object_mut() {
