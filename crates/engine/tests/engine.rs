@@ -2,43 +2,18 @@
 //! multi-reference maximum, idf over a separate corpus, token similarities and the settings hash.
 //! All tests run the real tiny models from tests/fixtures/parity/models/.
 
-use std::path::{Path, PathBuf};
-
 use bertscore_engine::{
     Backend, Baseline, EngineError, IdfMode, LongTexts, PairScore, Precision, Scorer, ScorerOptions,
 };
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/parity")
-}
-
-fn tiny(model: &str) -> PathBuf {
-    fixtures().join("models").join(model)
-}
+mod common;
+use common::{case_inputs, fixtures, tiny};
 
 fn options(model: &str, num_layers: usize) -> ScorerOptions {
     let mut options = ScorerOptions::new(tiny(model), model);
     options.num_layers = Some(num_layers);
     options
-}
-
-/// The candidates and (single) references of a parity case.
-fn case_inputs(case: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let path = fixtures().join("cases").join(format!("{case}.json"));
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let text = |v: &Value| v.as_str().unwrap().to_string();
-    let cands = case["cands"].as_array().unwrap().iter().map(text).collect();
-    let refs = case["refs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| match r.as_array() {
-            Some(group) => group.iter().map(text).collect(),
-            None => vec![text(r)],
-        })
-        .collect();
-    (cands, refs)
 }
 
 fn max_difference(a: &[PairScore], b: &[PairScore]) -> f64 {

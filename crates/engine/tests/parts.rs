@@ -5,33 +5,10 @@
 //! matches, so scoring the parts without the maxima does change scores. Real tiny models from
 //! tests/fixtures/parity/models/.
 
-use std::path::{Path, PathBuf};
-
 use bertscore_engine::matching::{self, GroupMaxima};
 use bertscore_engine::{Backend, EngineError, IdfMode, PairScore, Scorer, ScorerOptions};
-use serde_json::Value;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/parity")
-}
-
-/// The candidates and references of a parity case.
-fn case_inputs(case: &str) -> (Vec<String>, Vec<Vec<String>>) {
-    let path = fixtures().join("cases").join(format!("{case}.json"));
-    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let text = |v: &Value| v.as_str().unwrap().to_string();
-    let cands = case["cands"].as_array().unwrap().iter().map(text).collect();
-    let refs = case["refs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| match r.as_array() {
-            Some(group) => group.iter().map(text).collect(),
-            None => vec![text(r)],
-        })
-        .collect();
-    (cands, refs)
-}
+mod common;
+use common::{case_inputs, tiny};
 
 /// The 80 candidates of a negative-max case, every third with a second reference (another row's):
 /// 107 flattened pairs, two padding groups, a group boundary between two references of candidate 63.
@@ -156,7 +133,7 @@ fn parts_with_the_whole_inputs_group_maxima_score_as_the_whole_input() {
         let singles: Vec<Vec<usize>> = (0..cands.len()).map(|i| vec![i]).collect();
         for backend in [Backend::Auto, Backend::Candle] {
             for idf in [false, true] {
-                let mut options = ScorerOptions::new(fixtures().join("models").join(model), model);
+                let mut options = ScorerOptions::new(tiny(model), model);
                 options.num_layers = Some(layers);
                 options.backend = backend;
                 options.idf = if idf {
@@ -228,7 +205,7 @@ fn parts_with_the_whole_inputs_group_maxima_score_as_the_whole_input() {
 
 #[test]
 fn token_lengths_count_what_scoring_counts() {
-    let mut options = ScorerOptions::new(fixtures().join("models").join("tiny-bert"), "tiny-bert");
+    let mut options = ScorerOptions::new(tiny("tiny-bert"), "tiny-bert");
     options.num_layers = Some(2);
     let scorer = Scorer::new(options).unwrap();
     let long = "word ".repeat(2 * scorer.max_tokens());
@@ -250,10 +227,7 @@ fn token_lengths_count_what_scoring_counts() {
 #[test]
 fn wrong_group_maxima_are_named() {
     let (cands, refs) = input("tiny-distilbert-L3-negative-max");
-    let mut options = ScorerOptions::new(
-        fixtures().join("models").join("tiny-distilbert"),
-        "tiny-distilbert",
-    );
+    let mut options = ScorerOptions::new(tiny("tiny-distilbert"), "tiny-distilbert");
     options.num_layers = Some(3);
     let scorer = Scorer::new(options).unwrap();
     let maxima: Vec<GroupMaxima> = whole_input_maxima(&scorer, &cands[..3], &refs[..3])
