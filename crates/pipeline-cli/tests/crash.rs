@@ -23,24 +23,29 @@ fn emulator_config(batch: Duration) -> EmulatorConfig {
     })
 }
 
-/// Polls the emulator until `ready` holds, failing if the run ends first.
-async fn wait_for(
+/// Starts `bertscore-pipeline run` and SIGKILLs it once the emulator's state satisfies `ready` (failing if the
+/// run ends first); returns the emulator's state right after the kill.
+async fn run_then_kill_when(
     stack: &LocalStack,
-    child: &mut std::process::Child,
+    state_dir: &Path,
+    run_id: &str,
+    config: &Path,
     what: &str,
     ready: impl Fn(&EmulatorState) -> bool,
-) {
+) -> EmulatorState {
+    let mut child = spawn_run(stack, state_dir, run_id, config);
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if ready(&stack.bedrock.state()) {
-            return;
-        }
+    while !ready(&stack.bedrock.state()) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the run ended ({status}) before {what}");
         }
         assert!(Instant::now() < deadline, "no {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // SIGKILL: no handler runs, nothing is stopped, deleted or written on the way out.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    stack.bedrock.state()
 }
 
 /// `datasets/pipeline/nova.toml` on the seed data (11 prompts), with the base model's prompts forced through a
@@ -63,15 +68,10 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
     let state_dir = dir.path().join("runs");
     let run_id = "kill-batch-1";
 
-    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
-    wait_for(&stack, &mut child, "batch job", |state| {
+    let killed_at = run_then_kill_when(&stack, &state_dir, run_id, &config, "batch job", |state| {
         !state.batch_jobs.is_empty()
     })
     .await;
-    // SIGKILL: no handler runs, nothing is stopped or written on the way out.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = stack.bedrock.state();
     assert_eq!(killed_at.batch_jobs.len(), 1);
     assert!(
         ["Submitted", "InProgress"].contains(&killed_at.batch_jobs[0].status.as_str()),
@@ -139,19 +139,23 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     let state_dir = dir.path().join("runs");
     let run_id = "kill-batch-2";
 
-    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
     // Killed once the job's ARN is journaled (state.json names it).
     let state_path = state_dir.join(run_id).join("state.json");
-    wait_for(&stack, &mut child, "journaled batch job", |state| {
-        !state.batch_jobs.is_empty()
-            && std::fs::read_to_string(&state_path)
-                .ok()
-                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-                .is_some_and(|s| s["resources"]["batch_job"]["arn"].is_string())
-    })
+    run_then_kill_when(
+        &stack,
+        &state_dir,
+        run_id,
+        &config,
+        "journaled batch job",
+        |state| {
+            !state.batch_jobs.is_empty()
+                && std::fs::read_to_string(&state_path)
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                    .is_some_and(|s| s["resources"]["batch_job"]["arn"].is_string())
+        },
+    )
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
 
     let cleanup = pipeline()
         .args(["--state-dir"])
@@ -226,14 +230,15 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
     let run_id = "kill-sweep-1";
 
     // Killed while the second candidate's serving comes up (the first one's is kept as the best so far).
-    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
-    wait_for(&stack, &mut child, "a second serving", |state| {
-        state.provisioned_throughputs.len() >= 2
-    })
+    let killed_at = run_then_kill_when(
+        &stack,
+        &state_dir,
+        run_id,
+        &config,
+        "a second serving",
+        |state| state.provisioned_throughputs.len() >= 2,
+    )
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = stack.bedrock.state();
     assert_eq!(killed_at.jobs.len(), 4);
     assert_eq!(killed_at.live_throughputs().len(), 2);
 
@@ -336,15 +341,11 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
     let state_dir = dir.path().join("runs");
     let run_id = "kill-deploy-1";
 
-    let mut child = spawn_run(&stack, &state_dir, run_id, &config);
-    wait_for(&stack, &mut child, "deployment", |state| {
-        !state.custom_model_deployments.is_empty()
-    })
-    .await;
-    // SIGKILL: no handler runs, nothing is deleted or written on the way out.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let killed_at = stack.bedrock.state();
+    let killed_at =
+        run_then_kill_when(&stack, &state_dir, run_id, &config, "deployment", |state| {
+            !state.custom_model_deployments.is_empty()
+        })
+        .await;
     assert_eq!(killed_at.custom_model_deployments.len(), 1);
     assert_eq!(killed_at.custom_model_deployments[0].status, "Creating");
 
