@@ -11,7 +11,10 @@
 //!   [`F16_ACCUMULATION_BLOCK`] products.
 //! - [`attention`]: softmax(q kᵀ/√d) v per sequence and head, over each sequence's own length,
 //!   so no padding is ever computed.
-//! - [`layer_norm_rows`]: LayerNorm per token row.
+//! - [`layer_norm_rows`]: LayerNorm per token row; [`rms_norm_rows`], [`rms_norm_heads`]: RMSNorm
+//!   per row or per head.
+//! - [`Rope`]: rotary position embeddings (rotate-half) in place on query and key heads.
+//! - [`gated`]: gated linear units, GeGLU and SwiGLU.
 //!
 //! Every kernel has a portable scalar version that computes the same function; the AVX-512 one is
 //! chosen at run time when the CPU has it. Which one may run is an [`Isa`]: a capability that
@@ -23,10 +26,14 @@
 mod attention;
 mod cpu;
 mod gemm;
+mod glu;
 mod math;
 mod norm;
+mod rope;
 
 pub use attention::{SequenceSpan, attention};
 pub use cpu::{Isa, cpu_model};
 pub use gemm::{Epilogue, F16_ACCUMULATION_BLOCK, PackedLinear, WeightFormat};
-pub use norm::layer_norm_rows;
+pub use glu::{GateActivation, GluInput, gated};
+pub use norm::{layer_norm_rows, rms_norm_heads, rms_norm_rows};
+pub use rope::Rope;

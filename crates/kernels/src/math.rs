@@ -1,4 +1,4 @@
-//! `exp`, exact (erf) GELU and tanh-form GELU, scalar and AVX-512, computing the same formulas.
+//! `exp`, exact (erf) GELU, tanh-form GELU and SiLU, scalar and AVX-512, computing the same formulas.
 //!
 //! erf uses Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), the formula PyTorch's vectorised
 //! CPU `erf` uses too; `exp` is a degree-7 polynomial after range reduction by ln 2 (≤ 2 ulp).
@@ -61,6 +61,11 @@ pub(crate) fn gelu_tanh(x: f32) -> f32 {
     x / (1.0 + exp(-2.0 * u))
 }
 
+/// SiLU (swish): x · σ(x) = x / (1 + exp(−x)).
+pub(crate) fn silu(x: f32) -> f32 {
+    x / (1.0 + exp(-x))
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
     use std::arch::x86_64::*;
@@ -115,6 +120,19 @@ pub(crate) mod avx512 {
         let poly = _mm512_fmadd_ps(_mm512_set1_ps(GELU_TANH_C3), x2, _mm512_set1_ps(1.0));
         let minus_2u = _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(-2.0 * GELU_TANH_C1)), poly);
         let denominator = _mm512_add_ps(_mm512_set1_ps(1.0), exp(minus_2u));
+        // x / denominator: reciprocal estimate plus one Newton step, as in `erf`.
+        let estimate = _mm512_rcp14_ps(denominator);
+        let error = _mm512_fnmadd_ps(denominator, estimate, _mm512_set1_ps(1.0));
+        _mm512_mul_ps(x, _mm512_fmadd_ps(estimate, error, estimate))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn silu(x: __m512) -> __m512 {
+        let denominator = _mm512_add_ps(
+            _mm512_set1_ps(1.0),
+            exp(_mm512_sub_ps(_mm512_setzero_ps(), x)),
+        );
         // x / denominator: reciprocal estimate plus one Newton step, as in `erf`.
         let estimate = _mm512_rcp14_ps(denominator);
         let error = _mm512_fnmadd_ps(denominator, estimate, _mm512_set1_ps(1.0));
@@ -194,6 +212,21 @@ mod tests {
         assert_eq!(gelu_tanh(200.0), 200.0);
     }
 
+    #[test]
+    fn silu_matches_its_definition_in_f64() {
+        for i in -2000..=2000 {
+            let x = i as f32 * 0.01;
+            let want = x as f64 / (1.0 + (-x as f64).exp());
+            let got = silu(x) as f64;
+            assert!(
+                (got - want).abs() <= 3e-7 * want.abs().max(1.0),
+                "silu({x}) = {got}, want {want}"
+            );
+        }
+        assert!(silu(-200.0).abs() < 1e-30);
+        assert_eq!(silu(200.0), 200.0);
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn vector_versions_match_scalar_ones() {
@@ -206,12 +239,14 @@ mod tests {
             let mut e = [0f32; 16];
             let mut g = [0f32; 16];
             let mut t = [0f32; 16];
+            let mut s = [0f32; 16];
             // SAFETY: avx512f checked above; the arrays hold 16 floats.
             unsafe {
                 let v = _mm512_loadu_ps(chunk.as_ptr());
                 _mm512_storeu_ps(e.as_mut_ptr(), avx512::exp(v));
                 _mm512_storeu_ps(g.as_mut_ptr(), avx512::gelu(v));
                 _mm512_storeu_ps(t.as_mut_ptr(), avx512::gelu_tanh(v));
+                _mm512_storeu_ps(s.as_mut_ptr(), avx512::silu(v));
             }
             for (i, &x) in chunk.iter().enumerate() {
                 assert!((e[i] - exp(x)).abs() <= exp(x) * 2e-7, "exp({x})");
@@ -220,6 +255,11 @@ mod tests {
                 assert!(
                     (t[i] - want).abs() <= 4e-7 * want.abs().max(1.0),
                     "gelu_tanh({x})"
+                );
+                let want = silu(x);
+                assert!(
+                    (s[i] - want).abs() <= 4e-7 * want.abs().max(1.0),
+                    "silu({x})"
                 );
             }
         }
