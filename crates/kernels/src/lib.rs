@@ -9,8 +9,9 @@
 //!   AVX-512 FMA; bf16 weights and inputs on AVX512-BF16 (VDPBF16PS, f32 sums: AMD Zen 4/5);
 //!   or f16 weights and inputs on AVX512-FP16 (Intel) with partial sums moved into f32 every
 //!   [`F16_ACCUMULATION_BLOCK`] products.
-//! - [`attention`]: softmax(q kᵀ/√d) v per sequence and head, over each sequence's own length,
-//!   so no padding is ever computed.
+//! - [`attention`], [`attention_masked`]: softmax(q kᵀ/√d) v per sequence and head, over each
+//!   sequence's own length (full, sliding-window or causal; grouped-query heads), so no padding is
+//!   ever computed.
 //! - [`layer_norm_rows`]: LayerNorm per token row; [`rms_norm_rows`], [`rms_norm_heads`]: RMSNorm
 //!   per row or per head.
 //! - [`Rope`]: rotary position embeddings (rotate-half) in place on query and key heads.
@@ -31,7 +32,7 @@ mod math;
 mod norm;
 mod rope;
 
-pub use attention::{SequenceSpan, attention};
+pub use attention::{AttentionMask, AttentionShape, SequenceSpan, attention, attention_masked};
 pub use cpu::{Isa, cpu_model};
 pub use gemm::{Epilogue, F16_ACCUMULATION_BLOCK, PackedLinear, WeightFormat};
 pub use glu::{GateActivation, GluInput, gated};
