@@ -1,7 +1,8 @@
 //! Per-token weights: bert_score's `idf_dict`.
 //!
 //! With idf off every token weighs 1 except `[CLS]`/`[SEP]` (`<s>`/`</s>`), which weigh 0: they are
-//! still matched against, but do not count in the averages. With idf on (`get_idf_dict`), each
+//! still matched against, but do not count in the averages. A tokenizer without them (Qwen3's)
+//! zeroes nothing: every token weighs 1. With idf on (`get_idf_dict`), each
 //! document is one reference's token-id *set* (special tokens included), `M` is the number of
 //! documents (duplicates count), and `idf(t) = ln((M + 1) / (df(t) + 1))`; ids never seen get
 //! `ln(M + 1)`.
@@ -16,10 +17,12 @@ pub struct TokenWeights {
 }
 
 impl TokenWeights {
-    /// idf off: 1 everywhere, 0 for the `[CLS]` and `[SEP]` ids.
-    pub fn uniform(cls_id: u32, sep_id: u32) -> Self {
+    /// idf off: 1 everywhere, 0 for `zero_ids` (the tokenizer's `[CLS]` and `[SEP]` ids, see
+    /// [`TextTokenizer::zero_weight_ids`](crate::tokenize::TextTokenizer::zero_weight_ids); none
+    /// for tokenizers without them).
+    pub fn uniform(zero_ids: &[u32]) -> Self {
         Self {
-            weights: HashMap::from([(cls_id, 0.0), (sep_id, 0.0)]),
+            weights: zero_ids.iter().map(|&id| (id, 0.0)).collect(),
             default: 1.0,
         }
     }
@@ -116,8 +119,10 @@ mod tests {
 
     #[test]
     fn uniform_zeroes_cls_and_sep() {
-        let w = TokenWeights::uniform(101, 102);
+        let w = TokenWeights::uniform(&[101, 102]);
         assert_eq!(w.weights_of(&[101, 7, 8, 102]), vec![0.0, 1.0, 1.0, 0.0]);
+        let none = TokenWeights::uniform(&[]);
+        assert_eq!(none.weights_of(&[0, 101, 7]), vec![1.0, 1.0, 1.0]);
     }
 
     #[test]

@@ -48,9 +48,12 @@ impl TokenVectors<'_> {
         self.weights.is_empty()
     }
 
-    /// bert_score's test for an empty text: only the two special tokens are left.
+    /// An empty text: bert_score's test, exactly two tokens (`[CLS] [SEP]` for an empty text with
+    /// BERT-style tokenizers, but any two-token text, e.g. a two-piece word with Qwen3's
+    /// tokenizer, which adds no special tokens), or no token at all (an empty text with such a
+    /// tokenizer).
     pub fn is_empty_text(&self) -> bool {
-        self.len() == 2
+        self.len() == 2 || self.is_empty()
     }
 
     fn row(&self, i: usize, dim: usize) -> &[f32] {
@@ -165,9 +168,13 @@ impl GroupLengths {
 
 /// Scores one pair the way `greedy_cos_idf` does:
 /// `P = Σᵢ w(cᵢ)·maxⱼ cos(cᵢ, rⱼ) / Σᵢ w(cᵢ)`, `R` likewise over the reference, `F = 2PR/(P+R)`.
-/// An empty candidate or reference (special tokens only) gets `P = R = 0`; `F` is computed from the
-/// raw `P` and `R` first and then only NaN is replaced by 0, as bert_score does. `padded` says
-/// which best matches bert_score's padding raises to 0 (see the [module docs](self)).
+/// A candidate or reference of exactly two tokens gets `P = R = 0`; `F` is computed from the raw
+/// `P` and `R` first and then only NaN is replaced by 0, as bert_score does. A candidate or
+/// reference with no token at all (an empty text with a tokenizer that adds no special tokens,
+/// Qwen3's) gets `P = R = F = 0`, where bert_score divides 0 by 0 (P or R NaN, F 0): the score
+/// bert_score gives an empty text with every other tokenizer, and NaN would poison every mean
+/// and test over the scores. `padded` says which best matches bert_score's padding raises to 0
+/// (see the [module docs](self)).
 pub fn score_pair(
     candidate: TokenVectors,
     reference: TokenVectors,
@@ -199,6 +206,9 @@ pub fn score_pair(
     if notes.empty_candidate || notes.empty_reference {
         precision = 0.0;
         recall = 0.0;
+    }
+    if candidate.is_empty() || reference.is_empty() {
+        f1 = 0.0;
     }
     if f1.is_nan() {
         f1 = 0.0;
@@ -352,6 +362,58 @@ mod tests {
             Padded::default(),
         );
         assert_eq!((score.precision, score.recall, score.f1), (0.0, 0.0, 0.0));
+        assert!(notes.empty_candidate && !notes.empty_reference);
+    }
+
+    #[test]
+    fn a_text_without_tokens_scores_zero_where_bert_score_gives_nan() {
+        let r: Vec<f32> = [unit(&[1.0, 0.0]), unit(&[1.0, 1.0]), unit(&[0.0, 1.0])].concat();
+        let some = TokenVectors {
+            vectors: &r,
+            weights: &[1.0, 1.0, 1.0],
+        };
+        let none = TokenVectors {
+            vectors: &[],
+            weights: &[],
+        };
+        for padded in [
+            Padded::default(),
+            Padded {
+                candidate: true,
+                reference: true,
+            },
+        ] {
+            let (score, notes) = score_pair(none, some, 2, padded);
+            assert_eq!((score.precision, score.recall, score.f1), (0.0, 0.0, 0.0));
+            assert!(notes.empty_candidate && !notes.empty_reference);
+            let (score, notes) = score_pair(some, none, 2, padded);
+            assert_eq!((score.precision, score.recall, score.f1), (0.0, 0.0, 0.0));
+            assert!(!notes.empty_candidate && notes.empty_reference);
+        }
+    }
+
+    #[test]
+    fn a_two_token_text_keeps_its_f_with_every_token_weighed() {
+        // Qwen3: a two-piece word, both pieces weighing 1, is "empty" to bert_score: P = R = 0,
+        // F = 2PR/(P+R) of the raw P and R.
+        let c: Vec<f32> = [unit(&[1.0, 0.0]), unit(&[0.0, 1.0])].concat();
+        let r: Vec<f32> = [unit(&[1.0, 0.0]), unit(&[1.0, 1.0]), unit(&[-1.0, 0.2])].concat();
+        let candidate = TokenVectors {
+            vectors: &c,
+            weights: &[1.0, 1.0],
+        };
+        let reference = TokenVectors {
+            vectors: &r,
+            weights: &[1.0, 1.0, 1.0],
+        };
+        let (score, notes) = score_pair(candidate, reference, 2, Padded::default());
+        let p = (1.0 + std::f64::consts::FRAC_1_SQRT_2) / 2.0;
+        let r_raw = (1.0 + std::f64::consts::FRAC_1_SQRT_2 + unit(&[-1.0, 0.2])[1] as f64) / 3.0;
+        assert_eq!((score.precision, score.recall), (0.0, 0.0));
+        assert!(
+            (score.f1 - 2.0 * p * r_raw / (p + r_raw)).abs() < 1e-6,
+            "{score:?}"
+        );
         assert!(notes.empty_candidate && !notes.empty_reference);
     }
 

@@ -21,6 +21,12 @@ use crate::{EngineError, Result};
 /// above this is treated as unset.
 const MAX_PLAUSIBLE_LENGTH: f64 = 1e6;
 
+/// Tokenizer classes whose `build_inputs_with_special_tokens` adds nothing (transformers' base
+/// `PreTrainedTokenizer`'s): a text's ids are its pieces alone. bert_score loads the slow Qwen2
+/// tokenizer; a tokenizer.json may still carry a template that appends `<|endoftext|>`
+/// (Qwen3-Embedding's, for last-token pooling), which bert_score never applies.
+const NO_SPECIAL_TOKEN_CLASSES: [&str; 2] = ["Qwen2Tokenizer", "Qwen2TokenizerFast"];
+
 /// Tokenizer classes for which bert_score passes `add_prefix_space=True` (its `isinstance` test
 /// against `GPT2Tokenizer` and `RobertaTokenizer`).
 const PREFIX_SPACE_CLASSES: [&str; 4] = [
@@ -43,10 +49,15 @@ pub struct TokenizedText {
 pub struct TextTokenizer {
     inner: Tokenizer,
     add_prefix_space: bool,
-    /// The ids of `build_inputs_with_special_tokens([])`: what an empty text encodes to.
+    /// Whether the tokenizer.json's post-processor (its `[CLS] $A [SEP]` template) applies: not
+    /// for [`NO_SPECIAL_TOKEN_CLASSES`].
+    add_special_tokens: bool,
+    /// The ids of `build_inputs_with_special_tokens([])`: what an empty text encodes to (nothing
+    /// for tokenizers that add no special tokens, such as Qwen's).
     empty_ids: Vec<u32>,
-    cls_id: u32,
-    sep_id: u32,
+    /// `[CLS]`/`<s>` and `[SEP]`/`</s>`, where the tokenizer has them.
+    cls_id: Option<u32>,
+    sep_id: Option<u32>,
     pad_id: u32,
     max_length: usize,
 }
@@ -82,6 +93,10 @@ impl TextTokenizer {
             Some(class) => PREFIX_SPACE_CLASSES.contains(&class),
             None => matches!(model_type, "roberta" | "gpt2"),
         };
+        let add_special_tokens = match tokenizer_class {
+            Some(class) => !NO_SPECIAL_TOKEN_CLASSES.contains(&class),
+            None => model_type != "qwen3",
+        };
 
         let max_length = max_length(tokenizer_config.as_ref(), config);
         inner.with_padding(None);
@@ -98,7 +113,7 @@ impl TextTokenizer {
             })?;
 
         let empty_ids = inner
-            .encode_fast("", true)
+            .encode_fast("", add_special_tokens)
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?
             .get_ids()
             .to_vec();
@@ -110,15 +125,10 @@ impl TextTokenizer {
                 .find_map(|c| c.get(key).and_then(token_content))
                 .and_then(|token| inner.token_to_id(token))
         };
+        // transformers' cls_token_id/sep_token_id; a tokenizer without them (Qwen's byte-level
+        // BPE) adds no special tokens either, and bert_score's `idf_dict[None] = 0` zeroes nothing.
         let cls_id = special_id("cls_token").or_else(|| empty_ids.first().copied());
         let sep_id = special_id("sep_token").or_else(|| empty_ids.last().copied());
-        let (Some(cls_id), Some(sep_id)) = (cls_id, sep_id) else {
-            return Err(EngineError::InvalidFile {
-                path: tokenizer_path,
-                message: "no [CLS]/[SEP] (or <s>/</s>) special tokens: BERTScore needs an encoder tokenizer"
-                    .into(),
-            });
-        };
         let pad_id = special_id("pad_token")
             .or_else(|| {
                 config
@@ -131,6 +141,7 @@ impl TextTokenizer {
         Ok(Self {
             inner,
             add_prefix_space,
+            add_special_tokens,
             empty_ids,
             cls_id,
             sep_id,
@@ -151,9 +162,10 @@ impl TextTokenizer {
         let encoding = if self.add_prefix_space {
             // The slow GPT-2/RoBERTa tokenizers prepend a space when `add_prefix_space` is set and the
             // text does not already start with whitespace (it never does after strip()).
-            self.inner.encode_fast(format!(" {text}"), true)
+            self.inner
+                .encode_fast(format!(" {text}"), self.add_special_tokens)
         } else {
-            self.inner.encode_fast(text, true)
+            self.inner.encode_fast(text, self.add_special_tokens)
         }
         .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         Ok(TokenizedText {
@@ -186,14 +198,21 @@ impl TextTokenizer {
             .unwrap_or_default()
     }
 
-    /// The id of the first special token (`[CLS]`, `<s>`).
-    pub fn cls_id(&self) -> u32 {
+    /// The id of the first special token (`[CLS]`, `<s>`), if the tokenizer has one.
+    pub fn cls_id(&self) -> Option<u32> {
         self.cls_id
     }
 
-    /// The id of the last special token (`[SEP]`, `</s>`).
-    pub fn sep_id(&self) -> u32 {
+    /// The id of the last special token (`[SEP]`, `</s>`), if the tokenizer has one.
+    pub fn sep_id(&self) -> Option<u32> {
         self.sep_id
+    }
+
+    /// The ids that weigh 0 without idf (bert_score sets `idf_dict[sep_token_id]` and
+    /// `idf_dict[cls_token_id]` to 0): `[CLS]` and `[SEP]` (`<s>`, `</s>`) where the tokenizer has
+    /// them; none for tokenizers without them (Qwen3: every token weighs 1).
+    pub fn zero_weight_ids(&self) -> Vec<u32> {
+        self.cls_id.into_iter().chain(self.sep_id).collect()
     }
 
     /// The id sequences are padded with (never seen by the matching: padding is masked).

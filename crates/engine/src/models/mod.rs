@@ -17,6 +17,8 @@ pub mod bert;
 pub mod deberta_v2;
 pub mod distilbert;
 pub(crate) mod packed;
+pub(crate) mod packed_qwen3;
+pub mod qwen3;
 pub mod roberta;
 
 use std::path::Path;
@@ -50,6 +52,42 @@ pub trait Encoder: Send + Sync {
     fn post_ln_weights(&self) -> Option<candle_core::Result<packed::PostLnWeights>> {
         None
     }
+
+    /// This model on the CPU kernels with its linear layers in `format`, when this family has a
+    /// fast path; `None` otherwise. By default the post-LayerNorm path of
+    /// [`Encoder::post_ln_weights`]; families with layers of another shape override it.
+    fn fast_encoder(
+        &self,
+        format: bertscore_kernels::WeightFormat,
+    ) -> Option<candle_core::Result<Box<dyn FastEncoder>>> {
+        let weights = self.post_ln_weights()?;
+        Some(
+            weights
+                .map(|w| Box::new(packed::PackedEncoder::new(w, format)) as Box<dyn FastEncoder>),
+        )
+    }
+}
+
+/// An encoder on the CPU kernels: the texts of a batch as unpadded token rows.
+pub trait FastEncoder: Send + Sync {
+    /// Width of the hidden states.
+    fn hidden_size(&self) -> usize;
+
+    /// Runs `texts` (token ids, no padding, none empty) and hands each text's last hidden states
+    /// (`len × hidden`, row-major) to `each` with the text's index.
+    fn forward(
+        &self,
+        texts: &[&[u32]],
+        each: &mut dyn FnMut(usize, &[f32]),
+    ) -> candle_core::Result<()>;
+
+    /// As [`FastEncoder::forward`], handing out the hidden states of every block that
+    /// [`Encoder::forward_all_layers`] returns as `each(block, text index, rows)`, from one pass.
+    fn forward_layers(
+        &self,
+        texts: &[&[u32]],
+        each: &mut dyn FnMut(usize, usize, &[f32]),
+    ) -> candle_core::Result<()>;
 }
 
 /// The model families we can run, from config.json's `model_type`.
@@ -63,6 +101,8 @@ pub enum Architecture {
     DistilBert,
     /// DeBERTa-v2 and -v3 (v3 checkpoints say `deberta-v2`).
     DebertaV2,
+    /// Qwen3, a decoder used as an embedder (`Qwen3Model`, or a causal LM's `model.`).
+    Qwen3,
 }
 
 impl Architecture {
@@ -74,6 +114,18 @@ impl Architecture {
             Self::Roberta => "roberta",
             Self::DistilBert => "distilbert",
             Self::DebertaV2 => "deberta",
+            Self::Qwen3 => "model",
+        }
+    }
+
+    /// The token-embedding table's name below the encoder: how a checkpoint with the
+    /// [`Architecture::weight_prefix`] is told from one without.
+    fn embedding_weight(self) -> &'static str {
+        match self {
+            Self::Bert | Self::Roberta | Self::DistilBert | Self::DebertaV2 => {
+                "embeddings.word_embeddings.weight"
+            }
+            Self::Qwen3 => "embed_tokens.weight",
         }
     }
 }
@@ -89,6 +141,8 @@ pub enum ModelConfig {
     DistilBert(distilbert::DistilBertConfig),
     /// `model_type: "deberta-v2"` (DeBERTa-v2 and -v3).
     DebertaV2(deberta_v2::DebertaV2Config),
+    /// `model_type: "qwen3"`.
+    Qwen3(qwen3::Qwen3Config),
 }
 
 impl ModelConfig {
@@ -125,6 +179,7 @@ impl ModelConfig {
             "roberta" | "xlm-roberta" => typed(text).map(Self::Roberta),
             "distilbert" => typed(text).map(Self::DistilBert),
             "deberta-v2" => typed(text).map(Self::DebertaV2),
+            "qwen3" => typed(text).map(Self::Qwen3),
             other => {
                 return Err(EngineError::UnsupportedArchitecture {
                     model_type: other.to_string(),
@@ -145,6 +200,7 @@ impl ModelConfig {
             Self::Bert(config) | Self::Roberta(config) => config.check(),
             Self::DistilBert(config) => config.check(),
             Self::DebertaV2(config) => config.check(),
+            Self::Qwen3(config) => config.check(),
         }
     }
 
@@ -155,6 +211,7 @@ impl ModelConfig {
             Self::Roberta(_) => Architecture::Roberta,
             Self::DistilBert(_) => Architecture::DistilBert,
             Self::DebertaV2(_) => Architecture::DebertaV2,
+            Self::Qwen3(_) => Architecture::Qwen3,
         }
     }
 
@@ -164,6 +221,7 @@ impl ModelConfig {
             Self::Bert(config) | Self::Roberta(config) => config.num_hidden_layers,
             Self::DistilBert(config) => config.n_layers,
             Self::DebertaV2(config) => config.num_hidden_layers(),
+            Self::Qwen3(config) => config.num_hidden_layers,
         }
     }
 }
@@ -212,8 +270,9 @@ pub fn load_encoder(
     // truncating it while the scorer lives.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }
         .map_err(load_error)?;
-    let prefix = config.architecture().weight_prefix();
-    let vb = if vb.contains_tensor(&format!("{prefix}.embeddings.word_embeddings.weight")) {
+    let architecture = config.architecture();
+    let prefix = architecture.weight_prefix();
+    let vb = if vb.contains_tensor(&format!("{prefix}.{}", architecture.embedding_weight())) {
         vb.pp(prefix)
     } else {
         vb
@@ -231,6 +290,9 @@ pub fn load_encoder(
         ModelConfig::DebertaV2(config) => Box::new(
             deberta_v2::DebertaV2Encoder::load(vb, config, num_layers).map_err(load_error)?,
         ),
+        ModelConfig::Qwen3(config) => {
+            Box::new(qwen3::Qwen3Encoder::load(vb, config, num_layers).map_err(load_error)?)
+        }
     };
     Ok(encoder)
 }

@@ -199,10 +199,6 @@ impl PackedEncoder {
         }
     }
 
-    pub fn hidden_size(&self) -> usize {
-        self.hidden
-    }
-
     /// Runs `texts` (token ids, no padding) through the encoder and hands each text's last-layer
     /// hidden states (`len × hidden`, row-major) to `each` with the text's index, straight from the
     /// batch buffer.
@@ -336,6 +332,28 @@ impl PackedEncoder {
         }
         normalize(out, &self.embedding_norm, self.isa);
         Ok(())
+    }
+}
+
+impl super::FastEncoder for PackedEncoder {
+    fn hidden_size(&self) -> usize {
+        self.hidden
+    }
+
+    fn forward(
+        &self,
+        texts: &[&[u32]],
+        each: &mut dyn FnMut(usize, &[f32]),
+    ) -> candle_core::Result<()> {
+        PackedEncoder::forward(self, texts, each)
+    }
+
+    fn forward_layers(
+        &self,
+        texts: &[&[u32]],
+        each: &mut dyn FnMut(usize, usize, &[f32]),
+    ) -> candle_core::Result<()> {
+        PackedEncoder::forward_layers(self, texts, each)
     }
 }
 

@@ -1,19 +1,18 @@
 //! Running the encoder: texts → L2-normalised token vectors, in length-sorted batches, on the
-//! CPU fast path ([`PackedEncoder`]) or on candle.
+//! CPU fast path ([`FastEncoder`]) or on candle.
 
 use candle_core::{DType, Device, Tensor};
 
 use super::{Scorer, Timings};
 use crate::matching;
-use crate::models::Encoder;
-use crate::models::packed::PackedEncoder;
+use crate::models::{Encoder, FastEncoder};
 use crate::tokenize::TokenizedText;
 use crate::{EngineError, Result};
 
 /// The encoder, on the path it runs.
 pub(super) enum LoadedEncoder {
     Candle(Box<dyn Encoder>),
-    Packed(Box<PackedEncoder>),
+    Packed(Box<dyn FastEncoder>),
 }
 
 impl LoadedEncoder {
@@ -106,7 +105,12 @@ impl Scorer {
             Layers::Last => self.num_layers,
             Layers::All => block,
         };
-        let mut order: Vec<usize> = (0..tokenized.len()).collect();
+        // A text without tokens (an empty text with a tokenizer that adds no special tokens) has
+        // no hidden states: it is not run, and its vectors stay empty.
+        let mut order: Vec<usize> = (0..tokenized.len())
+            .filter(|&i| !tokenized[i].ids.is_empty())
+            .collect();
+        let without_tokens = tokenized.len() - order.len();
         order.sort_by_key(|&i| std::cmp::Reverse(tokenized[i].ids.len()));
 
         let mut vectors: Vec<Vec<f32>> = tokenized
@@ -122,7 +126,8 @@ impl Scorer {
             Ok(())
         };
         let total = tokenized.len();
-        let mut done = 0;
+        let mut done = without_tokens;
+        timings.texts += without_tokens;
         // The fast path computes no padding, so a batch can also be cut at a token budget: its
         // activations (≈ 10 × hidden floats per token) then stay bounded however long the texts.
         let token_budget = match self.encoder {
@@ -146,8 +151,10 @@ impl Scorer {
                         }
                     };
                     match layers {
-                        Layers::Last => encoder.forward(&texts, |index, rows| each(0, index, rows)),
-                        Layers::All => encoder.forward_layers(&texts, each),
+                        Layers::Last => {
+                            encoder.forward(&texts, &mut |index, rows| each(0, index, rows))
+                        }
+                        Layers::All => encoder.forward_layers(&texts, &mut each),
                     }?;
                     failed?;
                 }

@@ -30,7 +30,6 @@ use self::warnings::Notes;
 use crate::idf::{DocumentFrequencies, TokenWeights};
 use crate::matching::{self, GroupLengths, GroupMaxima, TokenVectors};
 use crate::models;
-use crate::models::packed::PackedEncoder;
 use crate::precision::{self, FastPath, KernelChoice, Run, Target};
 use crate::registry::{self, BaselineOrigin};
 use crate::tokenize::{self, TextTokenizer, TokenizedText};
@@ -145,13 +144,12 @@ impl Scorer {
         };
         let mut candle_encoder = load(kernel.run)?;
         let encoder = match kernel.run {
-            Run::Packed(format) => match candle_encoder.post_ln_weights() {
-                Some(weights) => {
-                    let weights = weights.map_err(|source| EngineError::ModelLoad {
+            Run::Packed(format) => match candle_encoder.fast_encoder(format) {
+                Some(fast) => {
+                    LoadedEncoder::Packed(fast.map_err(|source| EngineError::ModelLoad {
                         dir: dir.clone(),
                         source,
-                    })?;
-                    LoadedEncoder::Packed(Box::new(PackedEncoder::new(weights, format)))
+                    })?)
                 }
                 None => {
                     kernel = precision::choose(
@@ -648,10 +646,7 @@ impl Scorer {
             Ok(frequencies.into_idf())
         };
         match &self.options.idf {
-            IdfMode::Off => Ok(TokenWeights::uniform(
-                self.tokenizer.cls_id(),
-                self.tokenizer.sep_id(),
-            )),
+            IdfMode::Off => Ok(TokenWeights::uniform(&self.tokenizer.zero_weight_ids())),
             IdfMode::References => idf_over(&mut refs.iter().flatten()),
             IdfMode::Corpus(corpus) => idf_over(&mut corpus.iter()),
             IdfMode::Weights(weights) => Ok(weights.clone()),
