@@ -16,12 +16,13 @@ mod pipeline;
 mod score;
 mod text_input;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "bertscore",
-    version,
+    version = bertscore_cli_conventions::VERSION,
+    long_version = bertscore_cli_conventions::long_version(),
     about = "BERTScore evaluation, fast and exact (bert_score 0.3.13 parity)"
 )]
 struct Cli {
@@ -45,6 +46,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The Bedrock customization loop: fine-tune, provision, evaluate, keep or delete, email
     Pipeline(pipeline::PipelineArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
+    Completions(bertscore_cli_conventions::CompletionsArgs),
+    /// Print the man page (roff, section 1) on stdout
+    Man,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +66,13 @@ fn main() -> std::process::ExitCode {
         Command::Matrix(args) => matrix::run(args),
         Command::Mbr(args) => mbr::run(args),
         Command::Pipeline(args) => pipeline::run(args),
+        Command::Completions(args) => {
+            bertscore_cli_conventions::completions(args.shell, Cli::command())
+                .map_err(exit::CliError::runtime)
+        }
+        Command::Man => {
+            bertscore_cli_conventions::man(Cli::command()).map_err(exit::CliError::runtime)
+        }
     };
     exit::report(result)
 }

@@ -96,6 +96,12 @@ pub(crate) enum FastPath {
     NotForThisModel,
 }
 
+/// The kernels a CPU scorer chooses on this machine for `precision` and a model with the CPU fast path (BERT,
+/// RoBERTa, DistilBERT, MiniLM: the default model); what `--version` reports.
+pub fn cpu_choice(precision: Precision) -> Result<KernelChoice, EngineError> {
+    choose(precision, Target::Cpu, FastPath::Available, Isa::detect())
+}
+
 /// Chooses the kernels for `precision`.
 pub(crate) fn choose(
     precision: Precision,

@@ -8,8 +8,9 @@
 //! 3. any other hub id, through `hf-hub` and its standard cache (`HF_HOME`, `HF_HUB_CACHE`, `HF_ENDPOINT`,
 //!    `HF_HUB_OFFLINE=1` for cache-only).
 //!
-//! The HTTP client behind hf-hub is built with native-tls, which trusts the operating system's certificate
-//! store (so enterprise TLS proxies work); pip brings its own index, proxy and certificate settings.
+//! The HTTP client behind hf-hub uses rustls with the operating system's certificate store (feature `rustls`, the
+//! default; so enterprise TLS proxies work), or the system's OpenSSL (feature `native-tls`); pip brings its own
+//! index, proxy and certificate settings.
 //!
 //! Errors say what failed and carry their [`ErrorKind`]: a name that is not a model is the user's to fix, every
 //! other failure is the model's (a command-line tool's exit code 3).
