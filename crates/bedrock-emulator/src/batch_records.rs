@@ -8,9 +8,6 @@ use serde_json::{Value, json};
 
 use crate::wire::ApiError;
 
-/// Most records one batch job takes (Bedrock's default quota is 50,000 per job).
-pub const MAX_RECORDS: usize = 50_000;
-
 /// One input record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchRecord {

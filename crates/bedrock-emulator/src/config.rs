@@ -9,6 +9,9 @@
 //!   "deployment_duration_s": 1.0,
 //!   "batch_duration_s": 1.0,
 //!   "batch_min_records": 100,
+//!   "batch_max_records": 50000,
+//!   "no_commitment_model_units": 2,
+//!   "allow_end_of_life": ["cohere.command-light-text-v14"],
 //!   "s3_endpoint": "http://127.0.0.1:5000",
 //!   "custom_quality": "better",
 //!   "candidate_rules": [
@@ -56,9 +59,19 @@ pub struct EmulatorConfig {
     /// JSON: `batch_duration_s`.
     #[serde(rename = "batch_duration_s", with = "secs_f64")]
     pub batch_duration: Duration,
-    /// Fewest records a batch inference job takes (Bedrock's per-model quota, 100 by default);
+    /// Fewest records a batch inference job takes (the catalog's quota, 100 by default);
     /// CreateModelInvocationJob answers `ValidationException` below it.
     pub batch_min_records: usize,
+    /// Most records a batch inference job takes (the catalog's quota, 50,000 by default; set low in tests);
+    /// CreateModelInvocationJob answers `ValidationException` above it.
+    pub batch_max_records: usize,
+    /// No-commitment model units the account has across Provisioned Throughputs (the catalog's quota, 2 by
+    /// default); a create that would exceed it answers `ServiceQuotaExceededException`.
+    pub no_commitment_model_units: u32,
+    /// End-of-life base models the emulator serves anyway (the AWS sample's `cohere.command-light-text-v14`
+    /// for the local demo): any spelling of an id of the model's catalog entry. Logged at start; AWS
+    /// answers ResourceNotFoundException for them.
+    pub allow_end_of_life: Vec<String>,
     /// Base URL of the S3 service (moto) the emulator reads batch inputs and training files from
     /// and writes batch outputs to, path-style, unsigned. Without it, training files are not
     /// checked and batch jobs are refused. Setting a config without it keeps the current one.
@@ -81,13 +94,32 @@ impl Default for EmulatorConfig {
             pt_duration: Duration::from_secs(1),
             deployment_duration: Duration::from_secs(1),
             batch_duration: Duration::from_secs(1),
-            batch_min_records: 100,
+            batch_min_records: quotas().batch_records.min as usize,
+            batch_max_records: quotas().batch_records.max as usize,
+            no_commitment_model_units: quotas().no_commitment_throughput.account_model_units,
+            allow_end_of_life: Vec::new(),
             s3_endpoint: None,
             candidate_rules: Vec::new(),
             custom_quality: Quality::Better,
             answers: HashMap::new(),
             faults: Faults::default(),
         }
+    }
+}
+
+fn quotas() -> &'static bedrock_catalog::Quotas {
+    &bedrock_catalog::catalog().quotas
+}
+
+impl EmulatorConfig {
+    /// Whether the end-of-life `model` is served anyway ([`EmulatorConfig::allow_end_of_life`]).
+    pub fn allows_end_of_life(&self, model: &bedrock_catalog::Model) -> bool {
+        let catalog = bedrock_catalog::catalog();
+        self.allow_end_of_life.iter().any(|id| {
+            catalog
+                .by_model_id(id)
+                .is_some_and(|m| m.name == model.name)
+        })
     }
 }
 

@@ -19,8 +19,13 @@
 //!   ([`Quality`]), or as a candidate rule on its hyper-parameters says ([`CandidateRule`]),
 //!   so a BERTScore comparison has a known outcome.
 //! * Faults ([`Faults`]): throttling, server errors, failed jobs and throughputs, poisoned prompts.
-//! * Test endpoints: `GET /_emulator/state` ([`EmulatorState`]), `GET`/`POST /_emulator/config`
-//!   ([`EmulatorConfig`] as JSON, see [`config`]), `POST /_emulator/reset`.
+//! * Test endpoints (loopback `Host` only, else 403): `GET /_emulator/state` ([`EmulatorState`]),
+//!   `GET`/`POST /_emulator/config` ([`EmulatorConfig`] as JSON, see [`config`]), `POST /_emulator/reset`,
+//!   `GET /_emulator/requests` (every Bedrock request served, [`RequestRecord`]).
+//! * Model facts come from the catalog (`bedrock-catalog`, `models/bedrock-models.toml`): GetFoundationModel
+//!   and ListFoundationModels, end-of-life models refused (ResourceNotFoundException) unless
+//!   [`EmulatorConfig::allow_end_of_life`] names them, customization regions and hyper-parameter ranges,
+//!   no-commitment Provisioned Throughput limits, batch record bounds and batch/deployment support.
 
 #![deny(missing_docs)]
 
@@ -39,7 +44,7 @@ pub use batch_records::Manifest;
 pub use candidates::{CandidateOutcome, CandidateRule};
 pub use config::{EmulatorConfig, Faults, Quality};
 pub use runtime::good_answer;
-pub use server::{Emulator, router};
+pub use server::{Emulator, RequestRecord, router};
 pub use store::{
     BatchJobState, CustomModelState, DeploymentState, EmulatorState, JobState,
     ProvisionedThroughputState, ServingEvent, ServingEventKind, ServingKind,

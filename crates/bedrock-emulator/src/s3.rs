@@ -66,14 +66,24 @@ pub struct S3Location {
 }
 
 impl S3Location {
-    /// Parses `s3://bucket/key`.
+    /// Parses `s3://bucket/key` strictly: the bucket must follow S3's bucket naming rules and the key may not
+    /// hold a `.` or `..` segment, a backslash or a control character (so a URI cannot reach another bucket
+    /// or object through path normalisation on the way to the S3 endpoint).
     pub fn parse(uri: &str) -> Result<S3Location, S3Error> {
+        let bad = |why: &str| S3Error::BadUri(format!("{uri:?} ({why})"));
         let rest = uri
             .strip_prefix("s3://")
-            .ok_or_else(|| S3Error::BadUri(uri.to_owned()))?;
+            .ok_or_else(|| bad("it does not start with s3://"))?;
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(S3Error::BadUri(uri.to_owned()));
+        check_bucket_name(bucket).map_err(|why| bad(&why))?;
+        if key
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
+            return Err(bad("its key has a . or .. segment"));
+        }
+        if key.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(bad("its key has a control character or a backslash"));
         }
         Ok(S3Location {
             bucket: bucket.to_owned(),
@@ -90,6 +100,39 @@ impl S3Location {
     pub fn file_name(&self) -> &str {
         self.key.rsplit('/').next().unwrap_or(&self.key)
     }
+}
+
+/// S3's general-purpose bucket naming rules: 3 to 63 characters of lowercase letters, digits, dots and hyphens,
+/// beginning and ending with a letter or digit, no two adjacent dots, not shaped like an IP address, none of the
+/// reserved prefixes and suffixes.
+fn check_bucket_name(bucket: &str) -> Result<(), String> {
+    let bytes = bucket.as_bytes();
+    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let why = if !(3..=63).contains(&bytes.len()) {
+        "a bucket name has 3 to 63 characters"
+    } else if !bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+    {
+        "a bucket name has only lowercase letters, digits, dots and hyphens"
+    } else if !edge_ok(bytes.first()) || !edge_ok(bytes.last()) {
+        "a bucket name begins and ends with a letter or digit"
+    } else if bucket.contains("..") {
+        "a bucket name has no two adjacent dots"
+    } else if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        "a bucket name is not an IP address"
+    } else if ["xn--", "sthree-", "amzn-s3-demo-"]
+        .iter()
+        .any(|p| bucket.starts_with(p))
+        || ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"]
+            .iter()
+            .any(|s| bucket.ends_with(s))
+    {
+        "a bucket name has a reserved prefix or suffix"
+    } else {
+        return Ok(());
+    };
+    Err(why.to_owned())
 }
 
 /// A path-style S3 client on one endpoint.
@@ -268,9 +311,33 @@ mod tests {
             S3::new("http://h:1/").url(&at.bucket, &at.key),
             "http://h:1/bucket/in/my%20file.jsonl"
         );
-        assert_eq!(S3Location::parse("s3://b").unwrap().key, "");
+        assert_eq!(S3Location::parse("s3://bkt").unwrap().key, "");
         assert!(S3Location::parse("https://b/k").is_err());
         assert!(S3Location::parse("s3:///k").is_err());
+    }
+
+    #[test]
+    fn refuses_traversal_and_bad_bucket_names() {
+        for uri in [
+            "s3://bucket/../other/x.jsonl",
+            "s3://bucket/a/./b",
+            "s3://bucket/a/..",
+            "s3://bucket/a\\..\\b",
+            "s3://bucket/a\nb",
+            "s3://Bad_Bucket/x",
+            "s3://bad..bucket/x",
+            "s3://ab/x",
+            "s3://-bucket/x",
+            "s3://192.168.1.1/x",
+            "s3://xn--bucket/x",
+            "s3://bucket-s3alias/x",
+            "s3://../x",
+        ] {
+            let err = S3Location::parse(uri).unwrap_err();
+            assert!(matches!(err, S3Error::BadUri(_)), "{uri}: {err}");
+        }
+        let ok = S3Location::parse("s3://my.bucket-1/in/a..b/x.jsonl").unwrap();
+        assert_eq!(ok.key, "in/a..b/x.jsonl");
     }
 
     #[test]

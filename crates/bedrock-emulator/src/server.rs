@@ -16,10 +16,16 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod foundation;
+mod loopback;
+mod requests;
 mod s3_backed;
+mod service_model;
+
+pub use requests::RequestRecord;
 
 use crate::config::EmulatorConfig;
-use crate::families::{Family, token_count};
+use crate::families::token_count;
 use crate::runtime;
 use crate::store::{EmulatorState, Store};
 use crate::wire::{self, ApiError};
@@ -27,6 +33,7 @@ use crate::wire::{self, ApiError};
 /// State shared by all handlers.
 struct Shared {
     store: Mutex<Store>,
+    requests: requests::RequestLog,
 }
 
 impl Shared {
@@ -41,16 +48,36 @@ impl Shared {
 
 type AppState = Arc<Shared>;
 
-/// The emulator's routes, for embedding in another server.
+/// The emulator's routes, for embedding in another server (its test endpoints then take a loopback `Host`
+/// with any port).
 pub fn router(config: EmulatorConfig) -> Router {
-    build(config).0
+    build(config, None).0
 }
 
-fn build(config: EmulatorConfig) -> (Router, AppState) {
+fn build(config: EmulatorConfig, port: Option<u16>) -> (Router, AppState) {
+    for id in &config.allow_end_of_life {
+        tracing::warn!(
+            model = %id,
+            "serving an end-of-life model (allow_end_of_life): Amazon Bedrock refuses it"
+        );
+    }
     let shared = Arc::new(Shared {
         store: Mutex::new(Store::new(config)),
+        requests: Default::default(),
     });
-    let router = Router::new()
+    let test_endpoints = Router::new()
+        .route("/_emulator/state", get(get_state))
+        .route("/_emulator/config", get(get_config).post(post_config))
+        .route("/_emulator/reset", post(post_reset))
+        .route("/_emulator/requests", get(get_requests))
+        .with_state(shared.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            loopback::BoundPort(port),
+            loopback::require_loopback,
+        ));
+    let api = Router::new()
+        .route("/foundation-models", get(list_foundation_models))
+        .route("/foundation-models/{id}", get(get_foundation_model))
         .route(
             "/model-customization-jobs",
             post(s3_backed::create_job).get(list_jobs),
@@ -82,12 +109,14 @@ fn build(config: EmulatorConfig) -> (Router, AppState) {
         .route("/model-invocation-jobs", get(list_batch_jobs))
         .route("/model/{id}/invoke", post(invoke_model))
         .route("/model/{id}/converse", post(converse))
-        .route("/_emulator/state", get(get_state))
-        .route("/_emulator/config", get(get_config).post(post_config))
-        .route("/_emulator/reset", post(post_reset))
         .fallback(unknown_operation)
-        .with_state(shared.clone());
-    (router, shared)
+        .with_state(shared.clone())
+        .layer(axum::middleware::from_fn(service_model::validate))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.requests.clone(),
+            requests::record,
+        ));
+    (test_endpoints.merge(api), shared)
 }
 
 /// A running emulator on a loopback port. Dropping it stops the server too (gracefully, in the
@@ -106,10 +135,23 @@ impl Emulator {
     }
 
     /// Like [`Emulator::start`] on a chosen address (port 0 picks a free one).
+    ///
+    /// Refuses to start (an error saying how to install it) when botocore's service models, which every
+    /// request is validated against, cannot be loaded.
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let models = tokio::task::spawn_blocking(service_model::models)
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+        if !models.uncompiled_patterns.is_empty() {
+            tracing::warn!(
+                count = models.uncompiled_patterns.len(),
+                "service-model patterns the regex crate cannot compile are not checked"
+            );
+        }
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let (router, shared) = build(config);
+        let (router, shared) = build(config, Some(addr.port()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -141,6 +183,15 @@ impl Emulator {
     /// Snapshot of jobs, custom models, provisioned throughputs and call counts.
     pub fn state(&self) -> EmulatorState {
         self.shared.store().state()
+    }
+
+    /// Every Bedrock request served so far, oldest first (`GET /_emulator/requests`).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The current settings (faults consumed so far are reflected, e.g. `fail_next_job`).
@@ -383,7 +434,6 @@ fn run_inference(
             response: Value::Null,
         }
     } else {
-        Family::of(&model.base_model_id)?;
         let (prompt, text, response) = store.invoke_body(&model, &request, request_number)?;
         Invocation {
             prompt,
@@ -438,7 +488,34 @@ async fn converse(
     }
 }
 
+async fn get_foundation_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    control(&state, "GetFoundationModel", StatusCode::OK, |_| {
+        foundation::get(&id)
+    })
+}
+
+async fn list_foundation_models(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    control(&state, "ListFoundationModels", StatusCode::OK, |_| {
+        Ok(foundation::list(&query))
+    })
+}
+
 // ---- test endpoints ----
+
+async fn get_requests(State(state): State<AppState>) -> Response {
+    let log = state
+        .requests
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    wire::json(
+        StatusCode::OK,
+        serde_json::to_value(log).expect("request log serializes"),
+    )
+}
 
 async fn get_state(State(state): State<AppState>) -> Response {
     let snapshot = state.store().state();

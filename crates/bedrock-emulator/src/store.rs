@@ -23,7 +23,7 @@ pub use deployments::DeploymentState;
 pub use history::{ServingEvent, ServingEventKind, ServingKind};
 
 use crate::config::EmulatorConfig;
-use crate::families::Family;
+use crate::families;
 use crate::runtime::{self, Speaker};
 use crate::wire::ApiError;
 
@@ -258,13 +258,7 @@ pub struct Store {
     invocations: BTreeMap<String, u64>,
 }
 
-/// `arn:aws:bedrock:REGION::foundation-model/ID` or `ID` → `ID`.
-pub fn foundation_model_id(identifier: &str) -> &str {
-    match identifier.split_once(":foundation-model/") {
-        Some((_, id)) if identifier.starts_with("arn:") => id,
-        _ => identifier,
-    }
-}
+pub use bedrock_catalog::foundation_model_id;
 
 fn foundation_model_arn(id: &str) -> String {
     format!("arn:aws:bedrock:{REGION}::foundation-model/{id}")
@@ -330,6 +324,11 @@ impl Store {
     pub fn set_config(&mut self, mut config: EmulatorConfig) {
         if config.s3_endpoint.is_none() {
             config.s3_endpoint = self.config.s3_endpoint.take();
+        }
+        // Likewise the end-of-life allowance set at start (the local stack's legacy sample) stays when the new
+        // config names none.
+        if config.allow_end_of_life.is_empty() {
+            config.allow_end_of_life = std::mem::take(&mut self.config.allow_end_of_life);
         }
         self.config = config;
         self.runtime_calls = 0;
@@ -502,8 +501,16 @@ impl Store {
                 "Invocation of custom model {model_id} requires a provisioned throughput or a custom model deployment; use its ARN as the model id."
             )));
         }
-        if model_id.starts_with("arn:") && !model_id.contains(":foundation-model/") {
+        if model_id.starts_with("arn:") && foundation_model_id(model_id) == model_id {
             return Err(ApiError::not_found(format!("Model {model_id} not found.")));
+        }
+        let entry = families::model_of(model_id)?;
+        self.check_served(entry)?;
+        if foundation_model_id(model_id) != entry.inference_id {
+            return Err(ApiError::validation(format!(
+                "The provided model identifier is invalid: {model_id} (InvokeModel takes {}; {} is the id to customize).",
+                entry.inference_id, entry.customize_id
+            )));
         }
         Ok(ResolvedModel {
             base_model_id: foundation_model_id(model_id).to_owned(),
@@ -544,11 +551,23 @@ impl Store {
         body: &Value,
         request_number: u64,
     ) -> Result<(String, String, Value), ApiError> {
-        let family = Family::of(&model.base_model_id)?;
-        let prompt = family.prompt(body)?;
+        let adapter = families::model_of(&model.base_model_id)?.adapter();
+        let prompt = families::prompt(adapter, body)?;
         let text = self.answer(model, &prompt)?;
-        let response = family.response(&prompt, &text, request_number);
+        let response = families::response(adapter, &prompt, &text, request_number);
         Ok((prompt, text, response))
+    }
+
+    /// Refuses an end-of-life base model as Bedrock does (ResourceNotFoundException), unless the config
+    /// allows it ([`EmulatorConfig::allow_end_of_life`]).
+    pub fn check_served(&self, model: &bedrock_catalog::Model) -> Result<(), ApiError> {
+        if model.is_end_of_life() && !self.config.allows_end_of_life(model) {
+            return Err(ApiError::not_found(format!(
+                "This model version has reached the end of its life. Please refer to the AWS documentation for more details. ({})",
+                model.name
+            )));
+        }
+        Ok(())
     }
 }
 

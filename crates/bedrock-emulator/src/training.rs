@@ -1,11 +1,12 @@
 //! The training-data check of CreateModelCustomizationJob: every line of the training file must
-//! be one record of the schema the base model's family takes (`bedrock-conversation-2024` for
-//! Nova, prompt/completion for Cohere, Titan and Llama). The first bad line is named.
+//! be one record of the format the base model's catalog entry names (`bedrock-conversation-2024` for
+//! Nova, prompt/completion for Cohere, Titan and Llama, Anthropic messages for Claude 3 Haiku). The first
+//! bad line is named.
 
 use serde_json::Value;
 
-use crate::families::TrainingSchema;
 use crate::wire::ApiError;
+use bedrock_catalog::TrainingFormat as TrainingSchema;
 
 /// Checks a JSON Lines training file; `uri` names it in errors. Blank lines are skipped.
 /// Returns the number of records.
@@ -19,7 +20,8 @@ pub fn validate(text: &str, schema: TrainingSchema, uri: &str) -> Result<usize, 
             .map_err(|e| problem(uri, index, schema, &format!("not valid JSON ({e})")))?;
         let checked = match schema {
             TrainingSchema::PromptCompletion => prompt_completion(&record),
-            TrainingSchema::Conversation => conversation(&record),
+            TrainingSchema::BedrockConversation2024 => conversation(&record),
+            TrainingSchema::AnthropicMessages => anthropic_messages(&record),
         };
         checked.map_err(|why| problem(uri, index, schema, &why))?;
         records += 1;
@@ -37,7 +39,12 @@ fn problem(uri: &str, index: usize, schema: TrainingSchema, why: &str) -> ApiErr
         TrainingSchema::PromptCompletion => {
             "the base model takes {\"prompt\": \"...\", \"completion\": \"...\"} records"
         }
-        TrainingSchema::Conversation => "the base model takes bedrock-conversation-2024 records",
+        TrainingSchema::BedrockConversation2024 => {
+            "the base model takes bedrock-conversation-2024 records"
+        }
+        TrainingSchema::AnthropicMessages => {
+            "the base model takes {\"system\"?, \"messages\": [{\"role\", \"content\"}]} records"
+        }
     };
     ApiError::validation(format!(
         "Invalid training data in {uri}: line {}: {why} ({expected}).",
@@ -110,6 +117,38 @@ fn conversation(record: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Claude 3 Haiku's records: an optional `system` string and `messages` alternating user and assistant turns
+/// whose `content` is a string, ending with the assistant's.
+fn anthropic_messages(record: &Value) -> Result<(), String> {
+    let object = record
+        .as_object()
+        .ok_or("the record is not a JSON object")?;
+    if let Some(system) = object.get("system")
+        && !system.is_string()
+    {
+        return Err("\"system\" is not a string".into());
+    }
+    let messages = object
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("the record has no \"messages\" list")?;
+    if messages.len() < 2 || messages.len() % 2 != 0 {
+        return Err(
+            "\"messages\" needs user and assistant turns, ending with the assistant's".into(),
+        );
+    }
+    for (i, message) in messages.iter().enumerate() {
+        let expected = if i % 2 == 0 { "user" } else { "assistant" };
+        if message.get("role").and_then(Value::as_str) != Some(expected) {
+            return Err(format!("messages[{i}].role is not \"{expected}\""));
+        }
+        if !message.get("content").is_some_and(Value::is_string) {
+            return Err(format!("messages[{i}].content is not a string"));
+        }
+    }
+    Ok(())
+}
+
 fn text_block(block: &Value) -> Result<(), String> {
     match block.get("text") {
         Some(Value::String(_)) => Ok(()),
@@ -128,7 +167,7 @@ mod tests {
     fn accepts_each_family_s_schema() {
         let text = format!("{GOOD}\n\n{GOOD}\n");
         assert_eq!(
-            validate(&text, TrainingSchema::Conversation, "s3://b/t").unwrap(),
+            validate(&text, TrainingSchema::BedrockConversation2024, "s3://b/t").unwrap(),
             2
         );
         let pc = "{\"prompt\":\"p\",\"completion\":\"c\"}\n";
@@ -139,10 +178,29 @@ mod tests {
     }
 
     #[test]
+    fn checks_claude_messages() {
+        let good = r#"{"system":"Summarize.","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#;
+        assert_eq!(
+            validate(good, TrainingSchema::AnthropicMessages, "u").unwrap(),
+            1
+        );
+        let err = validate(GOOD, TrainingSchema::AnthropicMessages, "u").unwrap_err();
+        assert!(
+            err.message.contains("line 1: \"system\" is not a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn names_the_first_bad_line() {
         let pc = "{\"prompt\":\"p\",\"completion\":\"c\"}";
         let text = format!("{GOOD}\n{pc}\n");
-        let err = validate(&text, TrainingSchema::Conversation, "s3://b/t.jsonl").unwrap_err();
+        let err = validate(
+            &text,
+            TrainingSchema::BedrockConversation2024,
+            "s3://b/t.jsonl",
+        )
+        .unwrap_err();
         assert_eq!(err.code, "ValidationException");
         assert_eq!(
             err.message,
@@ -166,14 +224,14 @@ mod tests {
     #[test]
     fn conversations_alternate_from_user_to_assistant() {
         let bad = r#"{"schemaVersion":"bedrock-conversation-2024","messages":[{"role":"assistant","content":[{"text":"a"}]},{"role":"user","content":[{"text":"b"}]}]}"#;
-        let err = validate(bad, TrainingSchema::Conversation, "u").unwrap_err();
+        let err = validate(bad, TrainingSchema::BedrockConversation2024, "u").unwrap_err();
         assert!(
             err.message
                 .contains("messages[0].role is \"assistant\", expected \"user\""),
             "{err}"
         );
         let odd = r#"{"schemaVersion":"bedrock-conversation-2024","messages":[{"role":"user","content":[{"text":"a"}]},{"role":"assistant","content":[{"text":"b"}]},{"role":"user","content":[{"text":"c"}]}]}"#;
-        let err = validate(odd, TrainingSchema::Conversation, "u").unwrap_err();
+        let err = validate(odd, TrainingSchema::BedrockConversation2024, "u").unwrap_err();
         assert!(
             err.message.contains("last message must be the assistant's"),
             "{err}"

@@ -75,6 +75,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The region a request was signed for: the third field of the SigV4 credential scope in its
+/// `Authorization` header (`Credential=AKID/20261206/us-west-2/bedrock/aws4_request`); the emulator's own region
+/// ([`crate::store::REGION`]) for an unsigned request.
+pub fn signed_region(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(2))
+        .filter(|region| !region.is_empty())
+        .unwrap_or(crate::store::REGION)
+        .to_owned()
+}
+
 /// A successful JSON response with a request id.
 pub fn json(status: StatusCode, body: serde_json::Value) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
@@ -129,6 +143,19 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn reads_the_signed_region() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(signed_region(&headers), "us-east-1");
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKIA/20261206/us-west-2/bedrock/aws4_request, SignedHeaders=host, Signature=0",
+            ),
+        );
+        assert_eq!(signed_region(&headers), "us-west-2");
+    }
 
     #[test]
     fn formats_rfc3339() {

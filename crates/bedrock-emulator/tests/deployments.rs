@@ -257,10 +257,10 @@ async fn a_deployment_is_created_once_serves_the_custom_model_and_is_deleted() {
 
 #[tokio::test]
 async fn deployment_faults_and_non_nova_models_are_refused() {
-    let emulator = Emulator::start(config()).await.unwrap();
+    let emulator = start_legacy(config()).await.unwrap();
     let client = control_client(&emulator);
     let nova = trained_model(&client, "nova-b", NOVA_MICRO, &[]).await;
-    let cohere = trained_model(&client, "cohere-b", "cohere.command-light-text-v14", &[]).await;
+    let cohere = trained_model(&client, "cohere-b", COHERE_CUSTOMIZE, &[]).await;
 
     // Nova fine-tunes its context-length variants only.
     let not_customizable = create_job(&client, "nova-plain", "amazon.nova-micro-v1:0", &[])
@@ -381,9 +381,9 @@ async fn candidate_rules_fail_a_job_and_order_the_others_by_their_good_fraction(
         })
         .collect();
     let rules = serde_json::from_value(serde_json::json!([
-        { "when": { "learningRate": "0.1" }, "fail": true },
-        { "when": { "learningRate": "0.01", "epochCount": "2" }, "good_fraction": 0.25 },
-        { "when": { "learningRate": "0.001" }, "good_fraction": 0.75 },
+        { "when": { "learningRate": "0.0001" }, "fail": true },
+        { "when": { "learningRate": "0.00005", "epochCount": "2" }, "good_fraction": 0.25 },
+        { "when": { "learningRate": "0.00002" }, "good_fraction": 0.75 },
     ]))
     .unwrap();
     let emulator = Emulator::start(EmulatorConfig {
@@ -400,21 +400,38 @@ async fn candidate_rules_fail_a_job_and_order_the_others_by_their_good_fraction(
     let client = control_client(&emulator);
     let runtime = runtime_client(&emulator);
 
-    let failing = create_job(&client, "lr-high", NOVA_MICRO, &[("learningRate", "0.1")])
-        .await
-        .unwrap();
+    let failing = create_job(
+        &client,
+        "lr-high",
+        NOVA_MICRO,
+        &[("learningRate", "0.0001")],
+    )
+    .await
+    .unwrap();
     let why = job_outcome(&client, &failing).await.unwrap_err();
     assert!(why.contains("candidate rule"), "{why}");
     let low = trained_model(
         &client,
         "lr-mid",
         NOVA_MICRO,
-        &[("learningRate", "0.01"), ("epochCount", "2")],
+        &[("learningRate", "0.00005"), ("epochCount", "2")],
     )
     .await;
-    let high = trained_model(&client, "lr-low", NOVA_MICRO, &[("learningRate", "0.001")]).await;
+    let high = trained_model(
+        &client,
+        "lr-low",
+        NOVA_MICRO,
+        &[("learningRate", "0.00002")],
+    )
+    .await;
     // No rule matches: custom_quality (same as the base: weak everywhere).
-    let plain = trained_model(&client, "lr-none", NOVA_MICRO, &[("learningRate", "0.5")]).await;
+    let plain = trained_model(
+        &client,
+        "lr-none",
+        NOVA_MICRO,
+        &[("learningRate", "0.00001")],
+    )
+    .await;
 
     let mut well = Vec::new();
     let mut deployments = Vec::new();

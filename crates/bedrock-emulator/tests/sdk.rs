@@ -13,7 +13,9 @@ use aws_sdk_bedrock::types::{
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use bedrock_emulator::{Emulator, EmulatorConfig, EmulatorState, Faults, Quality};
-use common::{control_client, eventually, runtime_client, runtime_client_with};
+use common::{
+    COHERE_CUSTOMIZE, control_client, eventually, runtime_client, runtime_client_with, start_legacy,
+};
 use serde_json::{Value, json};
 
 const PROMPT: &str = "Summarize the following conversation.\n\n#Person1#: Where are my keys? I left them on the table this morning.\n#Person2#: They are in the drawer.";
@@ -22,6 +24,8 @@ const REFERENCE: &str =
 /// The first dialogue turn cut to 12 words: what a model without the answer gives.
 const WEAK: &str = "#Person1#: Where are my keys? I left them on the table this";
 const BASE_MODEL: &str = "cohere.command-light-text-v14";
+/// The id CreateModelCustomizationJob takes for the AWS sample's (end-of-life) Cohere Command Light.
+const CUSTOMIZE: &str = COHERE_CUSTOMIZE;
 
 fn fast_config() -> EmulatorConfig {
     EmulatorConfig {
@@ -44,7 +48,7 @@ async fn create_job(
         .job_name(name)
         .custom_model_name(format!("{name}-model"))
         .role_arn("arn:aws:iam::123456789012:role/bedrock-customization")
-        .base_model_identifier(BASE_MODEL)
+        .base_model_identifier(CUSTOMIZE)
         .customization_type(CustomizationType::FineTuning)
         .hyper_parameters("epochCount", "1")
         .training_data_config(
@@ -168,7 +172,7 @@ async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, V
 
 #[tokio::test]
 async fn customization_job_completes_and_its_token_is_idempotent() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
 
     let arn = create_job(&client, "job-a", "token-a").await.unwrap();
@@ -197,7 +201,7 @@ async fn customization_job_completes_and_its_token_is_idempotent() {
     assert_eq!(job.output_model_name, "job-a-model");
     assert_eq!(
         job.base_model_arn,
-        format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}")
+        format!("arn:aws:bedrock:us-east-1::foundation-model/{CUSTOMIZE}")
     );
     assert_eq!(job.client_request_token(), Some("token-a"));
     assert_eq!(
@@ -261,7 +265,7 @@ async fn customization_job_completes_and_its_token_is_idempotent() {
         state.jobs[0].output_model_arn.as_deref(),
         Some(model_arn.as_str())
     );
-    assert_eq!(state.jobs[0].base_model_identifier, BASE_MODEL);
+    assert_eq!(state.jobs[0].base_model_identifier, CUSTOMIZE);
     assert_eq!(state.custom_models.len(), 1);
     assert_eq!(state.calls["CreateModelCustomizationJob"], 3);
     emulator.shutdown().await;
@@ -269,7 +273,7 @@ async fn customization_job_completes_and_its_token_is_idempotent() {
 
 #[tokio::test]
 async fn unknown_job_is_resource_not_found() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
     let err = client
         .get_model_customization_job()
@@ -286,7 +290,7 @@ async fn unknown_job_is_resource_not_found() {
 async fn fail_next_job_fails_exactly_one_job() {
     let mut config = fast_config();
     config.faults.fail_next_job = true;
-    let emulator = Emulator::start(config).await.unwrap();
+    let emulator = start_legacy(config).await.unwrap();
     let client = control_client(&emulator);
 
     let failing = create_job(&client, "doomed", "t1").await.unwrap();
@@ -329,7 +333,7 @@ async fn fail_next_job_fails_exactly_one_job() {
 
 #[tokio::test]
 async fn provisioned_throughput_lifecycle_list_and_delete() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
     let model_arn = trained_model(&client, "pt-job").await;
 
@@ -362,7 +366,7 @@ async fn provisioned_throughput_lifecycle_list_and_delete() {
     assert_eq!(pt.model_units, 1);
     assert_eq!(
         pt.foundation_model_arn,
-        format!("arn:aws:bedrock:us-east-1::foundation-model/{BASE_MODEL}")
+        format!("arn:aws:bedrock:us-east-1::foundation-model/{CUSTOMIZE}")
     );
 
     eventually("PT in service", async || {
@@ -459,7 +463,7 @@ async fn provisioned_throughput_lifecycle_list_and_delete() {
 
 #[tokio::test]
 async fn provisioned_throughput_faults() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
     let model_arn = trained_model(&client, "fault-job").await;
 
@@ -531,7 +535,7 @@ async fn provisioned_throughput_faults() {
 
 #[tokio::test]
 async fn invoke_model_speaks_each_family() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let runtime = runtime_client(&emulator);
 
     let cohere = invoke(
@@ -554,7 +558,7 @@ async fn invoke_model_speaks_each_family() {
 
     let llama = invoke(
         &runtime,
-        "meta.llama3-8b-instruct-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
         json!({ "prompt": PROMPT, "max_gen_len": 100 }),
     )
     .await
@@ -564,7 +568,7 @@ async fn invoke_model_speaks_each_family() {
     // A foundation-model ARN works like its id.
     let by_arn = invoke(
         &runtime,
-        "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-8b-instruct-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0",
         json!({ "prompt": "Say hello" }),
     )
     .await
@@ -586,12 +590,12 @@ async fn invoke_model_speaks_each_family() {
 
     let state = emulator.state();
     assert_eq!(state.calls["InvokeModel"], 5);
-    assert_eq!(state.invocations["meta.llama3-8b-instruct-v1:0"], 1);
+    assert_eq!(state.invocations["meta.llama3-1-8b-instruct-v1:0"], 1);
 }
 
 #[tokio::test]
 async fn converse_returns_an_assistant_message() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let runtime = runtime_client(&emulator);
     let out = runtime
         .converse()
@@ -623,7 +627,7 @@ async fn converse_returns_an_assistant_message() {
 async fn custom_and_base_answers(quality: Quality) -> (String, String) {
     let mut config = fast_config();
     config.custom_quality = quality;
-    let emulator = Emulator::start(config).await.unwrap();
+    let emulator = start_legacy(config).await.unwrap();
     let client = control_client(&emulator);
     let runtime = runtime_client(&emulator);
     let model_arn = trained_model(&client, "quality-job").await;
@@ -669,7 +673,7 @@ async fn same_quality_gives_identical_answers() {
 async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retries() {
     let mut config = fast_config();
     config.faults.throttle_first = 2;
-    let emulator = Emulator::start(config.clone()).await.unwrap();
+    let emulator = start_legacy(config.clone()).await.unwrap();
 
     let plain = runtime_client(&emulator);
     for _ in 0..2 {
@@ -705,7 +709,7 @@ async fn throttling_surfaces_without_retries_and_is_survived_with_standard_retri
 async fn server_errors_map_to_internal_and_unavailable() {
     let mut config = fast_config();
     config.faults.server_error_first = 2;
-    let emulator = Emulator::start(config).await.unwrap();
+    let emulator = start_legacy(config).await.unwrap();
     let runtime = runtime_client(&emulator);
     let first = cohere_text(&runtime, BASE_MODEL, PROMPT).await.unwrap_err();
     assert!(
@@ -740,7 +744,7 @@ async fn server_errors_map_to_internal_and_unavailable() {
 async fn poisoned_prompts_fail_permanently() {
     let mut config = fast_config();
     config.faults.fail_prompts_containing = Some("keys".to_owned());
-    let emulator = Emulator::start(config).await.unwrap();
+    let emulator = start_legacy(config).await.unwrap();
     let runtime = runtime_client_with(
         &emulator,
         aws_sdk_bedrockruntime::config::retry::RetryConfig::standard()
@@ -768,7 +772,7 @@ async fn poisoned_prompts_fail_permanently() {
 
 #[tokio::test]
 async fn state_and_config_endpoints() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
     let job_arn = create_job(&client, "http-job", "http-token").await.unwrap();
 
@@ -837,7 +841,7 @@ async fn state_and_config_endpoints() {
 /// What a web page can send without a CORS preflight: a `text/plain` or form POST. The emulator refuses it.
 #[tokio::test]
 async fn a_page_cannot_reconfigure_or_reset_the_emulator() {
-    let emulator = Emulator::start(fast_config()).await.unwrap();
+    let emulator = start_legacy(fast_config()).await.unwrap();
     let client = control_client(&emulator);
     create_job(&client, "kept-job", "kept-token").await.unwrap();
     let before = emulator.config();

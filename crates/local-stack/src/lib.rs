@@ -317,11 +317,31 @@ pub struct LocalStack {
     pub bedrock: Emulator,
 }
 
+/// The AWS sample's base model (Cohere Command Light), end of life on Amazon Bedrock: the local stack serves it
+/// anyway ([`EmulatorConfig::allow_end_of_life`], logged by the emulator at start) so the sample's legacy demo
+/// (`datasets/pipeline/local.toml`) still runs locally. Nothing else end of life is served.
+pub const LEGACY_SAMPLE_MODEL: &str = "cohere.command-light-text-v14";
+
+/// Adds [`LEGACY_SAMPLE_MODEL`] to the config's `allow_end_of_life`.
+pub fn allow_legacy_sample(config: &mut EmulatorConfig) {
+    if !config
+        .allow_end_of_life
+        .iter()
+        .any(|id| id == LEGACY_SAMPLE_MODEL)
+    {
+        config
+            .allow_end_of_life
+            .push(LEGACY_SAMPLE_MODEL.to_owned());
+    }
+}
+
 impl LocalStack {
     /// Starts moto (on a blocking thread, it takes a second or two) and the emulator on the
     /// current tokio runtime. The emulator's `s3_endpoint` is set to moto's (unless the config
-    /// names one), so batch jobs and training-file checks read and write moto's S3.
+    /// names one), so batch jobs and training-file checks read and write moto's S3; the AWS sample's
+    /// end-of-life model is served for its legacy demo ([`LEGACY_SAMPLE_MODEL`]).
     pub async fn start(mut config: EmulatorConfig) -> Result<LocalStack, LocalStackError> {
+        allow_legacy_sample(&mut config);
         let moto = tokio::task::spawn_blocking(Moto::start)
             .await
             .map_err(|e| LocalStackError::Spawn {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bedrock_emulator::{Emulator, EmulatorConfig, Quality};
-use bertscore_local_stack::{LocalStack, Moto};
+use bertscore_local_stack::{LocalStack, Moto, allow_legacy_sample};
 use clap::Parser;
 
 /// Runs moto and the Bedrock emulator on loopback ports for a local pipeline demo.
@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         ..EmulatorConfig::default()
     };
     config.load_answers(&prompts, &references)?;
+    allow_legacy_sample(&mut config);
     if let Some(path) = &args.candidate_rules {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--candidate-rules {}", path.display()))?;
@@ -123,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("starting the Bedrock emulator")?;
     let stack = LocalStack { moto, bedrock };
+    // Listen before announcing the stack: a signal that comes once the addresses are out must stop it cleanly.
+    let mut signals = StopSignals::new()?;
 
     eprintln!("moto (S3, SESv2) on {}", stack.moto.endpoint());
     eprintln!(
@@ -131,27 +134,63 @@ async fn main() -> anyhow::Result<()> {
         stack.bedrock.endpoint()
     );
     if let Some((program, arguments)) = args.command.split_first() {
-        let status = tokio::process::Command::new(program)
+        let mut child = tokio::process::Command::new(program)
             .args(arguments)
             .envs(stack.env())
-            .status()
-            .await
+            .kill_on_drop(true)
+            .spawn()
             .with_context(|| format!("running {program}"))?;
-        let LocalStack { moto, bedrock } = stack;
-        bedrock.shutdown().await;
-        drop(moto);
-        std::process::exit(status.code().unwrap_or(1));
+        let code = tokio::select! {
+            status = child.wait() => status.with_context(|| format!("running {program}"))?.code().unwrap_or(1),
+            signal = signals.next() => {
+                eprintln!("{signal} received: stopping {program}, the emulator and moto");
+                let _ = child.kill().await;
+                STOPPED_BY_SIGNAL
+            }
+        };
+        stop(stack).await;
+        std::process::exit(code);
     }
     eprintln!("Paste these into the shell that runs the pipeline; Ctrl-C stops everything:");
     for (key, value) in stack.env() {
         println!("export {key}={value}");
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    eprintln!("shutting down");
+    let signal = signals.next().await;
+    eprintln!("{signal} received: shutting down");
+    stop(stack).await;
+    std::process::exit(STOPPED_BY_SIGNAL);
+}
+
+/// The exit status after SIGINT or SIGTERM (128 + SIGTERM, as a shell reports a terminated process).
+const STOPPED_BY_SIGNAL: i32 = 143;
+
+/// Stops the emulator and moto (moto is a child process: it would outlive us if the process just ended).
+async fn stop(stack: LocalStack) {
     let LocalStack { moto, bedrock } = stack;
     bedrock.shutdown().await;
     drop(moto);
-    Ok(())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, caught from creation on.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    /// Waits for either and names the one that came.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }

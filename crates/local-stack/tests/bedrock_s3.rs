@@ -504,7 +504,7 @@ async fn a_converse_batch_job_answers_like_converse_in_input_order_when_not_shuf
     put(&c.s3, "conv/part-1.jsonl", records(0..3)).await;
     put(&c.s3, "conv/part-2.jsonl", records(3..6)).await;
     put(&c.s3, "conv/notes.txt", "not an input".into()).await;
-    let model = "meta.llama3-8b-instruct-v1:0";
+    let model = "meta.llama3-1-8b-instruct-v1:0";
     let arn = c
         .bedrock
         .create_model_invocation_job()
@@ -723,8 +723,10 @@ async fn a_training_file_in_the_wrong_schema_is_refused_with_its_line() {
     );
     create_customization_job(
         &c.bedrock,
-        "llama-pc",
-        "meta.llama3-1-8b-instruct-v1:0:128k",
+        // Llama is customized in us-west-2 only (the catalog); the stack's client signs for us-east-1, where the
+        // AWS sample's Cohere Command Light (served by the local stack for its legacy demo) takes the same format.
+        "cohere-pc",
+        "cohere.command-light-text-v14:7:4k",
         "train/pc.jsonl",
     )
     .await

@@ -43,7 +43,10 @@ async fn aws_config_picks_up_the_local_endpoints() {
 
     let state = stack.bedrock.state();
     assert_eq!(state.calls.get("ListProvisionedModelThroughputs"), Some(&1));
-    assert_eq!(state.invocations.get("amazon.titan-text-lite-v1"), Some(&1));
+    assert_eq!(
+        state.invocations.get("meta.llama3-1-8b-instruct-v1:0"),
+        Some(&1)
+    );
     let emails = tokio::task::spawn_blocking(move || stack.moto.sent_emails().unwrap())
         .await
         .unwrap();
@@ -130,13 +133,13 @@ async fn child() {
     let runtime = aws_sdk_bedrockruntime::Client::new(&config);
     let out = runtime
         .invoke_model()
-        .model_id("amazon.titan-text-lite-v1")
+        .model_id("meta.llama3-1-8b-instruct-v1:0")
         .body(aws_sdk_bedrockruntime::primitives::Blob::new(
-            r#"{"inputText":"Hello there"}"#,
+            r#"{"prompt":"Hello there"}"#,
         ))
         .send()
         .await
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(out.body.as_ref()).unwrap();
-    assert_eq!(body["results"][0]["outputText"], "Hello there");
+    assert_eq!(body["generation"], "Hello there");
 }

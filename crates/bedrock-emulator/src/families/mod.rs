@@ -1,102 +1,49 @@
-//! Foundation-model families: how each one's InvokeModel request carries the prompt, how its
-//! response carries the answer, and which training-data schema its fine-tuning takes. One family
-//! per file.
+//! How each catalog adapter's InvokeModel request carries the prompt and its response carries the answer, one
+//! adapter per file. Which model takes which adapter, and every other model fact, comes from the catalog
+//! (`bedrock-catalog`, `models/bedrock-models.toml`); no model id prefix is matched here.
 
+mod anthropic;
 mod cohere;
 mod llama;
 mod nova;
 mod titan;
 
+use bedrock_catalog::{Adapter, CATALOG_PATH, Model};
 use serde_json::Value;
 
 use crate::wire::ApiError;
 
-/// The request/response body format of a foundation-model family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// `{"prompt"}` → `{"generations":[{"text"}]}`
-    CohereCommand,
-    /// `{"inputText"}` → `{"results":[{"outputText"}]}`
-    TitanText,
-    /// `{"prompt"}` → `{"generation"}`
-    MetaLlama,
-    /// `{"schemaVersion":"messages-v1","messages","system","inferenceConfig"}` →
-    /// `{"output":{"message":{"content":[{"text"}]}},"stopReason","usage"}`
-    Nova,
+/// The catalog entry of a foundation model id in any spelling (customization or inference id, ARN, inference
+/// profile), or the ValidationException Bedrock gives for an id it does not serve.
+pub fn model_of(model_id: &str) -> Result<&'static Model, ApiError> {
+    bedrock_catalog::catalog()
+        .by_model_id(model_id)
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "The provided model identifier is invalid: {model_id} (the emulator serves the models of {CATALOG_PATH})."
+            ))
+        })
 }
 
-/// The fine-tuning data schema a family takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrainingSchema {
-    /// `{"prompt": ..., "completion": ...}` per line.
-    PromptCompletion,
-    /// `bedrock-conversation-2024` records per line.
-    Conversation,
+/// The prompt of an InvokeModel body of this adapter.
+pub fn prompt(adapter: Adapter, body: &Value) -> Result<String, ApiError> {
+    match adapter {
+        Adapter::CohereCommand => cohere::prompt(body),
+        Adapter::TitanText => titan::prompt(body),
+        Adapter::MetaLlama => llama::prompt(body),
+        Adapter::Nova => nova::prompt(body),
+        Adapter::AnthropicMessages => anthropic::prompt(body),
+    }
 }
 
-impl Family {
-    /// The family of a foundation model id, by its provider prefix. A cross-region inference
-    /// profile prefix (`us.`, `eu.`, `apac.`, `global.`) is looked through.
-    pub fn of(base_model_id: &str) -> Result<Family, ApiError> {
-        let id = ["us.", "eu.", "apac.", "global."]
-            .iter()
-            .find_map(|prefix| base_model_id.strip_prefix(prefix))
-            .unwrap_or(base_model_id);
-        if id.starts_with("cohere.") {
-            Ok(Family::CohereCommand)
-        } else if id.starts_with("amazon.nova-") {
-            Ok(Family::Nova)
-        } else if id.starts_with("amazon.titan") {
-            Ok(Family::TitanText)
-        } else if id.starts_with("meta.") {
-            Ok(Family::MetaLlama)
-        } else {
-            Err(ApiError::validation(format!(
-                "The emulator does not support InvokeModel bodies for model {base_model_id} (supported: cohere.*, amazon.titan*, amazon.nova-*, meta.*)."
-            )))
-        }
-    }
-
-    /// The prompt of an InvokeModel body of this family.
-    pub fn prompt(self, body: &Value) -> Result<String, ApiError> {
-        match self {
-            Family::CohereCommand => cohere::prompt(body),
-            Family::TitanText => titan::prompt(body),
-            Family::MetaLlama => llama::prompt(body),
-            Family::Nova => nova::prompt(body),
-        }
-    }
-
-    /// The InvokeModel response body of this family for `text`.
-    pub fn response(self, prompt: &str, text: &str, request_number: u64) -> Value {
-        match self {
-            Family::CohereCommand => cohere::response(prompt, text, request_number),
-            Family::TitanText => titan::response(prompt, text),
-            Family::MetaLlama => llama::response(prompt, text),
-            Family::Nova => nova::response(prompt, text),
-        }
-    }
-
-    /// Refuses a base model of this family that cannot be fine-tuned (Nova takes only its
-    /// context-length variants, e.g. `amazon.nova-micro-v1:0:128k`).
-    pub fn check_customizable(self, base_model_id: &str) -> Result<(), ApiError> {
-        if self == Family::Nova && !nova::CUSTOMIZABLE.contains(&base_model_id) {
-            return Err(ApiError::validation(format!(
-                "The base model {base_model_id} does not support fine-tuning; Amazon Nova fine-tuning takes {}.",
-                nova::CUSTOMIZABLE.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
-    /// The schema of this family's fine-tuning data.
-    pub fn training_schema(self) -> TrainingSchema {
-        match self {
-            Family::Nova => TrainingSchema::Conversation,
-            Family::CohereCommand | Family::TitanText | Family::MetaLlama => {
-                TrainingSchema::PromptCompletion
-            }
-        }
+/// The InvokeModel response body of this adapter for `text`.
+pub fn response(adapter: Adapter, prompt: &str, text: &str, request_number: u64) -> Value {
+    match adapter {
+        Adapter::CohereCommand => cohere::response(prompt, text, request_number),
+        Adapter::TitanText => titan::response(prompt, text),
+        Adapter::MetaLlama => llama::response(prompt, text),
+        Adapter::Nova => nova::response(prompt, text),
+        Adapter::AnthropicMessages => anthropic::response(prompt, text, request_number),
     }
 }
 
@@ -124,65 +71,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn families_by_prefix() {
+    fn models_by_any_id_spelling() {
         assert_eq!(
-            Family::of("cohere.command-text-v14").unwrap(),
-            Family::CohereCommand
-        );
-        assert_eq!(
-            Family::of("amazon.titan-text-express-v1").unwrap(),
-            Family::TitanText
+            model_of("cohere.command-text-v14").unwrap().adapter(),
+            Adapter::CohereCommand
         );
         assert_eq!(
-            Family::of("meta.llama3-8b-instruct-v1:0").unwrap(),
-            Family::MetaLlama
+            model_of("meta.llama3-1-8b-instruct-v1:0")
+                .unwrap()
+                .adapter(),
+            Adapter::MetaLlama
         );
         assert_eq!(
-            Family::of("amazon.nova-micro-v1:0:128k").unwrap(),
-            Family::Nova
+            model_of("amazon.nova-micro-v1:0:128k").unwrap().adapter(),
+            Adapter::Nova
         );
         assert_eq!(
-            Family::of("us.amazon.nova-lite-v1:0").unwrap(),
-            Family::Nova
+            model_of("us.amazon.nova-lite-v1:0").unwrap().adapter(),
+            Adapter::Nova
         );
-        assert_eq!(
-            Family::of("ai21.j2").unwrap_err().code,
-            "ValidationException"
-        );
-    }
-
-    #[test]
-    fn nova_fine_tunes_its_context_length_variants_only() {
-        assert!(
-            Family::Nova
-                .check_customizable("amazon.nova-lite-v1:0:300k")
-                .is_ok()
-        );
-        let err = Family::Nova
-            .check_customizable("amazon.nova-lite-v1:0")
-            .unwrap_err();
-        assert!(err.message.contains("amazon.nova-micro-v1:0:128k"), "{err}");
-        assert!(
-            Family::MetaLlama
-                .check_customizable("meta.llama3-1-8b-instruct-v1:0:128k")
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn training_schemas() {
-        assert_eq!(Family::Nova.training_schema(), TrainingSchema::Conversation);
-        assert_eq!(
-            Family::MetaLlama.training_schema(),
-            TrainingSchema::PromptCompletion
-        );
+        let err = model_of("ai21.j2").unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        assert!(err.message.contains("model identifier is invalid"), "{err}");
     }
 
     #[test]
     fn a_missing_prompt_key_is_named() {
-        let err = Family::TitanText
-            .prompt(&json!({"prompt": "x"}))
-            .unwrap_err();
+        let err = prompt(Adapter::TitanText, &json!({"prompt": "x"})).unwrap_err();
         assert!(err.message.contains("[inputText]"), "{err}");
     }
 }

@@ -8,14 +8,6 @@ use serde_json::{Value, json};
 use super::token_count;
 use crate::wire::ApiError;
 
-/// The Nova base models that fine-tuning takes (the context-length variants, not the ids that
-/// InvokeModel takes).
-pub const CUSTOMIZABLE: [&str; 3] = [
-    "amazon.nova-micro-v1:0:128k",
-    "amazon.nova-lite-v1:0:300k",
-    "amazon.nova-pro-v1:0:300k",
-];
-
 /// The text of the last user message; `schemaVersion`, when present, must be `messages-v1`.
 pub fn prompt(body: &Value) -> Result<String, ApiError> {
     match body.get("schemaVersion") {

@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 
 use super::{AppState, parse_body};
 use crate::batch_records::{self, BatchInput};
-use crate::families::Family;
+use crate::families;
 use crate::s3::{S3, S3Error, S3Location};
 use crate::store::{BatchRequest, foundation_model_id};
 use crate::training;
 use crate::wire::{self, ApiError};
+use bedrock_catalog::TrainingFormat;
 
 fn reply(result: Result<Value, ApiError>, status: StatusCode, operation: &str) -> Response {
     match result {
@@ -44,7 +45,11 @@ fn s3_problem(err: S3Error) -> ApiError {
 
 // ---- CreateModelCustomizationJob ----
 
-pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn create_job(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     const OPERATION: &str = "CreateModelCustomizationJob";
     let result = async {
         let body = parse_body(&body)?;
@@ -57,7 +62,7 @@ pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response 
                 training_check(&body, store.config.s3_endpoint.as_deref())
             }
         };
-        if let Some((endpoint, files, family)) = check {
+        if let Some((endpoint, files, format)) = check {
             for at in files {
                 let uri = at.uri();
                 let endpoint = endpoint.clone();
@@ -76,10 +81,12 @@ pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response 
                 let text = String::from_utf8(text).map_err(|_| {
                     ApiError::validation(format!("The data file {uri} is not UTF-8 text."))
                 })?;
-                training::validate(&text, family.training_schema(), &uri)?;
+                training::validate(&text, format, &uri)?;
             }
         }
-        state.store().create_job(&body)
+        state
+            .store()
+            .create_job(&body, &wire::signed_region(&headers))
     }
     .await;
     reply(result, StatusCode::CREATED, OPERATION)
@@ -90,7 +97,7 @@ pub async fn create_job(State(state): State<AppState>, body: Bytes) -> Response 
 fn training_check(
     body: &Value,
     endpoint: Option<&str>,
-) -> Option<(String, Vec<S3Location>, Family)> {
+) -> Option<(String, Vec<S3Location>, TrainingFormat)> {
     let endpoint = endpoint?;
     let uri = body.get("trainingDataConfig")?.get("s3Uri")?.as_str()?;
     let mut files = vec![S3Location::parse(uri).ok()?];
@@ -108,8 +115,11 @@ fn training_check(
         }
     }
     let base = body.get("baseModelIdentifier")?.as_str()?;
-    let family = Family::of(foundation_model_id(base)).ok()?;
-    Some((endpoint.to_owned(), files, family))
+    let format = families::model_of(foundation_model_id(base))
+        .ok()?
+        .training
+        .format;
+    Some((endpoint.to_owned(), files, format))
 }
 
 // ---- CreateModelInvocationJob ----

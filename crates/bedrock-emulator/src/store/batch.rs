@@ -14,7 +14,7 @@ use super::{
     ACCOUNT, REGION, ResolvedModel, Store, copy_present, foundation_model_id, required_str,
 };
 use crate::batch_records::{self, BatchInput, Manifest, RecordFaults};
-use crate::families::{Family, token_count};
+use crate::families::{self, token_count};
 use crate::runtime::{self, Speaker};
 use crate::s3::S3Location;
 use crate::wire::{ApiError, rfc3339};
@@ -284,11 +284,13 @@ impl Store {
                 request.model_id
             )));
         }
-        if records > batch_records::MAX_RECORDS {
+        // The config may lower the catalog's quota (tests), never raise it.
+        let quota = bedrock_catalog::catalog().quotas.batch_records.max as usize;
+        let maximum = self.config.batch_max_records.min(quota);
+        if records > maximum {
             return Err(ApiError::validation(format!(
-                "The batch input {} has {records} records; a batch inference job takes at most {}.",
+                "The batch input {} has {records} records; a batch inference job takes at most {maximum}.",
                 request.input.uri(),
-                batch_records::MAX_RECORDS
             )));
         }
         let model = self.resolve_batch_model(&request.model_id)?;
@@ -353,7 +355,14 @@ impl Store {
             return Err(ApiError::not_found(format!("Model {model_id} not found.")));
         }
         let base_model_id = foundation_model_id(model_id).to_owned();
-        Family::of(&base_model_id)?;
+        let entry = families::model_of(&base_model_id)?;
+        self.check_served(entry)?;
+        if !entry.batch.in_region(REGION) {
+            return Err(ApiError::validation(format!(
+                "Batch inference is not supported for {base_model_id} in {REGION} (catalog: {:?}).",
+                entry.batch_regions()
+            )));
+        }
         Ok(ResolvedModel {
             base_model_id,
             speaker: Speaker::Base,
@@ -379,7 +388,7 @@ impl Store {
             ));
             return None;
         }
-        let family = Family::of(&job.model.base_model_id).ok()?;
+        let adapter = families::model_of(&job.model.base_model_id).ok()?.adapter();
         // `modelInvocationType: "Converse"`: records carry Converse requests and get Converse
         // responses; otherwise the family's InvokeModel bodies.
         let converse = job
@@ -394,13 +403,13 @@ impl Store {
                 let prompt = if converse {
                     runtime::last_user_text(model_input)?
                 } else {
-                    family.prompt(model_input)?
+                    families::prompt(adapter, model_input)?
                 };
                 let text = self.answer(&job.model, &prompt)?;
                 let response = if converse {
                     runtime::converse_response(&prompt, &text)
                 } else {
-                    family.response(&prompt, &text, 0)
+                    families::response(adapter, &prompt, &text, 0)
                 };
                 Ok((response, token_count(&prompt), token_count(&text)))
             });

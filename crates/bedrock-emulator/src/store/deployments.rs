@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::history::{ServingEventKind, ServingKind};
 use super::{ACCOUNT, REGION, ResolvedModel, Store, listed, required_str};
-use crate::families::Family;
+use crate::families;
 use crate::runtime::Speaker;
 use crate::wire::{ApiError, rfc3339};
 
@@ -175,9 +175,11 @@ impl Store {
             .ok_or_else(|| {
                 ApiError::not_found(format!("Could not find custom model {model_arn}."))
             })?;
-        if Family::of(&model.base_model_id).ok() != Some(Family::Nova) {
+        let deployable = families::model_of(&model.base_model_id)
+            .is_ok_and(|base| base.on_demand_deployment.in_region(REGION));
+        if !deployable {
             return Err(ApiError::validation(format!(
-                "On-demand deployment is not supported for custom model {} (customized from {}): only custom models of Amazon Nova Micro, Lite and Pro can be deployed; use provisioned throughput.",
+                "On-demand deployment is not supported for custom model {} (customized from {}) in {REGION}; use provisioned throughput.",
                 model.arn, model.base_model_id
             )));
         }

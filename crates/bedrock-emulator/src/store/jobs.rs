@@ -12,15 +12,16 @@ use super::{
     foundation_model_id, hyper_parameters, required_str, required_value,
 };
 use crate::candidates::{self, CandidateOutcome};
-use crate::families::Family;
+use crate::families;
 use crate::wire::{ApiError, rfc3339};
 
 impl Store {
     // ---- customization jobs ----
 
     /// CreateModelCustomizationJob → `{jobArn}`. A repeated `clientRequestToken` returns the
-    /// job it created first.
-    pub fn create_job(&mut self, body: &Value) -> Result<Value, ApiError> {
+    /// job it created first. `region` is the request's (from its signature): the base model must be
+    /// customizable there, as the catalog says.
+    pub fn create_job(&mut self, body: &Value, region: &str) -> Result<Value, ApiError> {
         let token = body
             .get("clientRequestToken")
             .and_then(Value::as_str)
@@ -54,10 +55,8 @@ impl Store {
             )));
         }
         let base_model_id = foundation_model_id(&base_model_identifier).to_owned();
-        if let Ok(family) = Family::of(&base_model_id) {
-            family.check_customizable(&base_model_id)?;
-        }
         let hyper_parameters = hyper_parameters(body)?;
+        self.check_customization(&base_model_id, body, region, &hyper_parameters)?;
         let id = self.new_id();
         let arn = format!(
             "arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/{base_model_id}/{id}"
@@ -99,6 +98,42 @@ impl Store {
             output_model_arn: None,
         });
         Ok(json!({ "jobArn": arn }))
+    }
+
+    /// The catalog's rules for a customization job: a known base model given by its customization id, not end
+    /// of life, customizable in `region` with the requested type, and every hyper-parameter known and in range.
+    fn check_customization(
+        &self,
+        base_model_id: &str,
+        body: &Value,
+        region: &str,
+        hyper_parameters: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        let model = families::model_of(base_model_id)?;
+        self.check_served(model)?;
+        if model.customize_id != base_model_id {
+            return Err(ApiError::validation(format!(
+                "The base model {base_model_id} does not support fine-tuning; use {} ({}).",
+                model.customize_id, model.name
+            )));
+        }
+        let kind = customization_type(body);
+        let kind = bedrock_catalog::CustomizationType::parse(kind)
+            .ok_or_else(|| ApiError::validation(format!("Unknown customizationType {kind}.")))?;
+        if !model.can_customize(region, kind) {
+            return Err(ApiError::validation(format!(
+                "{} customization of {base_model_id} is not supported in {region} (supported: {}).",
+                kind.as_str(),
+                model.customization.regions.join(", ")
+            )));
+        }
+        model
+            .check_hyper_parameters(
+                hyper_parameters
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(|why| ApiError::validation(format!("Invalid hyperParameters: {why}.")))
     }
 
     /// The ARN of the job an earlier create with this request's `clientRequestToken` made.

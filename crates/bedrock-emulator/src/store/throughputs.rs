@@ -49,6 +49,9 @@ impl Store {
             .and_then(Value::as_str)
             .map(str::to_owned);
         self.advance();
+        if commitment.is_none() {
+            self.check_no_commitment_units(model_units)?;
+        }
         if self.pts.iter().any(|p| !p.deleted && p.name == name) {
             return Err(ApiError::validation(format!(
                 "A provisioned throughput named {name} already exists."
@@ -62,6 +65,7 @@ impl Store {
             Err(not_found) if model_id.contains(":custom-model/") => return Err(not_found),
             Err(_) => {
                 let id = foundation_model_id(&model_id).to_owned();
+                self.check_served(crate::families::model_of(&id)?)?;
                 (foundation_model_arn(&id), id)
             }
         };
@@ -84,6 +88,34 @@ impl Store {
         });
         self.record(ServingKind::Throughput, &arn, ServingEventKind::Created);
         Ok(json!({ "provisionedModelArn": arn }))
+    }
+
+    /// The catalog's no-commitment rules: one throughput takes at most `max_model_units_each` model units, and
+    /// the account's no-commitment model units ([`crate::EmulatorConfig::no_commitment_model_units`]) cap the
+    /// live ones together.
+    fn check_no_commitment_units(&self, model_units: i64) -> Result<(), ApiError> {
+        let each = bedrock_catalog::catalog()
+            .quotas
+            .no_commitment_throughput
+            .max_model_units_each;
+        if model_units > i64::from(each) {
+            return Err(ApiError::validation(format!(
+                "A Provisioned Throughput without a commitment term takes at most {each} model unit(s), not {model_units}; give commitmentDuration for more."
+            )));
+        }
+        let in_use: i64 = self
+            .pts
+            .iter()
+            .filter(|p| !p.deleted && p.commitment.is_none())
+            .map(|p| p.model_units)
+            .sum();
+        let quota = i64::from(self.config.no_commitment_model_units);
+        if in_use + model_units > quota {
+            return Err(ApiError::quota(format!(
+                "You have exceeded the quota of no-commitment model units for Provisioned Throughput ({quota}): {in_use} in use, {model_units} requested."
+            )));
+        }
+        Ok(())
     }
 
     pub(super) fn find_pt_index(&self, identifier: &str) -> Result<usize, ApiError> {

@@ -7,13 +7,25 @@ use std::time::Duration;
 
 use aws_sdk_bedrock::types::{CustomizationType, OutputDataConfig, TrainingDataConfig};
 use aws_sdk_bedrockruntime::primitives::Blob;
-use bedrock_emulator::Emulator;
+use bedrock_emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 
 pub const NOVA_MICRO: &str = "amazon.nova-micro-v1:0:128k";
 
 fn credentials() -> aws_sdk_bedrock::config::Credentials {
     aws_sdk_bedrock::config::Credentials::new("testing", "testing", None, None, "emulator-tests")
+}
+
+/// The AWS sample's Cohere Command Light, end of life on Bedrock: the id to customize.
+pub const COHERE_CUSTOMIZE: &str = "cohere.command-light-text-v14:7:4k";
+
+/// Starts an emulator that also serves the end-of-life Cohere Command Light (as the local stack's legacy demo
+/// does), for the tests written around the AWS sample.
+pub async fn start_legacy(mut config: EmulatorConfig) -> std::io::Result<Emulator> {
+    config
+        .allow_end_of_life
+        .push("cohere.command-light-text-v14".to_owned());
+    Emulator::start(config).await
 }
 
 pub fn control_client(emulator: &Emulator) -> aws_sdk_bedrock::Client {
