@@ -11,6 +11,7 @@ mod layers;
 mod matrix;
 mod mbr;
 mod model_args;
+mod models;
 mod output;
 mod pipeline;
 mod score;
@@ -42,6 +43,8 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Minimum-Bayes-risk selection: per group of samples, the one with the highest mean F1 against the others
     Mbr(mbr::MbrArgs),
+    /// The supported model types (config.json model_type) and the models with a recommended layer
+    Models(models::ModelsArgs),
     /// Throughput of the engine on a data set: pairs/s, tokens/s, time per stage, padding, peak memory
     Bench(bench::BenchArgs),
     /// The Bedrock customization loop: fine-tune, provision, evaluate, keep or delete, email
@@ -65,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Baseline(args) => baseline::run(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Mbr(args) => mbr::run(args),
+        Command::Models(args) => models::run(args),
         Command::Pipeline(args) => pipeline::run(args),
         Command::Completions(args) => {
             bertscore_cli_conventions::completions(args.shell, Cli::command())

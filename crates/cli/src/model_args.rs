@@ -37,9 +37,8 @@ where
 
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Model: a local directory or a Hugging Face hub id [default: sentence-transformers/all-MiniLM-L6-v2, or
-    /// bert_score's model for --lang]
-    #[arg(short = 'm', long)]
+    // Its help names the supported model types, from the engine's list.
+    #[arg(short = 'm', long, help = crate::models::model_help())]
     pub model: Option<String>,
 
     /// Language of the texts (bert_score's `--lang`): picks bert_score's default model for it when --model is

@@ -41,7 +41,8 @@ pub enum EngineError {
 
     /// config.json names an architecture the engine does not implement.
     #[error(
-        "unsupported model type {model_type:?} in {config}; supported: bert, roberta, xlm-roberta, distilbert, deberta-v2 (DeBERTa-v2/v3)"
+        "unsupported model type {model_type:?} in {config}; supported: {}",
+        crate::models::supported_model_types().collect::<Vec<_>>().join(", ")
     )]
     UnsupportedArchitecture {
         /// `model_type` as config.json has it.

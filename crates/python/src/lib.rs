@@ -26,6 +26,12 @@ fn model_load_count() -> usize {
     MODEL_LOADS.load(Ordering::Relaxed)
 }
 
+/// The config.json `model_type`s the engine runs, from its one list (`bertscore models` prints the same).
+#[pyfunction]
+fn supported_model_types() -> Vec<&'static str> {
+    bertscore_engine::models::supported_model_types().collect()
+}
+
 /// The extension module: the scorer class, compare, the exception class and a few constants.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -33,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<scorer::Scorer>()?;
     m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
     m.add_function(wrap_pyfunction!(model_load_count, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_model_types, m)?)?;
     m.add_function(wrap_pyfunction!(groups::group_maxima, m)?)?;
     m.add("DEFAULT_MODEL", bertscore_hub::DEFAULT_MODEL)?;
     m.add(

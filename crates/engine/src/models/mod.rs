@@ -106,6 +106,25 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The supported model types: each family with the config.json `model_type` names it reads. The one
+    /// list `bertscore models`, `score --help`, Python's `supported_model_types()` and the unsupported-type
+    /// error print; a new family adds its entry here (and its arm in [`ModelConfig::parse`]).
+    pub const ALL: &'static [(Architecture, &'static [&'static str])] = &[
+        (Self::Bert, &["bert"]),
+        (Self::Roberta, &["roberta", "xlm-roberta"]),
+        (Self::DistilBert, &["distilbert"]),
+        (Self::DebertaV2, &["deberta-v2"]),
+        (Self::Qwen3, &["qwen3"]),
+    ];
+
+    /// The family config.json's `model_type` names, if it is supported.
+    pub fn from_model_type(model_type: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, names)| names.contains(&model_type))
+            .map(|(family, _)| *family)
+    }
+
     /// The prefix the encoder's weights carry in checkpoints saved from a task model
     /// (`BertForMaskedLM` → `bert.embeddings...`); base-model checkpoints have none.
     fn weight_prefix(self) -> &'static str {
@@ -174,15 +193,15 @@ impl ModelConfig {
         fn typed<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
             serde_json::from_str(text)
         }
-        let parsed = match model_type.as_str() {
-            "bert" => typed(text).map(Self::Bert),
-            "roberta" | "xlm-roberta" => typed(text).map(Self::Roberta),
-            "distilbert" => typed(text).map(Self::DistilBert),
-            "deberta-v2" => typed(text).map(Self::DebertaV2),
-            "qwen3" => typed(text).map(Self::Qwen3),
-            other => {
+        let parsed = match Architecture::from_model_type(&model_type) {
+            Some(Architecture::Bert) => typed(text).map(Self::Bert),
+            Some(Architecture::Roberta) => typed(text).map(Self::Roberta),
+            Some(Architecture::DistilBert) => typed(text).map(Self::DistilBert),
+            Some(Architecture::DebertaV2) => typed(text).map(Self::DebertaV2),
+            Some(Architecture::Qwen3) => typed(text).map(Self::Qwen3),
+            None => {
                 return Err(EngineError::UnsupportedArchitecture {
-                    model_type: other.to_string(),
+                    model_type,
                     config: path.to_path_buf(),
                 });
             }
@@ -224,6 +243,13 @@ impl ModelConfig {
             Self::Qwen3(config) => config.num_hidden_layers,
         }
     }
+}
+
+/// Every supported config.json `model_type`, in [`Architecture::ALL`]'s order.
+pub fn supported_model_types() -> impl Iterator<Item = &'static str> {
+    Architecture::ALL
+        .iter()
+        .flat_map(|(_, names)| names.iter().copied())
 }
 
 /// `heads` divides `width` (and is not 0).
@@ -487,6 +513,12 @@ mod tests {
         let family = parse(&BERT.replace("\"bert\"", "\"gpt2\"")).unwrap_err();
         assert!(
             matches!(family, EngineError::UnsupportedArchitecture { .. }),
+            "{family}"
+        );
+        assert!(
+            family
+                .to_string()
+                .contains("supported: bert, roberta, xlm-roberta, distilbert, deberta-v2"),
             "{family}"
         );
     }

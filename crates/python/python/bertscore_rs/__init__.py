@@ -28,7 +28,7 @@ from typing import Any, Literal, Optional, Union, overload
 import numpy as np
 
 from . import _native
-from ._native import BERT_SCORE_VERSION, DEFAULT_MODEL, BertScoreError, model_load_count
+from ._native import BERT_SCORE_VERSION, DEFAULT_MODEL, BertScoreError, model_load_count, supported_model_types
 
 __all__ = [
     "BERTScorer",
@@ -39,6 +39,7 @@ __all__ = [
     "group_maxima",
     "model_load_count",
     "score",
+    "supported_model_types",
 ]
 __version__: str = _native.__version__
 

@@ -13,6 +13,9 @@ class BertScoreError(Exception):
 
     kind: Literal["bad_input", "model", "runtime"]
 
+def supported_model_types() -> list[str]:
+    """The config.json ``model_type`` values the engine runs (``bertscore models`` lists the same)."""
+
 def model_load_count() -> int:
     """How many models this process has loaded through bertscore_rs so far."""
 
