@@ -112,11 +112,15 @@ impl TextTokenizer {
                 message: format!("cannot truncate at {max_length} tokens: {e}"),
             })?;
 
-        let empty_ids = inner
-            .encode_fast("", add_special_tokens)
-            .map_err(|e| EngineError::Tokenizer(e.to_string()))?
-            .get_ids()
-            .to_vec();
+        let empty_ids = if adds_no_special_tokens_to_empty(tokenizer_class, model_type) {
+            Vec::new()
+        } else {
+            inner
+                .encode_fast("", add_special_tokens)
+                .map_err(|e| EngineError::Tokenizer(e.to_string()))?
+                .get_ids()
+                .to_vec()
+        };
 
         let special_id = |key: &str| -> Option<u32> {
             [tokenizer_config.as_ref(), special_tokens_map.as_ref()]
@@ -237,10 +241,35 @@ pub fn python_strip(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
+/// Whether `build_inputs_with_special_tokens([])` is `[]`: transformers' base
+/// `PreTrainedTokenizerFast` (ModernBERT's tokenizer class, also what `AutoTokenizer` gives a
+/// `modernbert` model without a `tokenizer_class`) does not override it and adds nothing, although
+/// its tokenizer.json's template adds `[CLS]`/`[SEP]` to every non-empty text.
+fn adds_no_special_tokens_to_empty(tokenizer_class: Option<&str>, model_type: &str) -> bool {
+    match tokenizer_class {
+        Some(class) => class == "PreTrainedTokenizerFast",
+        None => model_type == "modernbert",
+    }
+}
+
 /// The length limit bert_score passes as `max_length`: `tokenizer.model_max_length`. When the tokenizer
 /// config has none (transformers then reports 1e30), the model's position table decides, less the
 /// offset RoBERTa-style position ids start at.
+///
+/// ModernBERT takes its own context instead, `max_position_embeddings` (8,192 for ModernBERT-base,
+/// whose tokenizer says so too): a text that fits is scored whole, whatever a tokenizer config says.
 fn max_length(tokenizer_config: Option<&Value>, config: &Value) -> usize {
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if model_type == "modernbert" {
+        let context = config
+            .get("max_position_embeddings")
+            .and_then(Value::as_u64)
+            .map_or(crate::models::modernbert::DEFAULT_CONTEXT, |n| n as usize);
+        return context.max(2);
+    }
     let configured = tokenizer_config
         .and_then(|c| c.get("model_max_length"))
         .and_then(Value::as_f64)
@@ -248,10 +277,6 @@ fn max_length(tokenizer_config: Option<&Value>, config: &Value) -> usize {
     if let Some(n) = configured {
         return n as usize;
     }
-    let model_type = config
-        .get("model_type")
-        .and_then(Value::as_str)
-        .unwrap_or("");
     let positions = config
         .get("max_position_embeddings")
         .and_then(Value::as_u64)
@@ -316,5 +341,12 @@ mod tests {
         assert_eq!(max_length(None, &bert), 512);
         let tok = serde_json::json!({"model_max_length": 256});
         assert_eq!(max_length(Some(&tok), &bert), 256);
+        let modernbert =
+            serde_json::json!({"model_type": "modernbert", "max_position_embeddings": 8192});
+        assert_eq!(max_length(Some(&tok), &modernbert), 8192);
+        assert_eq!(
+            max_length(None, &serde_json::json!({"model_type": "modernbert"})),
+            8192
+        );
     }
 }

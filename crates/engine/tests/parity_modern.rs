@@ -172,6 +172,12 @@ parity_cases! {
     tiny_qwen3_l3_long => "tiny-qwen3-L3-long",
     tiny_qwen3_l3_negative_max => "tiny-qwen3-L3-negative-max",
     tiny_qwen3_all_layers_dialogsum_lead => "tiny-qwen3-all-layers-dialogsum-lead",
+    tiny_modernbert_l3_dialogsum_lead => "tiny-modernbert-L3-dialogsum-lead",
+    tiny_modernbert_l2_idf_dialogsum_train => "tiny-modernbert-L2-idf-dialogsum-train",
+    tiny_modernbert_l3_edge => "tiny-modernbert-L3-edge",
+    tiny_modernbert_l3_long => "tiny-modernbert-L3-long",
+    tiny_modernbert_l3_negative_max => "tiny-modernbert-L3-negative-max",
+    tiny_modernbert_all_layers_dialogsum_lead => "tiny-modernbert-all-layers-dialogsum-lead",
 }
 
 fn max_difference(a: &[PairScore], b: &[PairScore]) -> f64 {
@@ -193,6 +199,13 @@ fn max_difference(a: &[PairScore], b: &[PairScore]) -> f64 {
 #[test]
 fn qwen3_scores_do_not_depend_on_batch_threads_or_chunks() {
     assert_invariant_under_batch_threads_and_chunks("tiny-qwen3-L3-negative-max");
+}
+
+/// ModernBERT's negative-max case (119 best matches decided by the padding groups; local and
+/// global layers differ on 94 of its texts).
+#[test]
+fn modernbert_scores_do_not_depend_on_batch_threads_or_chunks() {
+    assert_invariant_under_batch_threads_and_chunks("tiny-modernbert-L3-negative-max");
 }
 
 /// Case `name` scores the same (within 1e-6) under other batch sizes, thread counts and chunk
@@ -317,6 +330,12 @@ fn qwen3_fast_stays_within_1e3_of_f32() {
     assert_fast_within_1e3_of_f32("tiny-qwen3-L2-idf-dialogsum-train");
 }
 
+/// The same for ModernBERT (f16/bf16 linear layers, GeGLU with GELU's tanh form).
+#[test]
+fn modernbert_fast_stays_within_1e3_of_f32() {
+    assert_fast_within_1e3_of_f32("tiny-modernbert-L2-idf-dialogsum-train");
+}
+
 /// Case `name` on `--dtype fast` is within mean |ΔF1| 1e-3 (max 5e-3) of f32 on the CPU kernels.
 fn assert_fast_within_1e3_of_f32(name: &str) {
     let case = read_case(name);
@@ -351,4 +370,113 @@ fn assert_fast_within_1e3_of_f32(name: &str) {
         deltas.len()
     );
     assert!(mean <= 1e-3 && max < 5e-3, "mean {mean}, max {max}");
+}
+
+/// ModernBERT's tokenizer (tokenizer.json only, template `[CLS] $A [SEP]`, no prefix space): an
+/// empty text gets no tokens (transformers' `PreTrainedTokenizerFast` adds none to `[]`), a word
+/// its pieces between `[CLS]` (2) and `[SEP]` (3); texts are cut at 512 tokens, the model's context.
+#[test]
+fn modernbert_tokenizer_follows_sent_encode() {
+    let scorer = Scorer::new(case_options(
+        &read_case("tiny-modernbert-L3-edge"),
+        Backend::Auto,
+        DevicePreference::Cpu,
+    ))
+    .unwrap();
+    assert_eq!(scorer.tokenize(" \t ").unwrap(), Vec::<u32>::new());
+    let ids = scorer.tokenize("  Hello there.  ").unwrap();
+    assert_eq!((ids[0], ids[ids.len() - 1]), (2, 3), "{ids:?}");
+    assert!(ids.len() > 2, "{ids:?}");
+    assert_eq!(ids, scorer.tokenize("Hello there.").unwrap(), "strip()ped");
+    assert_eq!(scorer.max_tokens(), 512);
+    let long = "word ".repeat(2000);
+    assert_eq!(scorer.tokenize(&long).unwrap().len(), 512);
+}
+
+/// The tiny ModernBERT with `max_position_embeddings` 8192 (its tokenizer_config still says 512)
+/// in a temporary directory.
+fn modernbert_with_context(context: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let source = model_dir("tiny-modernbert");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["max_position_embeddings"] = context.into();
+    // Copied files keep the fixtures' read-only mode.
+    std::fs::remove_file(&config_path).unwrap();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    dir
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A ModernBERT text up to the model's context is scored whole, without windows: a 6,000-token
+/// text against itself is 1.0, and its first half against it is not (were both cut at 512 tokens,
+/// they would be the same text and score 1.0).
+#[test]
+fn modernbert_scores_a_6000_token_text_whole() {
+    let dir = modernbert_with_context(8192);
+    let mut options = ScorerOptions::new(dir.path().to_path_buf(), "tiny-modernbert-8k");
+    options.num_layers = Some(3);
+    let scorer = Scorer::new(options).unwrap();
+    assert_eq!(scorer.max_tokens(), 8192);
+    // Dialogue words until the text is 6,000 tokens or more.
+    let (cands, refs) = case_inputs(&read_case("tiny-modernbert-L3-long"));
+    let words: Vec<&str> = cands
+        .iter()
+        .chain(refs.iter().flatten())
+        .flat_map(|t| t.split_whitespace())
+        .cycle()
+        .take(20_000)
+        .collect();
+    let (mut lo, mut hi) = (0, words.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if scorer.tokenize(&words[..mid].join(" ")).unwrap().len() >= 6000 {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let text = words[..lo].join(" ");
+    let half = words[..lo / 2].join(" ");
+    let tokens = scorer.tokenize(&text).unwrap().len();
+    assert!((6000..6100).contains(&tokens), "{tokens} tokens");
+    assert!(scorer.tokenize(&half).unwrap().len() > 512);
+
+    let report = scorer
+        .score(&[text.clone(), half], &[vec![text.clone()], vec![text]])
+        .unwrap();
+    let whole = report.scores[0];
+    for value in [whole.precision, whole.recall, whole.f1] {
+        assert!((value - 1.0).abs() < 1e-5, "{whole:?}");
+    }
+    let part = report.scores[1];
+    assert!(part.recall < 0.999 && part.f1 < 0.999, "{part:?}");
+    assert!(
+        report.warnings.iter().all(|w| !w.contains("truncat")),
+        "{:?}",
+        report.warnings
+    );
+    println!(
+        "{tokens}-token text on {}: P/R/F {:.6}/{:.6}/{:.6}; first half: R {:.4}; peak RSS {:.0} MiB",
+        scorer.encoder_name(),
+        whole.precision,
+        whole.recall,
+        whole.f1,
+        part.recall,
+        peak_rss_mib()
+    );
 }

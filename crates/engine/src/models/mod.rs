@@ -16,7 +16,9 @@
 pub mod bert;
 pub mod deberta_v2;
 pub mod distilbert;
+pub mod modernbert;
 pub(crate) mod packed;
+pub(crate) mod packed_modernbert;
 pub(crate) mod packed_qwen3;
 pub mod qwen3;
 pub mod roberta;
@@ -103,6 +105,8 @@ pub enum Architecture {
     DebertaV2,
     /// Qwen3, a decoder used as an embedder (`Qwen3Model`, or a causal LM's `model.`).
     Qwen3,
+    /// ModernBERT: pre-LayerNorm layers, rotary embeddings, global and sliding-window attention.
+    ModernBert,
 }
 
 impl Architecture {
@@ -115,6 +119,7 @@ impl Architecture {
         (Self::DistilBert, &["distilbert"]),
         (Self::DebertaV2, &["deberta-v2"]),
         (Self::Qwen3, &["qwen3"]),
+        (Self::ModernBert, &["modernbert"]),
     ];
 
     /// The family config.json's `model_type` names, if it is supported.
@@ -133,7 +138,7 @@ impl Architecture {
             Self::Roberta => "roberta",
             Self::DistilBert => "distilbert",
             Self::DebertaV2 => "deberta",
-            Self::Qwen3 => "model",
+            Self::Qwen3 | Self::ModernBert => "model",
         }
     }
 
@@ -145,6 +150,7 @@ impl Architecture {
                 "embeddings.word_embeddings.weight"
             }
             Self::Qwen3 => "embed_tokens.weight",
+            Self::ModernBert => "embeddings.tok_embeddings.weight",
         }
     }
 }
@@ -162,6 +168,8 @@ pub enum ModelConfig {
     DebertaV2(deberta_v2::DebertaV2Config),
     /// `model_type: "qwen3"`.
     Qwen3(qwen3::Qwen3Config),
+    /// `model_type: "modernbert"`.
+    ModernBert(modernbert::ModernBertConfig),
 }
 
 impl ModelConfig {
@@ -199,6 +207,7 @@ impl ModelConfig {
             Some(Architecture::DistilBert) => typed(text).map(Self::DistilBert),
             Some(Architecture::DebertaV2) => typed(text).map(Self::DebertaV2),
             Some(Architecture::Qwen3) => typed(text).map(Self::Qwen3),
+            Some(Architecture::ModernBert) => typed(text).map(Self::ModernBert),
             None => {
                 return Err(EngineError::UnsupportedArchitecture {
                     model_type,
@@ -220,6 +229,7 @@ impl ModelConfig {
             Self::DistilBert(config) => config.check(),
             Self::DebertaV2(config) => config.check(),
             Self::Qwen3(config) => config.check(),
+            Self::ModernBert(config) => config.check(),
         }
     }
 
@@ -231,6 +241,7 @@ impl ModelConfig {
             Self::DistilBert(_) => Architecture::DistilBert,
             Self::DebertaV2(_) => Architecture::DebertaV2,
             Self::Qwen3(_) => Architecture::Qwen3,
+            Self::ModernBert(_) => Architecture::ModernBert,
         }
     }
 
@@ -241,6 +252,7 @@ impl ModelConfig {
             Self::DistilBert(config) => config.n_layers,
             Self::DebertaV2(config) => config.num_hidden_layers(),
             Self::Qwen3(config) => config.num_hidden_layers,
+            Self::ModernBert(config) => config.num_hidden_layers,
         }
     }
 }
@@ -319,6 +331,9 @@ pub fn load_encoder(
         ModelConfig::Qwen3(config) => {
             Box::new(qwen3::Qwen3Encoder::load(vb, config, num_layers).map_err(load_error)?)
         }
+        ModelConfig::ModernBert(config) => Box::new(
+            modernbert::ModernBertEncoder::load(vb, config, num_layers).map_err(load_error)?,
+        ),
     };
     Ok(encoder)
 }
