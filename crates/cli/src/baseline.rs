@@ -73,13 +73,15 @@ pub fn run(args: BaselineArgs) -> Result<(), CliError> {
     }
     let (cands, refs) = match (&args.pairs_file, &args.corpus) {
         (Some(path), _) => {
-            let records = text_input::read_pairs_jsonl(path)?;
+            let records = text_input::read_pairs_jsonl(path, args.model.input.limit())?;
             records
                 .into_iter()
                 .map(|r| (r.candidate, r.references))
                 .unzip()
         }
-        (None, Some(corpus)) => sample_pairs(corpus, args.pairs, args.seed)?,
+        (None, Some(corpus)) => {
+            sample_pairs(corpus, args.pairs, args.seed, args.model.input.limit())?
+        }
         (None, None) => unreachable!("clap requires --corpus or --pairs-file"),
     };
 
@@ -111,10 +113,11 @@ pub fn run(args: BaselineArgs) -> Result<(), CliError> {
 /// `pairs` pairs of distinct non-blank corpus lines, each line used at most once.
 fn sample_pairs(
     corpus: &std::path::Path,
+    limit: bertscore_engine::text_file::LineLimit,
     pairs: usize,
     seed: u64,
 ) -> Result<(Vec<String>, Vec<Vec<String>>), CliError> {
-    let sentences: Vec<String> = text_input::read_lines(corpus)?
+    let sentences: Vec<String> = text_input::read_lines(corpus, limit)?
         .into_iter()
         .filter(|line| !line.is_empty())
         .collect();
@@ -153,14 +156,46 @@ mod tests {
         let corpus = dir.path().join("corpus.txt");
         let lines: Vec<String> = (0..50).map(|i| format!("sentence {i}")).collect();
         std::fs::write(&corpus, lines.join("\n\n")).unwrap();
-        let (cands, refs) = sample_pairs(&corpus, 25, 7).unwrap();
+        let (cands, refs) = sample_pairs(
+            &corpus,
+            25,
+            7,
+            bertscore_engine::text_file::LineLimit::default(),
+        )
+        .unwrap();
         let mut all: Vec<&String> = cands.iter().chain(refs.iter().flatten()).collect();
         all.sort();
         all.dedup();
         assert_eq!(all.len(), 50, "every line once");
-        assert_eq!(sample_pairs(&corpus, 25, 7).unwrap().0, cands);
-        assert_ne!(sample_pairs(&corpus, 25, 8).unwrap().0, cands);
-        let error = sample_pairs(&corpus, 26, 7).unwrap_err();
+        assert_eq!(
+            sample_pairs(
+                &corpus,
+                25,
+                7,
+                bertscore_engine::text_file::LineLimit::default()
+            )
+            .unwrap()
+            .0,
+            cands
+        );
+        assert_ne!(
+            sample_pairs(
+                &corpus,
+                25,
+                8,
+                bertscore_engine::text_file::LineLimit::default()
+            )
+            .unwrap()
+            .0,
+            cands
+        );
+        let error = sample_pairs(
+            &corpus,
+            26,
+            7,
+            bertscore_engine::text_file::LineLimit::default(),
+        )
+        .unwrap_err();
         assert_eq!(error.exit, crate::exit::Exit::BadInput);
         assert!(
             error.error.to_string().contains("50 sentences"),

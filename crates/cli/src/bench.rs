@@ -198,7 +198,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
 
 fn read_data(args: &BenchArgs) -> Result<(Vec<String>, Vec<Vec<String>>), CliError> {
     if let Some(path) = &args.input {
-        let records = text_input::read_pairs_jsonl(path)?;
+        let records = text_input::read_pairs_jsonl(path, args.model.input.limit())?;
         return Ok(records
             .into_iter()
             .map(|r| (r.candidate, r.references))
@@ -216,7 +216,11 @@ fn read_data(args: &BenchArgs) -> Result<(Vec<String>, Vec<Vec<String>>), CliErr
             )));
         }
     }
-    let (cands, refs) = text_input::read_cands_refs(&path_str(&cands), &[path_str(&refs)])?;
+    let (cands, refs) = text_input::read_cands_refs(
+        &path_str(&cands),
+        &[path_str(&refs)],
+        args.model.input.limit(),
+    )?;
     Ok((cands, refs))
 }
 

@@ -112,8 +112,12 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
             "--names and --correction are for comparing several systems: give two or more CUSTOM files"
         )));
     }
-    let items =
-        bertscore_compare::load_items(&args.base, &args.systems[0], args.references.as_deref())?;
+    let items = bertscore_compare::load_items(
+        &args.base,
+        &args.systems[0],
+        args.references.as_deref(),
+        args.model.input.limit(),
+    )?;
     let scorer = args
         .model
         .load_scorer_with_idf_references(Some(bertscore_compare::idf_corpus(&items)))?;
@@ -186,8 +190,12 @@ fn run_systems(args: CompareArgs, settings: &CompareSettings) -> Result<(), CliE
     })?;
     let correction = args.correction.unwrap_or_default();
 
-    let items =
-        bertscore_compare::load_systems(&args.base, &args.systems, args.references.as_deref())?;
+    let items = bertscore_compare::load_systems(
+        &args.base,
+        &args.systems,
+        args.references.as_deref(),
+        args.model.input.limit(),
+    )?;
     let idf_references = items
         .iter()
         .flat_map(|item| item.references.iter().cloned())

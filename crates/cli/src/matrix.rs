@@ -20,6 +20,10 @@ use crate::text_input;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MatrixFormat {
+/// Most scores held at once (24 bytes each, plus 8 per output file while written): a block of rows of the
+/// matrix, at least one row.
+pub const BLOCK_CELLS: usize = 1 << 20;
+
     /// P.npy, R.npy and F.npy (float64, |A|×|B|, numpy's format) in --output-dir
     Npy,
     /// One JSON object per candidate: {"cand": i, "precision": [...], "recall": [...], "f1": [...]}
@@ -91,8 +95,14 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
     if let Some(path) = &args.output {
         output::check(path)?;
     }
-    let cands = non_empty(text_input::read_lines(&args.cands)?, &args.cands)?;
-    let refs = non_empty(text_input::read_lines(&args.refs)?, &args.refs)?;
+    let cands = non_empty(
+        text_input::read_lines(&args.cands, args.model.input.limit())?,
+        &args.cands,
+    )?;
+    let refs = non_empty(
+        text_input::read_lines(&args.refs, args.model.input.limit())?,
+        &args.refs,
+    )?;
     let scorer = args.model.load_scorer()?;
 
     let mut timings = Timings::default();
@@ -139,10 +149,16 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
     let chunk = args.model.chunk_size.max(1);
     for (chunk_index, rows) in cands.chunks(chunk).enumerate() {
         let embedded = scorer.embed_texts(rows, &weights, &mut timings)?;
-        let matrix = scorer.match_all(&embedded, &embedded_refs);
-        write_rows(&mut sink, chunk_index * chunk, &matrix)?;
-        bar.inc(rows.len() as u64);
+        for start in (0..rows.len()).step_by(block_rows) {
+            let end = (start + block_rows).min(rows.len());
+            let block = scorer.match_rows(&embedded, start..end, &embedded_refs);
+            write_rows(&mut sink, chunk_index * chunk + start, &block)?;
+            bar.inc((end - start) as u64);
+        }
     }
+    // Rows are matched and written a block at a time: memory holds at most BLOCK_CELLS scores whatever |B|
+    // and the chunk size.
+    let block_rows = (BLOCK_CELLS / refs.len()).max(1);
     bar.finish_and_clear();
     finish(sink)
 }

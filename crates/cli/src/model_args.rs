@@ -138,6 +138,10 @@ pub struct ModelArgs {
     /// window]
     #[arg(long = "window-stride", value_name = "N")]
     pub window_stride: Option<usize>,
+
+    /// How input files are read (--max-line-bytes).
+    #[command(flatten)]
+    pub input: crate::text_input::InputArgs,
 }
 
 impl ModelArgs {

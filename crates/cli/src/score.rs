@@ -80,7 +80,7 @@ struct Inputs {
 
 fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
     if let Some(path) = &args.input {
-        let records = text_input::read_pairs_jsonl(path)?;
+        let records = text_input::read_pairs_jsonl(path, args.model.input.limit())?;
         let (ids, pairs): (Vec<_>, Vec<_>) = records
             .into_iter()
             .map(
@@ -112,7 +112,8 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
                 }
             }
             let literal = !std::path::Path::new(cands).is_file();
-            let (cands, refs) = text_input::read_cands_refs(cands, &args.refs)?;
+            let (cands, refs) =
+                text_input::read_cands_refs(cands, &args.refs, args.model.input.limit())?;
             Ok(Inputs {
                 literal,
                 ids: vec![None; cands.len()],

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use bertscore_engine::text_file::{LineLimit, Lines, ReadError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -79,11 +80,12 @@ pub fn load_items(
     base: &Path,
     custom: &Path,
     references: Option<&Path>,
+    limit: LineLimit,
 ) -> Result<Vec<Item>, CompareError> {
-    let base_records = non_empty(base, read_candidates(base)?)?;
-    let custom_records = non_empty(custom, read_candidates(custom)?)?;
+    let base_records = non_empty(base, read_candidates(base, limit)?)?;
+    let custom_records = non_empty(custom, read_candidates(custom, limit)?)?;
     let reference_records = match references {
-        Some(path) => Some(non_empty(path, read_references(path)?)?),
+        Some(path) => Some(non_empty(path, read_references(path, limit)?)?),
         None => None,
     };
     align(&base_records, &custom_records, reference_records.as_deref())
@@ -91,8 +93,39 @@ pub fn load_items(
 
 /// Reads candidate/reference pairs to score (`bertscore score --input`): the records of [`read_candidates`],
 /// each with at least one reference of its own; an empty file is an error.
-pub fn read_pairs(path: &Path) -> Result<Vec<CandidateRecord>, CompareError> {
-    let records = non_empty(path, read_candidates(path)?)?;
+pub fn read_pairs(path: &Path, limit: LineLimit) -> Result<Vec<CandidateRecord>, CompareError> {
+    with_references(non_empty(path, read_candidates(path, limit)?)?)
+}
+
+/// As [`read_pairs`], with the number each record holds under `field` (a human judgment, for `bertscore
+/// layers --human`): a record without one, or with anything but a number there, is an error naming its line.
+pub fn read_pairs_with_number(
+    path: &Path,
+    field: &str,
+    limit: LineLimit,
+) -> Result<Vec<(CandidateRecord, f64)>, CompareError> {
+    let text = read_text(path, limit)?;
+    let values = json_values(&text, path)?;
+    let records = with_references(non_empty(path, candidates_from_values(values.clone())?)?)?;
+    let numbers = values
+        .iter()
+        .map(|(value, location)| match value.get(field) {
+            Some(Value::Number(number)) => Ok(number.as_f64().unwrap_or(f64::NAN)),
+            None | Some(Value::Null) => Err(record_error(
+                location,
+                format!("no {field}: give the record a `{field}` (a number)"),
+            )),
+            Some(other) => Err(record_error(
+                location,
+                format!("{field} must be a number, found {}", kind(other)),
+            )),
+        })
+        .collect::<Result<Vec<f64>, _>>()?;
+    Ok(records.into_iter().zip(numbers).collect())
+}
+
+/// The records, each with at least one reference (else an error naming the first without).
+fn with_references(records: Vec<CandidateRecord>) -> Result<Vec<CandidateRecord>, CompareError> {
     if let Some(record) = records.iter().find(|r| r.references.is_empty()) {
         return Err(record_error(
             &record.location,
@@ -112,15 +145,25 @@ fn non_empty<T>(path: &Path, records: Vec<T>) -> Result<Vec<T>, CompareError> {
     Ok(records)
 }
 
-/// Reads a JSONL or JSON-array file of model outputs.
-pub fn read_candidates(path: &Path) -> Result<Vec<CandidateRecord>, CompareError> {
-    let text = read_text(path)?;
+/// Reads a JSONL or JSON-array file of model outputs (see [`read_text`] for `limit`).
+pub fn read_candidates(
+    path: &Path,
+    limit: LineLimit,
+) -> Result<Vec<CandidateRecord>, CompareError> {
+    let text = read_text(path, limit)?;
     parse_candidates(&text, path)
 }
 
 /// Parses model outputs; `path` is only used in messages. Applies the id rule (all or none, unique).
 pub fn parse_candidates(text: &str, path: &Path) -> Result<Vec<CandidateRecord>, CompareError> {
-    let records: Vec<CandidateRecord> = json_values(text, path)?
+    candidates_from_values(json_values(text, path)?)
+}
+
+/// Candidate records from a file's values, with the id rule applied.
+fn candidates_from_values(
+    values: Vec<(Value, Location)>,
+) -> Result<Vec<CandidateRecord>, CompareError> {
+    let records: Vec<CandidateRecord> = values
         .into_iter()
         .map(|(value, location)| candidate_from_value(value, location))
         .collect::<Result<_, _>>()?;
@@ -128,9 +171,12 @@ pub fn parse_candidates(text: &str, path: &Path) -> Result<Vec<CandidateRecord>,
     Ok(records)
 }
 
-/// Reads a references file (JSON array or JSONL).
-pub fn read_references(path: &Path) -> Result<Vec<ReferenceRecord>, CompareError> {
-    let text = read_text(path)?;
+/// Reads a references file (JSON array or JSONL; see [`read_text`] for `limit`).
+pub fn read_references(
+    path: &Path,
+    limit: LineLimit,
+) -> Result<Vec<ReferenceRecord>, CompareError> {
+    let text = read_text(path, limit)?;
     parse_references(&text, path)
 }
 
@@ -144,17 +190,42 @@ pub fn parse_references(text: &str, path: &Path) -> Result<Vec<ReferenceRecord>,
     Ok(records)
 }
 
-fn read_text(path: &Path) -> Result<String, CompareError> {
-    let bytes = std::fs::read(path).map_err(|source| CompareError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        let valid = &bytes[..e.utf8_error().valid_up_to()];
-        let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-        parse_error(path, line, "invalid UTF-8")
-    })
+/// A regular file's text (a leading BOM dropped), read line by line: each line at most `limit` bytes, and a
+/// JSON array (a file whose first non-blank character is `[`), being one document, at most `limit` in all.
+/// Invalid UTF-8 is an error naming its line.
+fn read_text(path: &Path, limit: LineLimit) -> Result<String, CompareError> {
+    let mut lines = Lines::open(path, limit)?;
+    let mut text = String::new();
+    let mut array = None;
+    while let Some((number, line)) = lines.next_text()? {
+        let line = match number {
+            1 => line.strip_prefix('\u{feff}').unwrap_or(line.as_str()),
+            _ => line.as_str(),
+        };
+        if array.is_none() && !line.trim().is_empty() {
+            array = Some(line.trim_start().starts_with('['));
+        }
+        if number > 1 {
+            text.push('\n');
+        }
+        text.push_str(line);
+        if array == Some(true) && text.len() > limit.0 {
+            return Err(ReadError::LineTooLong {
+                path: path.to_path_buf(),
+                line: number,
+                limit: limit.0,
+            }
+            .into());
+        }
+    }
+    Ok(text)
+}
+
+/// An unreadable input file (not a regular file, a line over the limit, not UTF-8) is the user's to fix.
+impl From<ReadError> for CompareError {
+    fn from(error: ReadError) -> Self {
+        CompareError::Engine(error.into())
+    }
 }
 
 fn parse_error(path: &Path, line: usize, message: impl Into<String>) -> CompareError {
@@ -184,7 +255,11 @@ fn json_values(text: &str, path: &Path) -> Result<Vec<(Value, Location)>, Compar
             let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
             line += text[scanned..offset].matches('\n').count();
             scanned = offset;
-            let value = serde_json::from_str(raw.get()).expect("a RawValue is valid JSON");
+            // The raw value is valid JSON, but a value nested deeper than serde_json's recursion limit
+            // is refused when it is built.
+            let value = serde_json::from_str(raw.get()).map_err(|e| {
+                parse_error(path, line + e.line() - 1, format!("not valid JSON: {e}"))
+            })?;
             values.push((value, location(line)));
         }
         return Ok(values);
@@ -930,13 +1005,15 @@ mod tests {
             "{\"id\": 1, \"candidate\": \"a\", \"reference\": \"r\"}\n\
              {\"id\": 2, \"completion\": \"b\", \"references\": [\"r1\", \"r2\"]}\n",
         );
-        let pairs = read_pairs(f.path()).unwrap();
+        let pairs = read_pairs(f.path(), LineLimit::default()).unwrap();
         assert_eq!(pairs[0].completion, "a");
         assert_eq!(pairs[1].completion, "b");
         assert_eq!(pairs[1].references, ["r1", "r2"]);
 
         let f = file("{\"candidate\": \"a\", \"reference\": \"r\"}\n{\"candidate\": \"b\"}\n");
-        let error = read_pairs(f.path()).unwrap_err().to_string();
+        let error = read_pairs(f.path(), LineLimit::default())
+            .unwrap_err()
+            .to_string();
         assert!(error.ends_with(":2: no reference: give the record a `reference` (a string) or `references` (an array of strings)"), "{error}");
     }
 
@@ -944,7 +1021,7 @@ mod tests {
     fn empty_files_name_the_file() {
         for contents in ["", "\n  \n", "[]"] {
             let f = file(contents);
-            let error = read_pairs(f.path()).unwrap_err();
+            let error = read_pairs(f.path(), LineLimit::default()).unwrap_err();
             assert!(
                 matches!(error, CompareError::EmptyFile { .. }),
                 "{contents:?}: {error}"
@@ -955,7 +1032,7 @@ mod tests {
                     .starts_with(&f.path().display().to_string())
             );
             let other = file("[\"a\"]");
-            let error = load_items(f.path(), other.path(), None).unwrap_err();
+            let error = load_items(f.path(), other.path(), None, LineLimit::default()).unwrap_err();
             assert!(
                 matches!(error, CompareError::EmptyFile { .. }),
                 "{contents:?}: {error}"
@@ -971,5 +1048,76 @@ mod tests {
             align(&base, &custom, None),
             Err(CompareError::Empty)
         ));
+    }
+
+    #[test]
+    fn nesting_past_the_recursion_limit_is_an_error_naming_the_line() {
+        // serde_json refuses values nested more than 128 deep; inside a JSON array this used to panic.
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let f = file(&format!("[\n\"ok\",\n{deep}\n]"));
+        let error = read_candidates(f.path(), LineLimit::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:3: not valid JSON: recursion limit exceeded",
+                f.path().display()
+            )),
+            "{error}"
+        );
+        let f = file(&format!("{{\"completion\": \"a\"}}\n{deep}\n"));
+        let error = read_candidates(f.path(), LineLimit::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:2: not valid JSON: recursion limit exceeded",
+                f.path().display()
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn lines_and_arrays_over_the_limit_are_refused_naming_the_line() {
+        let f = file("{\"completion\": \"a\"}\n{\"completion\": \"a long one\"}\n");
+        assert_eq!(read_candidates(f.path(), LineLimit(30)).unwrap().len(), 2);
+        let error = read_candidates(f.path(), LineLimit(20)).unwrap_err();
+        assert_eq!(error.kind(), bertscore_engine::ErrorKind::BadInput);
+        assert!(
+            error.to_string().starts_with(&format!(
+                "{}:2: line longer than 20 bytes",
+                f.path().display()
+            )),
+            "{error}"
+        );
+        let f = file("[\n\"a\",\n\"b\"\n]\n");
+        assert_eq!(read_candidates(f.path(), LineLimit(16)).unwrap().len(), 2);
+        let error = read_candidates(f.path(), LineLimit(10))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:3: line longer than 10 bytes",
+                f.path().display()
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn non_regular_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, what) in [
+            (dir.path(), "a directory"),
+            (Path::new("/dev/zero"), "a character device"),
+        ] {
+            let error = load_items(path, path, None, LineLimit::default()).unwrap_err();
+            assert_eq!(error.kind(), bertscore_engine::ErrorKind::BadInput);
+            assert_eq!(
+                error.to_string(),
+                format!("{}: {what}, not a regular file", path.display())
+            );
+        }
     }
 }

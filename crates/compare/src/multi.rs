@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use bertscore_engine::text_file::LineLimit;
 use bertscore_engine::{PairScore, Scorer};
 use serde::{Deserialize, Serialize};
 
@@ -111,10 +112,11 @@ pub fn load_systems(
     base: &Path,
     systems: &[PathBuf],
     references: Option<&Path>,
+    limit: LineLimit,
 ) -> Result<Vec<SystemsItem>, CompareError> {
     let mut items: Vec<SystemsItem> = Vec::new();
     for (k, system) in systems.iter().enumerate() {
-        let pairs = load_items(base, system, references)?;
+        let pairs = load_items(base, system, references, limit)?;
         if k == 0 {
             items = pairs
                 .into_iter()

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::text_file::{LineLimit, read_bounded};
 use crate::{EngineError, PairScore, Result};
 
 include!(concat!(env!("OUT_DIR"), "/baselines.rs"));
@@ -25,10 +26,7 @@ pub struct Baseline {
 impl Baseline {
     /// Reads the baseline of layer `num_layers` from a bert_score-format file.
     pub fn from_file(path: &Path, num_layers: usize) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_baseline_file(path)?;
         Self::parse(&text, path, num_layers)
     }
 
@@ -81,10 +79,7 @@ pub struct BaselineTable {
 impl BaselineTable {
     /// Reads a bert_score-format file (`LAYER,P,R,F`).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_baseline_file(path)?;
         Self::parse(&text, path)
     }
 
@@ -215,6 +210,19 @@ impl BaselineTable {
         }
         out
     }
+}
+
+/// A baseline file's text: a regular file of at most the default line limit (it has a few dozen short lines).
+fn read_baseline_file(path: &Path) -> Result<String> {
+    let bytes = read_bounded(path, LineLimit::default())?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        EngineError::InvalidBaseline {
+            path: path.to_path_buf(),
+            line: 1 + valid.iter().filter(|&&b| b == b'\n').count(),
+            message: "invalid UTF-8".into(),
+        }
+    })
 }
 
 #[cfg(test)]

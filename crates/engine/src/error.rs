@@ -188,6 +188,10 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+
+    /// An input file is not a regular file, has a line over the limit or is not UTF-8.
+    #[error(transparent)]
+    Read(#[from] crate::text_file::ReadError),
 }
 
 impl EngineError {
@@ -203,7 +207,8 @@ impl EngineError {
             | E::UnsupportedPrecision { .. }
             | E::UnsupportedDevice { .. }
             | E::InvalidOption { .. }
-            | E::Io { .. } => ErrorKind::BadInput,
+            | E::Io { .. }
+            | E::Read(_) => ErrorKind::BadInput,
             E::MissingModelFile { .. }
             | E::UnsupportedArchitecture { .. }
             | E::InvalidFile { .. }

@@ -23,6 +23,7 @@ pub mod precision;
 pub mod registry;
 mod scorer;
 pub mod settings;
+pub mod text_file;
 pub mod tokenize;
 
 pub use baseline::{Baseline, BaselineTable};

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::registry;
+use crate::text_file::{LineLimit, Lines};
 use crate::{
     Backend, Baseline, DEFAULT_CHUNK_SIZE, DevicePreference, EngineError, IdfMode, LongTexts,
     Precision, Result, ScorerOptions,
@@ -261,7 +262,7 @@ impl ScorerSettings {
             .num_layers
             .or_else(|| registry::default_layer(model_name));
         let idf = match &self.idf_corpus {
-            Some(path) => IdfMode::Corpus(read_text_lines(path)?),
+            Some(path) => IdfMode::Corpus(read_text_lines(path, LineLimit::default())?),
             None if self.idf => idf_references.map_or(IdfMode::References, IdfMode::Corpus),
             None => IdfMode::Off,
         };
@@ -310,35 +311,15 @@ impl ScorerSettings {
 }
 
 /// The lines of a UTF-8 text file, each stripped of surrounding whitespace as bert_score's CLI does
-/// (`line.strip()`), `\n` or `\r\n` endings; a final newline does not make an extra empty line. Invalid UTF-8
-/// is an error naming its line.
-pub fn read_text_lines(path: &Path) -> Result<Vec<String>> {
-    let io_error = |source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = std::fs::read(path).map_err(io_error)?;
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    if bytes.is_empty() {
-        return Ok(Vec::new());
+/// (`line.strip()`), `\n` or `\r\n` endings; a final newline does not make an extra empty line. Only a regular
+/// file is read, each line at most `limit` bytes; invalid UTF-8 or a longer line is an error naming its line.
+pub fn read_text_lines(path: &Path, limit: LineLimit) -> Result<Vec<String>> {
+    let mut lines = Lines::open(path, limit)?;
+    let mut out = Vec::new();
+    while let Some((_, line)) = lines.next_text()? {
+        out.push(line.trim().to_string());
     }
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(index, raw)| {
-            std::str::from_utf8(raw)
-                .map(|line| line.trim().to_string())
-                .map_err(|e| {
-                    io_error(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "line {}: invalid UTF-8 at byte {} of the line",
-                            index + 1,
-                            e.valid_up_to()
-                        ),
-                    ))
-                })
-        })
-        .collect()
+    Ok(out)
 }
 
 /// A settings enum written as a string: its names, each value's name, and parsing back.
@@ -659,12 +640,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.txt");
         std::fs::write(&path, b"ok\nbad \xff\n").unwrap();
-        let error = read_text_lines(&path).unwrap_err();
-        let source = std::error::Error::source(&error).unwrap().to_string();
-        assert_eq!(source, "line 2: invalid UTF-8 at byte 4 of the line");
+        let error = read_text_lines(&path, LineLimit::default()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("{}:2: invalid UTF-8 at byte 4 of the line", path.display())
+        );
         std::fs::write(&path, b"").unwrap();
-        assert!(read_text_lines(&path).unwrap().is_empty());
+        assert!(
+            read_text_lines(&path, LineLimit::default())
+                .unwrap()
+                .is_empty()
+        );
         std::fs::write(&path, b"\n").unwrap();
-        assert_eq!(read_text_lines(&path).unwrap(), [""]);
+        assert_eq!(read_text_lines(&path, LineLimit::default()).unwrap(), [""]);
     }
 }

@@ -21,6 +21,10 @@ use crate::{EngineError, Result};
 /// above this is treated as unset.
 const MAX_PLAUSIBLE_LENGTH: f64 = 1e6;
 
+/// When truncating, a text is first tokenized from a prefix of this many bytes per kept token (growing 4× until
+/// the prefix yields more tokens than are kept, or is the text): a 50 MB line costs what its first tokens cost.
+const PREFIX_BYTES_PER_TOKEN: usize = 16;
+
 /// Tokenizer classes whose `build_inputs_with_special_tokens` adds nothing (transformers' base
 /// `PreTrainedTokenizer`'s): a text's ids are its pieces alone. bert_score loads the slow Qwen2
 /// tokenizer; a tokenizer.json may still carry a template that appends `<|endoftext|>`
@@ -60,6 +64,8 @@ pub struct TextTokenizer {
     sep_id: Option<u32>,
     pad_id: u32,
     max_length: usize,
+    /// Texts are cut to `max_length` tokens (see [`Self::without_truncation`]).
+    truncating: bool,
 }
 
 impl TextTokenizer {
@@ -151,10 +157,12 @@ impl TextTokenizer {
             sep_id,
             pad_id,
             max_length,
+            truncating: true,
         })
     }
 
-    /// `sent_encode(tokenizer, text)`.
+    /// `sent_encode(tokenizer, text)`. When truncating, only a prefix of a long text is tokenized (see
+    /// [`truncation_prefix`]): the ids are those of the whole text, truncated.
     pub fn encode(&self, text: &str) -> Result<TokenizedText> {
         let text = python_strip(text);
         if text.is_empty() {
@@ -163,6 +171,21 @@ impl TextTokenizer {
                 truncated: false,
             });
         }
+        if self.truncating {
+            let mut budget = self.max_length.saturating_mul(PREFIX_BYTES_PER_TOKEN);
+            while let Some(prefix) = truncation_prefix(text, budget) {
+                let encoded = self.encode_stripped(prefix)?;
+                if encoded.truncated {
+                    return Ok(encoded);
+                }
+                budget = budget.saturating_mul(4);
+            }
+        }
+        self.encode_stripped(text)
+    }
+
+    /// A stripped, non-empty text's ids.
+    fn encode_stripped(&self, text: &str) -> Result<TokenizedText> {
         let encoding = if self.add_prefix_space {
             // The slow GPT-2/RoBERTa tokenizers prepend a space when `add_prefix_space` is set and the
             // text does not already start with whitespace (it never does after strip()).
@@ -185,6 +208,7 @@ impl TextTokenizer {
         self.inner
             .with_truncation(None)
             .expect("removing truncation cannot fail");
+        self.truncating = false;
         self
     }
 
@@ -233,6 +257,26 @@ impl TextTokenizer {
     pub fn adds_prefix_space(&self) -> bool {
         self.add_prefix_space
     }
+}
+
+/// The prefix of `text` tokenized in its place when at most the first tokens are kept: it ends at the first
+/// ASCII space at or after byte `at` that follows a non-space character, so every word before it is whole and
+/// every pre-tokenizer bert_score's models use (BERT's whitespace-and-punctuation split, byte-level BPE's regex,
+/// SentencePiece's metaspace) splits the prefix into the same first pieces as the text: when the prefix yields
+/// more tokens than are kept, its kept ids are the text's. `None` when the text ends first (or has no such
+/// space after `at`).
+pub fn truncation_prefix(text: &str, at: usize) -> Option<&str> {
+    let bytes = text.as_bytes();
+    (at.max(1)..bytes.len())
+        .find(|&i| {
+            bytes[i] == b' '
+                && text.is_char_boundary(i)
+                && text[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| !c.is_whitespace())
+        })
+        .map(|i| &text[..i])
 }
 
 /// Python's `str.strip()` with no argument: strips characters for which `str.isspace()` holds,

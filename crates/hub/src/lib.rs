@@ -17,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod deadline;
 pub mod wheel;
 
 use std::path::{Path, PathBuf};
@@ -94,6 +95,28 @@ pub enum HubError {
         message: String,
     },
 
+    /// A server stopped answering: nothing came for the bound set by `setting` (see [`deadline`]).
+    #[error("{operation}: no answer from {url} for {waited} s ({setting})")]
+    Timeout {
+        /// The URL awaited.
+        url: String,
+        /// What was being done.
+        operation: String,
+        /// Seconds waited without a byte.
+        waited: u64,
+        /// The environment variable(s) setting the bound.
+        setting: &'static str,
+    },
+
+    /// A setting of the environment is out of its bounds.
+    #[error("{name}: {message}")]
+    InvalidSetting {
+        /// The environment variable.
+        name: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+
     /// A file or directory of the model cache could not be read or written.
     #[error("model cache: cannot use {path}")]
     Io {
@@ -109,11 +132,12 @@ impl HubError {
     /// Whose problem this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            HubError::NotAModel(_) => ErrorKind::BadInput,
+            HubError::NotAModel(_) | HubError::InvalidSetting { .. } => ErrorKind::BadInput,
             HubError::MissingFile { .. }
             | HubError::NotCachedOffline { .. }
             | HubError::Download { .. }
             | HubError::Wheel { .. }
+            | HubError::Timeout { .. }
             | HubError::Io { .. } => ErrorKind::Model,
         }
     }
@@ -243,29 +267,61 @@ fn from_hub(model: &str) -> Result<PathBuf, HubError> {
     download_from_hub(model)
 }
 
+/// Downloads the model's files into the hub cache, each under the bounds of [`deadline`].
 fn download_from_hub(model: &str) -> Result<PathBuf, HubError> {
     let download_error = |message: String| HubError::Download {
         model: model.to_string(),
         message,
     };
+    let timeouts = deadline::Timeouts::from_env()?;
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(false)
         .with_retries(1)
         .build()
         .map_err(|e| download_error(e.to_string()))?;
-    let repo = api.model(model.to_string());
+    let cache = hf_hub::Cache::from_env().model(model.to_string());
+    let fetch = |file: &'static str| -> Result<Result<PathBuf, String>, HubError> {
+        if let Some(path) = cache.get(file) {
+            return Ok(Ok(path));
+        }
+        let url = api.model(model.to_string()).url(file);
+        let (api, model) = (api.clone(), model.to_string());
+        deadline::watched(
+            &url,
+            &format!("downloading {file} of {model}"),
+            timeouts,
+            move |activity| {
+                api.model(model)
+                    .download_with_progress(file, Touch(activity))
+                    .map_err(|e| format!("{file}: {e}"))
+            },
+        )
+    };
     let mut dir = None;
     for file in REQUIRED_FILES {
-        let path = repo
-            .get(file)
-            .map_err(|e| download_error(format!("{file}: {e}")))?;
+        let path = fetch(file)?.map_err(download_error)?;
         dir = path.parent().map(Path::to_path_buf);
     }
     for file in OPTIONAL_FILES {
-        // Absent on some repositories; the engine falls back to tokenizer.json alone.
-        let _ = repo.get(file);
+        // Absent on some repositories (the engine then falls back to tokenizer.json alone); a silent hub is not.
+        let _ = fetch(file)?;
     }
     dir.ok_or_else(|| download_error("empty download".into()))
+}
+
+/// hf-hub's download progress as signs of life for [`deadline::watched`].
+struct Touch(deadline::Activity);
+
+impl hf_hub::api::Progress for Touch {
+    fn init(&mut self, _size: usize, _filename: &str) {
+        self.0.touch();
+    }
+    fn update(&mut self, _size: usize) {
+        self.0.touch();
+    }
+    fn finish(&mut self) {
+        self.0.touch();
+    }
 }
 
 #[cfg(test)]

