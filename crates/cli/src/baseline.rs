@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use bertscore_engine::BaselineTable;
-use bertscore_engine::models::ModelConfig;
 use clap::Args;
 use rand::SeedableRng;
 
@@ -86,15 +85,7 @@ pub fn run(args: BaselineArgs) -> Result<(), CliError> {
     };
 
     // Every layer of the model unless --num-layers caps it.
-    let mut settings = args.model.settings();
-    if settings.num_layers.is_none() {
-        let resolved = match settings.model_spec() {
-            Some(spec) => bertscore_hub::resolve(&spec),
-            None => bertscore_hub::resolve_default(),
-        }?;
-        let config = ModelConfig::from_file(&resolved.dir.join("config.json"))?;
-        settings.num_layers = Some(config.num_hidden_layers());
-    }
+    let settings = crate::layers::every_layer(&args.model)?;
     let scorer = model_args::load_scorer(&settings, None)?;
 
     let bar = output::progress_bar("embedding");

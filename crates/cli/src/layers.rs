@@ -5,11 +5,27 @@
 use std::fmt::Write as _;
 
 use anyhow::anyhow;
-use bertscore_engine::{Baseline, BaselineTable, PairScore, Scorer};
+use bertscore_engine::models::ModelConfig;
+use bertscore_engine::{Baseline, BaselineTable, PairScore, Scorer, ScorerSettings};
 
 use crate::exit::CliError;
 use crate::model_args::ModelArgs;
 use crate::score::ScoreFormat;
+
+/// The settings for scoring every layer of the model (`baseline`, `layers --human`): `--num-layers`
+/// when given caps the depth, else it is the checkpoint's own depth (read from its config.json).
+pub fn every_layer(model: &ModelArgs) -> Result<ScorerSettings, CliError> {
+    let mut settings = model.settings();
+    if settings.num_layers.is_none() {
+        let resolved = match settings.model_spec() {
+            Some(spec) => bertscore_hub::resolve(&spec),
+            None => bertscore_hub::resolve_default(),
+        }?;
+        let config = ModelConfig::from_file(&resolved.dir.join("config.json"))?;
+        settings.num_layers = Some(config.num_hidden_layers());
+    }
+    Ok(settings)
+}
 
 /// The baseline of every layer `0..=scorer.num_layers()`, when the arguments ask for rescaling.
 pub fn baselines(model: &ModelArgs, scorer: &Scorer) -> Result<Option<Vec<Baseline>>, CliError> {

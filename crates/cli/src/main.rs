@@ -6,8 +6,10 @@
 mod baseline;
 mod bench;
 mod compare;
+mod correlation;
 mod exit;
 mod layers;
+mod layers_human;
 mod matrix;
 mod mbr;
 mod model_args;
@@ -43,6 +45,8 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Minimum-Bayes-risk selection: per group of samples, the one with the highest mean F1 against the others
     Mbr(mbr::MbrArgs),
+    /// Which layer agrees best with human judgments: per-layer Pearson and Kendall of P, R, F with bootstrap CIs
+    Layers(layers_human::LayersArgs),
     /// The supported model types (config.json model_type) and the models with a recommended layer
     Models(models::ModelsArgs),
     /// Throughput of the engine on a data set: pairs/s, tokens/s, time per stage, padding, peak memory
@@ -68,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Baseline(args) => baseline::run(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Mbr(args) => mbr::run(args),
+        Command::Layers(args) => layers_human::run(args),
         Command::Models(args) => models::run(args),
         Command::Pipeline(args) => pipeline::run(args),
         Command::Completions(args) => {

@@ -48,7 +48,8 @@ pub fn run(args: ModelsArgs) -> Result<(), CliError> {
     } else {
         let _ = writeln!(out, "Supported model types (config.json \"model_type\"):");
         for (family, names) in Architecture::ALL {
-            let _ = writeln!(out, "  {:<12} {}", format!("{family:?}"), names.join(", "));
+            let family = format!("{family:?}");
+            let _ = writeln!(out, "  {family:<12} {}", names.join(", "));
         }
         let _ = writeln!(
             out,

@@ -28,7 +28,7 @@ pub use multi::{Correction, SystemsComparison, SystemsItem, compare_systems, loa
 pub use report::{render_systems_table, render_table};
 pub use stats::{
     CompareSettings, DeltaStatistics, MAX_RESAMPLES, MeanScores, PairedStatistics, PermutationTest,
-    TIE_TOLERANCE, paired_statistics,
+    TIE_TOLERANCE, bootstrap_ci95, paired_statistics,
 };
 
 /// One prompt's two outputs and the references they are scored against.

@@ -289,25 +289,52 @@ fn means(scores: &[PairScore]) -> MeanScores {
 /// 95% percentile intervals of the three metrics' mean differences, from the same resamples.
 fn bootstrap_intervals(differences: &[Vec<f64>; 3], resamples: usize, seed: u64) -> [[f64; 2]; 3] {
     let n = differences[0].len();
+    let intervals = bootstrap_ci95(n, resamples, seed, |indices| {
+        differences
+            .iter()
+            .map(|d| indices.iter().map(|&i| d[i]).sum::<f64>() / n as f64)
+            .collect()
+    });
+    std::array::from_fn(|m| intervals[m])
+}
+
+/// The seeded bootstrap every resampled statistic of the project uses: `resamples` draws of `n` item
+/// indices with replacement (ChaCha8 seeded with `seed`, the bootstrap stream), `statistics` of each draw
+/// (always the same number of values), and the 95% percentile interval of each value over the draws
+/// (2.5th and 97.5th percentiles, linear interpolation as numpy's default). NaN statistics sort last.
+///
+/// # Panics
+/// When `n` or `resamples` is 0 (callers check their inputs and options first).
+pub fn bootstrap_ci95(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    mut statistics: impl FnMut(&[usize]) -> Vec<f64>,
+) -> Vec<[f64; 2]> {
+    assert!(n > 0 && resamples > 0, "a bootstrap needs items and resamples");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(BOOTSTRAP_STREAM);
-    let mut resampled: [Vec<f64>; 3] = std::array::from_fn(|_| Vec::with_capacity(resamples));
+    let mut indices = vec![0; n];
+    let mut resampled: Vec<Vec<f64>> = Vec::new();
     for _ in 0..resamples {
-        let mut sums = [0.0; 3];
-        for _ in 0..n {
-            let index = rng.random_range(0..n);
-            for (sum, d) in sums.iter_mut().zip(differences) {
-                *sum += d[index];
-            }
+        indices
+            .iter_mut()
+            .for_each(|index| *index = rng.random_range(0..n));
+        let values = statistics(&indices);
+        if resampled.is_empty() {
+            resampled = vec![Vec::with_capacity(resamples); values.len()];
         }
-        for (means, sum) in resampled.iter_mut().zip(sums) {
-            means.push(sum / n as f64);
+        for (column, value) in resampled.iter_mut().zip(values) {
+            column.push(value);
         }
     }
-    resampled.map(|mut means| {
-        means.sort_by(f64::total_cmp);
-        [percentile(&means, 2.5), percentile(&means, 97.5)]
-    })
+    resampled
+        .into_iter()
+        .map(|mut column| {
+            column.sort_by(f64::total_cmp);
+            [percentile(&column, 2.5), percentile(&column, 97.5)]
+        })
+        .collect()
 }
 
 /// The `q`th percentile of sorted values, interpolating linearly between order statistics.
