@@ -21,12 +21,13 @@ use bertscore_engine::ErrorKind;
 use bertscore_pipeline::{
     Clients, Pipeline, PipelineConfig, PipelineError, Report, RunDir, StepFunctionsInput,
 };
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "bertscore-pipeline",
-    version,
+    version = bertscore_cli_conventions::VERSION,
+    long_version = bertscore_cli_conventions::long_version(),
     about = "The Bedrock customization loop: fine-tune, serve (on-demand deployment or provisioned throughput), evaluate with BERTScore, keep or delete, email"
 )]
 struct Cli {
@@ -57,6 +58,10 @@ enum PipelineCommand {
     /// Delete every billed resource a run created: deployment or provisioned throughput, a running job, optionally
     /// the model
     Cleanup(CleanupArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
+    Completions(bertscore_cli_conventions::CompletionsArgs),
+    /// Print the man page (roff, section 1) on stdout
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +205,13 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<(), Failure> {
     let state_dir = cli.state_dir;
     match cli.command {
+        PipelineCommand::Completions(args) => {
+            bertscore_cli_conventions::completions(args.shell, Cli::command())
+                .map_err(Failure::runtime)
+        }
+        PipelineCommand::Man => {
+            bertscore_cli_conventions::man(Cli::command()).map_err(Failure::runtime)
+        }
         PipelineCommand::Run(run) => {
             let config = load_config(&run.config)?;
             let clients = Clients::connect(&config.aws).await;
