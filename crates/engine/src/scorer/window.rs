@@ -86,7 +86,8 @@ impl Scorer {
                 return Err(EngineError::InvalidOption {
                     name: "window_stride".into(),
                     message: format!(
-                        "text {} has {content} tokens: a stride of {stride} makes {} windows of {width},                          more than the {MAX_WINDOWS_PER_TEXT} a text may have; use a stride of at least {}",
+                        "text {} has {content} tokens: a stride of {stride} makes {} windows of {width}, \
+                         more than the {MAX_WINDOWS_PER_TEXT} a text may have; use a stride of at least {}",
                         index + 1,
                         window_count(content, width, stride),
                         (content - width).div_ceil(MAX_WINDOWS_PER_TEXT - 1)
