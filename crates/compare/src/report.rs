@@ -1,5 +1,6 @@
 //! The comparison as a plain-text table for a terminal.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::multi::SystemsComparison;
@@ -99,7 +100,7 @@ pub fn render_table(comparison: &Comparison) -> String {
             let _ = writeln!(out, "warning: {warning}");
         }
     }
-    out
+    printable(&out).into_owned()
 }
 
 /// The N-way comparison: the base, every system against it (delta, CI, raw and corrected p, wins/losses/ties),
@@ -191,7 +192,7 @@ pub fn render_systems_table(comparison: &SystemsComparison) -> String {
             let _ = writeln!(out, "warning: {warning}");
         }
     }
-    out
+    printable(&out).into_owned()
 }
 
 /// Why the N-way verdict is what it is, in words.
@@ -267,6 +268,29 @@ pub fn format_p(p: f64) -> String {
     }
 }
 
+/// `text` safe to show on a terminal: every control character but the line feed (ESC and so escape
+/// sequences, carriage return, backspace, tab, DEL, the C1 controls) and the bidirectional overrides and
+/// isolates are written as Rust escapes (`\u{1b}`). The plain-text tables (here and the CLI's) pass what they
+/// print through it, so an id, a name or a text cannot drive the terminal. HTML and CSV have their own escaping.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The text on one line, cut to `max` characters.
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -282,6 +306,22 @@ fn one_line(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::tests::comparison_from;
+
+    #[test]
+    fn control_characters_in_ids_and_texts_are_escaped() {
+        assert_eq!(printable("plain\nlines"), "plain\nlines");
+        assert_eq!(
+            printable("\u{1b}[2Jx\r\u{9b}\u{202e}"),
+            "\\u{1b}[2Jx\\r\\u{9b}\\u{202e}"
+        );
+        let c = comparison_from(&[("\u{1b}]0;owned\u{7}", 0.5, 0.7), ("b", 0.4, 0.3)]);
+        let table = render_table(&c);
+        assert!(
+            !table.contains('\u{1b}') && !table.contains('\u{7}'),
+            "{table:?}"
+        );
+        assert!(table.contains("\\u{1b}]0;owned\\u{7}"), "{table}");
+    }
 
     #[test]
     fn table_shows_means_deltas_and_verdict() {
