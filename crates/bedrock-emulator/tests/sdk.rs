@@ -277,7 +277,9 @@ async fn unknown_job_is_resource_not_found() {
     let client = control_client(&emulator);
     let err = client
         .get_model_customization_job()
-        .job_identifier("arn:aws:bedrock:us-east-1:123456789012:model-customization-job/x/nope")
+        .job_identifier(
+            "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/amazon.nova-micro-v1:0:128k/nopenopenope",
+        )
         .send()
         .await
         .unwrap_err()
@@ -489,7 +491,8 @@ async fn provisioned_throughput_faults() {
         .create_provisioned_model_throughput()
         .model_id(&model_arn)
         .provisioned_model_name("broken")
-        .model_units(2)
+        // No commitment term: one model unit (the catalog's rule).
+        .model_units(1)
         .send()
         .await
         .unwrap()
@@ -521,7 +524,7 @@ async fn provisioned_throughput_faults() {
 
     let unknown = client
         .create_provisioned_model_throughput()
-        .model_id("arn:aws:bedrock:us-east-1:123456789012:custom-model/x/missing")
+        .model_id("arn:aws:bedrock:us-east-1:123456789012:custom-model/amazon.nova-micro-v1:0:128k/abcdefabcdef")
         .provisioned_model_name("nothing")
         .model_units(1)
         .send()
@@ -836,6 +839,32 @@ async fn state_and_config_endpoints() {
     .await;
     assert_eq!(status, 200);
     assert!(emulator.state().jobs.is_empty());
+}
+
+/// DNS rebinding: a page served from another host name that resolves to 127.0.0.1 sends its own `Host`. The test
+/// endpoints answer only a loopback `Host` with the emulator's port (403 otherwise), reads included.
+#[tokio::test]
+async fn the_test_endpoints_answer_only_a_loopback_host() {
+    let emulator = start_legacy(fast_config()).await.unwrap();
+    let port = emulator.local_addr().port();
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("rebind.example:{port}"), 403),
+        (format!("127.0.0.1:{}", port.wrapping_add(1)), 403),
+    ] {
+        let url = format!("{}/_emulator/state", emulator.endpoint());
+        let status = tokio::task::spawn_blocking({
+            let host = host.clone();
+            move || match ureq::get(&url).set("Host", &host).call() {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+                Err(e) => panic!("GET {url}: {e}"),
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, expected, "Host: {host}");
+    }
 }
 
 /// What a web page can send without a CORS preflight: a `text/plain` or form POST. The emulator refuses it.

@@ -19,12 +19,18 @@ fn credentials() -> aws_sdk_bedrock::config::Credentials {
 /// The AWS sample's Cohere Command Light, end of life on Bedrock: the id to customize.
 pub const COHERE_CUSTOMIZE: &str = "cohere.command-light-text-v14:7:4k";
 
-/// Starts an emulator that also serves the end-of-life Cohere Command Light (as the local stack's legacy demo
-/// does), for the tests written around the AWS sample.
+/// Starts an emulator that also serves the end-of-life models these tests were written around (the AWS sample's
+/// Cohere Command Light, as the local stack's legacy demo does, and Cohere Command and Titan Text Express for
+/// their request bodies).
 pub async fn start_legacy(mut config: EmulatorConfig) -> std::io::Result<Emulator> {
-    config
-        .allow_end_of_life
-        .push("cohere.command-light-text-v14".to_owned());
+    config.allow_end_of_life.extend(
+        [
+            "cohere.command-light-text-v14",
+            "cohere.command-text-v14",
+            "amazon.titan-text-express-v1",
+        ]
+        .map(str::to_owned),
+    );
     Emulator::start(config).await
 }
 
