@@ -12,7 +12,7 @@ use aws_sdk_bedrock::types::{
 };
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
-use bedrock_emulator::{Emulator, EmulatorConfig, EmulatorState, Faults, Quality};
+use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
 use common::{
     COHERE_CUSTOMIZE, control_client, eventually, runtime_client, runtime_client_with, start_legacy,
 };
