@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use crate::exit::CliError;
 use crate::model_args::{self, ModelArgs};
 use crate::output;
+use crate::paths::{self, Named};
 use crate::text_input;
 
 /// The most pairs `--pairs` accepts (bert_score's published baselines used 1M).
@@ -67,9 +68,15 @@ pub fn run(args: BaselineArgs) -> Result<(), CliError> {
             args.pairs
         )));
     }
-    if let Some(path) = &args.output {
-        output::check(path)?;
-    }
+    let mut inputs = args.model.input_files();
+    inputs.extend(args.corpus.iter().map(|p| Named::new("--corpus", p)));
+    inputs.extend(
+        args.pairs_file
+            .iter()
+            .map(|p| Named::new("--pairs-file", p)),
+    );
+    let outputs: Vec<_> = args.output.iter().map(|p| Named::new("-o", p)).collect();
+    paths::check(&inputs, &outputs)?;
     let (cands, refs) = match (&args.pairs_file, &args.corpus) {
         (Some(path), _) => {
             let records = text_input::read_pairs_jsonl(path, args.model.input.limit())?;
@@ -104,9 +111,9 @@ pub fn run(args: BaselineArgs) -> Result<(), CliError> {
 /// `pairs` pairs of distinct non-blank corpus lines, each line used at most once.
 fn sample_pairs(
     corpus: &std::path::Path,
-    limit: bertscore_engine::text_file::LineLimit,
     pairs: usize,
     seed: u64,
+    limit: bertscore_engine::text_file::LineLimit,
 ) -> Result<(Vec<String>, Vec<Vec<String>>), CliError> {
     let sentences: Vec<String> = text_input::read_lines(corpus, limit)?
         .into_iter()

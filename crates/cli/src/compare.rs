@@ -17,6 +17,7 @@ use clap::Args;
 use crate::exit::{CliError, Exit};
 use crate::model_args::ModelArgs;
 use crate::output::{self, emit, progress_bar};
+use crate::paths::{self, Named};
 
 #[derive(Args)]
 pub struct CompareArgs {
@@ -102,7 +103,7 @@ pub fn run(args: CompareArgs) -> Result<(), CliError> {
         return Err(CliError::bad_input(anyhow!("--heatmap needs --html FILE")));
     }
     args.model.validate()?;
-    check_outputs(args.output.as_deref(), args.html.as_deref())?;
+    check_paths(&args)?;
 
     if args.systems.len() > 1 {
         return run_systems(args, &options);
@@ -247,26 +248,22 @@ fn run_systems(args: CompareArgs, settings: &CompareSettings) -> Result<(), CliE
     Ok(())
 }
 
-/// Both outputs writable, and not the same file (one would overwrite the other), before any work.
-fn check_outputs(
-    report: Option<&std::path::Path>,
-    html: Option<&std::path::Path>,
-) -> Result<(), CliError> {
-    for path in report.into_iter().chain(html) {
-        output::check(path)?;
-    }
-    if let (Some(report), Some(html)) = (report, html) {
-        let same = match (std::fs::canonicalize(report), std::fs::canonicalize(html)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => report == html,
-        };
-        if same {
-            return Err(CliError::bad_input(anyhow!(
-                "-o {} and --html {} name the same file: one would overwrite the other",
-                report.display(),
-                html.display()
-            )));
-        }
-    }
-    Ok(())
+/// Both outputs writable, neither the same file as an input or as the other, before any work (see
+/// [`paths::check`]).
+fn check_paths(args: &CompareArgs) -> Result<(), CliError> {
+    let mut inputs = args.model.input_files();
+    inputs.push(Named::new("BASE", &args.base));
+    inputs.extend(args.systems.iter().map(|p| Named::new("CUSTOM", p)));
+    inputs.extend(
+        args.references
+            .iter()
+            .map(|p| Named::new("--references", p)),
+    );
+    let outputs: Vec<_> = args
+        .output
+        .iter()
+        .map(|p| Named::new("-o", p))
+        .chain(args.html.iter().map(|p| Named::new("--html", p)))
+        .collect();
+    paths::check(&inputs, &outputs)
 }

@@ -7,6 +7,7 @@
 //! | 2 | bad input: a file, a line, an argument, an output path that cannot be written, misaligned items |
 //! | 3 | the model could not be obtained or loaded, or it computes NaN/inf |
 //! | 4 | a runtime failure: I/O while writing, the engine on a device |
+//! | 128 + signal | interrupted by SIGHUP, SIGINT or SIGTERM (129, 130, 143), temporary files removed ([`crate::temp_files`]) |
 //!
 //! The libraries say whose problem an error is (`kind()` on engine, hub and compare errors); this file is the
 //! one place that turns a kind into an exit code. Nothing here looks at messages.
@@ -93,8 +94,10 @@ pub fn report(result: Result<(), CliError>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A gate may end the process with nothing more to say.
+            // Messages quote paths, ids and texts: control characters in them are shown escaped.
             if e.exit != Exit::GateFailed || !e.error.to_string().is_empty() {
-                eprintln!("error: {:#}", e.error);
+                let message = format!("{:#}", e.error);
+                eprintln!("error: {}", bertscore_compare::report::printable(&message));
             }
             ExitCode::from(e.exit as u8)
         }

@@ -21,6 +21,7 @@ use crate::correlation::{kendall_tau_b, pearson};
 use crate::exit::CliError;
 use crate::model_args::{self, ModelArgs};
 use crate::output;
+use crate::paths::{self, Named};
 
 /// How the recommended layer is chosen (said in `--help`, the table and the JSON).
 pub const RULE: &str =
@@ -110,9 +111,10 @@ pub fn run(args: LayersArgs) -> Result<(), CliError> {
              --rescale-with-baseline and --baseline"
         )));
     }
-    if let Some(path) = &args.output {
-        output::check(path)?;
-    }
+    let mut inputs = args.model.input_files();
+    inputs.push(Named::new("--human", &args.human));
+    let outputs: Vec<_> = args.output.iter().map(|p| Named::new("-o", p)).collect();
+    paths::check(&inputs, &outputs)?;
     let records = bertscore_compare::input::read_pairs_with_number(
         &args.human,
         HUMAN_FIELD,
@@ -265,8 +267,8 @@ fn render_table(report: &LayerReport) -> String {
     );
     let _ = writeln!(
         out,
-        "  {:<5}  {:<6}  {:<27}  {}",
-        "layer", "metric", "Pearson r  [95% CI]", "Kendall tau-b  [95% CI]"
+        "  {:<5}  {:<6}  {:<27}  Kendall tau-b  [95% CI]",
+        "layer", "metric", "Pearson r  [95% CI]"
     );
     for layer in &report.layers {
         let mark = if layer.layer == report.recommended_layer {

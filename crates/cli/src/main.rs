@@ -15,8 +15,10 @@ mod mbr;
 mod model_args;
 mod models;
 mod output;
+mod paths;
 mod pipeline;
 mod score;
+mod temp_files;
 mod text_input;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -65,6 +67,11 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
+    // An interrupted command removes its temporary files (see temp_files).
+    if let Err(error) = temp_files::install() {
+        let error = anyhow::Error::new(error).context("cannot watch for SIGINT/SIGTERM");
+        return exit::report(Err(exit::CliError::runtime(error)));
+    }
     let result: Result<(), exit::CliError> = match cli.command {
         Command::Score(args) => score::run(args),
         Command::Compare(args) => compare::run(args),

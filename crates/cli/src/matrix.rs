@@ -16,14 +16,16 @@ use clap::{Args, ValueEnum};
 use crate::exit::CliError;
 use crate::model_args::ModelArgs;
 use crate::output;
+use crate::paths::{self, Named};
+use crate::temp_files::TempFile;
 use crate::text_input;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MatrixFormat {
 /// Most scores held at once (24 bytes each, plus 8 per output file while written): a block of rows of the
 /// matrix, at least one row.
 pub const BLOCK_CELLS: usize = 1 << 20;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
     /// P.npy, R.npy and F.npy (float64, |A|×|B|, numpy's format) in --output-dir
     Npy,
     /// One JSON object per candidate: {"cand": i, "precision": [...], "recall": [...], "f1": [...]}
@@ -59,9 +61,9 @@ pub struct MatrixArgs {
 /// A sink for matrix rows.
 enum Sink {
     /// Three .npy files being written next to their final names.
-    Npy(Vec<(tempfile::NamedTempFile, PathBuf)>),
+    Npy(Vec<(TempFile, PathBuf)>),
     /// JSONL to a temporary file next to the target, or to stdout.
-    Jsonl(Box<dyn Write>, Option<(tempfile::NamedTempFile, PathBuf)>),
+    Jsonl(Box<dyn Write>, Option<(TempFile, PathBuf)>),
 }
 
 pub fn run(args: MatrixArgs) -> Result<(), CliError> {
@@ -92,9 +94,7 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
             dir.display()
         )));
     }
-    if let Some(path) = &args.output {
-        output::check(path)?;
-    }
+    check_paths(&args)?;
     let cands = non_empty(
         text_input::read_lines(&args.cands, args.model.input.limit())?,
         &args.cands,
@@ -111,15 +111,17 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
 
     let mut sink = match &args.output_dir {
         Some(dir) => Sink::Npy(
-            ["P", "R", "F"]
+            NPY_NAMES
                 .iter()
                 .map(|name| {
                     let target = dir.join(format!("{name}.npy"));
-                    let mut file = tempfile::Builder::new()
-                        .prefix(&format!(".{name}.npy."))
-                        .permissions(new_file_mode())
-                        .tempfile_in(dir)
-                        .map_err(|e| write_error(&target, e))?;
+                    let mut file = TempFile::create_in(
+                        tempfile::Builder::new()
+                            .prefix(&format!(".{name}.npy."))
+                            .permissions(new_file_mode()),
+                        dir,
+                    )
+                    .map_err(|e| write_error(&target, e))?;
                     file.write_all(&npy_header(cands.len(), refs.len()))
                         .map_err(|e| write_error(&target, e))?;
                     Ok((file, target))
@@ -132,11 +134,13 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
-                let file = tempfile::Builder::new()
-                    .prefix(".matrix.")
-                    .permissions(new_file_mode())
-                    .tempfile_in(dir)
-                    .map_err(|e| write_error(path, e))?;
+                let file = TempFile::create_in(
+                    tempfile::Builder::new()
+                        .prefix(".matrix.")
+                        .permissions(new_file_mode()),
+                    dir,
+                )
+                .map_err(|e| write_error(path, e))?;
                 let writer = file.reopen().map_err(|e| write_error(path, e))?;
                 Sink::Jsonl(Box::new(BufWriter::new(writer)), Some((file, path.clone())))
             }
@@ -147,6 +151,9 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
     let bar = output::progress_bar("matching");
     bar.set_length(cands.len() as u64);
     let chunk = args.model.chunk_size.max(1);
+    // Rows are matched and written a block at a time: memory holds at most BLOCK_CELLS scores whatever |B|
+    // and the chunk size.
+    let block_rows = (BLOCK_CELLS / refs.len()).max(1);
     for (chunk_index, rows) in cands.chunks(chunk).enumerate() {
         let embedded = scorer.embed_texts(rows, &weights, &mut timings)?;
         for start in (0..rows.len()).step_by(block_rows) {
@@ -156,11 +163,31 @@ pub fn run(args: MatrixArgs) -> Result<(), CliError> {
             bar.inc((end - start) as u64);
         }
     }
-    // Rows are matched and written a block at a time: memory holds at most BLOCK_CELLS scores whatever |B|
-    // and the chunk size.
-    let block_rows = (BLOCK_CELLS / refs.len()).max(1);
     bar.finish_and_clear();
     finish(sink)
+}
+
+/// The names of the three matrices written into `--output-dir`.
+const NPY_NAMES: [&str; 3] = ["P", "R", "F"];
+
+/// Inputs and every output file (`-o`, or P.npy, R.npy and F.npy in `--output-dir`) checked before any work
+/// (see [`paths::check`]).
+fn check_paths(args: &MatrixArgs) -> Result<(), CliError> {
+    let npy: Vec<PathBuf> = args
+        .output_dir
+        .iter()
+        .flat_map(|dir| NPY_NAMES.map(|name| dir.join(format!("{name}.npy"))))
+        .collect();
+    let mut inputs = args.model.input_files();
+    inputs.push(Named::new("-c", &args.cands));
+    inputs.push(Named::new("-r", &args.refs));
+    let outputs: Vec<_> = args
+        .output
+        .iter()
+        .map(|p| Named::new("-o", p))
+        .chain(npy.iter().map(|p| Named::new("--output-dir", p)))
+        .collect();
+    paths::check(&inputs, &outputs)
 }
 
 fn non_empty(lines: Vec<String>, path: &Path) -> Result<Vec<String>, CliError> {
@@ -236,8 +263,7 @@ fn finish(sink: Sink) -> Result<(), CliError> {
                 file.as_file()
                     .sync_all()
                     .map_err(|e| write_error(&target, e))?;
-                file.persist(&target)
-                    .map_err(|e| write_error(&target, e.error))?;
+                file.persist(&target).map_err(|e| write_error(&target, e))?;
             }
         }
         Sink::Jsonl(mut writer, target) => {
@@ -247,8 +273,7 @@ fn finish(sink: Sink) -> Result<(), CliError> {
             writer.flush().map_err(|e| write_error(&shown, e))?;
             drop(writer);
             if let Some((file, path)) = target {
-                file.persist(&path)
-                    .map_err(|e| write_error(&path, e.error))?;
+                file.persist(&path).map_err(|e| write_error(&path, e))?;
             }
         }
     }

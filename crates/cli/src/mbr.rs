@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::exit::CliError;
 use crate::model_args::ModelArgs;
 use crate::output;
+use crate::paths::{self, Named};
 
 #[derive(Debug, Args)]
 pub struct MbrArgs {
@@ -40,24 +41,38 @@ struct Group {
 }
 
 /// Reads the groups; every error names the file and line.
-fn read_groups(path: &Path) -> Result<Vec<Group>, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::bad_input(anyhow!("{}: cannot read: {e}", path.display())))?;
+fn read_groups(
+    path: &Path,
+    limit: bertscore_engine::text_file::LineLimit,
+) -> Result<Vec<Group>, CliError> {
+    let mut lines = bertscore_engine::text_file::Lines::open(path, limit)
+        .map_err(|e| CliError::bad_input(anyhow!(e)))?;
     let mut groups = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    let mut first_lines = std::collections::HashMap::new();
+    while let Some((number, line)) = lines
+        .next_text()
+        .map_err(|e| CliError::bad_input(anyhow!(e)))?
+    {
         if line.trim().is_empty() {
             continue;
         }
         let bad = |message: String| {
-            CliError::bad_input(anyhow!("{}:{}: {message}", path.display(), index + 1))
+            CliError::bad_input(anyhow!("{}:{number}: {message}", path.display()))
         };
-        let group: Group = serde_json::from_str(line).map_err(|e| {
+        let group: Group = serde_json::from_str(&line).map_err(|e| {
             bad(format!(
                 "expected {{\"id\": ..., \"samples\": [\"...\", ...]}}: {e}"
             ))
         })?;
         if group.samples.is_empty() {
             return Err(bad("\"samples\" is empty".into()));
+        }
+        // Ids are compared as the JSON they are written in (1 and "1" are two ids, as in the output).
+        if let Some(first) = first_lines.insert(group.id.to_string(), number) {
+            return Err(bad(format!(
+                "duplicate group id {} (first at line {first}): each group needs its own id",
+                group.id
+            )));
         }
         groups.push(group);
     }
@@ -92,10 +107,11 @@ pub fn choose(f1: &[Vec<f64>]) -> (usize, Vec<Option<f64>>) {
 
 pub fn run(args: MbrArgs) -> Result<(), CliError> {
     args.model.validate()?;
-    if let Some(path) = &args.output {
-        output::check(path)?;
-    }
-    let groups = read_groups(&args.input)?;
+    let mut inputs = args.model.input_files();
+    inputs.push(Named::new("--input", &args.input));
+    let outputs: Vec<_> = args.output.iter().map(|p| Named::new("-o", p)).collect();
+    paths::check(&inputs, &outputs)?;
+    let groups = read_groups(&args.input, args.model.input.limit())?;
     let scorer = args.model.load_scorer()?;
     let all_samples: Vec<String> = groups.iter().flat_map(|g| g.samples.clone()).collect();
     let weights = scorer.weights_for_references(&all_samples)?;

@@ -187,6 +187,15 @@ impl ModelArgs {
         self.settings().validate().map_err(option_error)
     }
 
+    /// The files these options read (`--idf-corpus`, `--baseline`), for [`crate::paths::check`].
+    pub fn input_files(&self) -> Vec<crate::paths::Named<'_>> {
+        let idf = self.idf_corpus.iter().map(|p| ("--idf-corpus", p));
+        let baseline = self.baseline.iter().map(|p| ("--baseline", p));
+        idf.chain(baseline)
+            .map(|(option, path)| crate::paths::Named::new(option, path))
+            .collect()
+    }
+
     /// Whether scores are rescaled (for reports).
     pub fn rescaled(&self) -> bool {
         self.settings().rescaled()

@@ -21,6 +21,7 @@ use anyhow::anyhow;
 use rustix::fs::Access;
 
 use crate::exit::CliError;
+use crate::temp_files::TempFile;
 
 /// More links than this in a chain is a loop (Linux's own limit is 40).
 const MAX_SYMLINKS: usize = 40;
@@ -121,7 +122,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// `path` with every symbolic link of its last component followed (links inside directories are the
 /// kernel's to follow). A dangling link gives its missing target: writing creates it, as `>` would.
-fn follow_links(path: &Path) -> Result<PathBuf, CliError> {
+pub(crate) fn follow_links(path: &Path) -> Result<PathBuf, CliError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SYMLINKS {
         match fs::symlink_metadata(&current) {
@@ -235,11 +236,14 @@ fn replace_regular(
         .unwrap_or_default();
     let result = (|| -> io::Result<()> {
         // Created with 0666 or the old mode, the umask applied by the kernel as for any new file.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .permissions(fs::Permissions::from_mode(mode.unwrap_or(0o666)))
-            .tempfile_in(dir)?;
+        // Listed for removal if the process is interrupted (see crate::temp_files).
+        let mut tmp = TempFile::create_in(
+            tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".tmp")
+                .permissions(fs::Permissions::from_mode(mode.unwrap_or(0o666))),
+            dir,
+        )?;
         if let Some(existing) = existing {
             // Best effort: the old owner and group (root may set both, an owner its own groups); a file
             // replaced by someone else otherwise becomes theirs, as with any editor's save.
@@ -253,7 +257,7 @@ fn replace_regular(
         }
         tmp.write_all(contents)?;
         tmp.as_file().sync_all()?;
-        tmp.persist(target).map_err(|e| e.error)?;
+        tmp.persist(target)?;
         // The rename itself is durable once the directory is synced.
         File::open(dir)?.sync_all()
     })();

@@ -1,15 +1,17 @@
 //! `bertscore score`: a drop-in for the `bert-score` CLI, plus JSONL input and machine-readable outputs.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
+use bertscore_compare::report::printable;
 use bertscore_engine::{PairScore, Scorer};
 use clap::{Args, ValueEnum};
 
 use crate::exit::CliError;
 use crate::model_args::ModelArgs;
 use crate::output;
+use crate::paths::{self, Named};
 use crate::text_input::{self, PairRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,13 +103,14 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
     }
     match &args.cands {
         Some(cands) => {
-            // A directory is neither a file of texts nor meant as a literal text.
+            // A directory, a device or a FIFO is neither a file of texts nor meant as a literal text.
             for (flag, given) in
                 std::iter::once(("-c", cands)).chain(args.refs.iter().map(|r| ("-r", r)))
             {
-                if std::path::Path::new(given).is_dir() {
+                if let Some(kind) = paths::not_regular(Path::new(given)) {
                     return Err(CliError::bad_input(anyhow!(
-                        "{given}: is a directory; {flag} takes a file with one text per line (or a literal text)"
+                        "{given}: is {kind}, not a regular file; {flag} takes a file with one text per line \
+                         (or a literal text)"
                     )));
                 }
             }
@@ -129,9 +132,7 @@ fn read_inputs(args: &ScoreArgs) -> Result<Inputs, CliError> {
 
 pub fn run(args: ScoreArgs) -> Result<(), CliError> {
     args.model.validate()?;
-    if let Some(path) = &args.output {
-        output::check(path)?;
-    }
+    check_paths(&args)?;
     let inputs = read_inputs(&args)?;
     if args.model.idf && inputs.literal {
         return Err(CliError::bad_input(anyhow!(
@@ -177,6 +178,17 @@ pub fn run(args: ScoreArgs) -> Result<(), CliError> {
         render(&args, &scorer, &inputs, &report.scores)
     };
     output::emit(args.output.as_deref(), &rendered)
+}
+
+/// Every file read and written, checked before any work (see [`paths::check`]). `-c`/`-r` may be literal texts;
+/// those are not files and pass.
+fn check_paths(args: &ScoreArgs) -> Result<(), CliError> {
+    let mut inputs = args.model.input_files();
+    inputs.extend(args.input.iter().map(|p| Named::new("--input", p)));
+    inputs.extend(args.cands.iter().map(|c| Named::new("-c", Path::new(c))));
+    inputs.extend(args.refs.iter().map(|r| Named::new("-r", Path::new(r))));
+    let outputs: Vec<_> = args.output.iter().map(|p| Named::new("-o", p)).collect();
+    paths::check(&inputs, &outputs)
 }
 
 fn mean(scores: &[PairScore]) -> PairScore {
@@ -259,7 +271,10 @@ fn render(args: &ScoreArgs, scorer: &Scorer, inputs: &Inputs, scores: &[PairScor
                 .ids
                 .iter()
                 .enumerate()
-                .map(|(index, id)| id.clone().unwrap_or_else(|| (index + 1).to_string()))
+                .map(|(index, id)| match id {
+                    Some(id) => printable(id).into_owned(),
+                    None => (index + 1).to_string(),
+                })
                 .collect();
             let width = labels
                 .iter()
