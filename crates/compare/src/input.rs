@@ -1093,12 +1093,13 @@ mod tests {
         );
         let f = file("[\n\"a\",\n\"b\"\n]\n");
         assert_eq!(read_candidates(f.path(), LineLimit(16)).unwrap().len(), 2);
-        let error = read_candidates(f.path(), LineLimit(10))
+        // The array's text up to line 3 is 10 bytes (newlines between lines counted): over 9 there.
+        let error = read_candidates(f.path(), LineLimit(9))
             .unwrap_err()
             .to_string();
         assert!(
             error.starts_with(&format!(
-                "{}:3: line longer than 10 bytes",
+                "{}:3: line longer than 9 bytes",
                 f.path().display()
             )),
             "{error}"

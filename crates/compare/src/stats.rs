@@ -311,7 +311,10 @@ pub fn bootstrap_ci95(
     seed: u64,
     mut statistics: impl FnMut(&[usize]) -> Vec<f64>,
 ) -> Vec<[f64; 2]> {
-    assert!(n > 0 && resamples > 0, "a bootstrap needs items and resamples");
+    assert!(
+        n > 0 && resamples > 0,
+        "a bootstrap needs items and resamples"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(BOOTSTRAP_STREAM);
     let mut indices = vec![0; n];

@@ -262,7 +262,20 @@ impl ScorerSettings {
             .num_layers
             .or_else(|| registry::default_layer(model_name));
         let idf = match &self.idf_corpus {
-            Some(path) => IdfMode::Corpus(read_text_lines(path, LineLimit::default())?),
+            Some(path) => {
+                let documents = read_text_lines(path, LineLimit::default())?;
+                // No documents: every idf weight would be log(1/1) = 0 and every score NaN.
+                if documents.is_empty() {
+                    return Err(invalid(
+                        "idf_corpus",
+                        format!(
+                            "{}: no documents (an idf corpus needs at least one line)",
+                            path.display()
+                        ),
+                    ));
+                }
+                IdfMode::Corpus(documents)
+            }
             None if self.idf => idf_references.map_or(IdfMode::References, IdfMode::Corpus),
             None => IdfMode::Off,
         };

@@ -237,10 +237,15 @@ fn baseline_file_errors_name_file_and_line() {
     );
 
     let missing = dir.path().join("absent.tsv");
-    assert!(matches!(
-        Baseline::from_file(&missing, 0),
-        Err(EngineError::Io { .. })
-    ));
+    let err = Baseline::from_file(&missing, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Read(bertscore_engine::text_file::ReadError::Io { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("absent.tsv"), "{err}");
 }
 
 /// Several references: each candidate keeps the maximum of P, R and F over its references, where
@@ -654,10 +659,15 @@ fn window_equals_truncate_on_every_fixture() {
             let fits = |t: &String| scorer.tokenize(t).unwrap().len() <= scorer.max_tokens();
             for (i, (cand, group)) in cands.iter().zip(&refs).enumerate() {
                 if fits(cand) && group.iter().all(fits) {
-                    assert_eq!(
-                        truncate.scores[i], window.scores[i],
-                        "{name} {backend:?} {i}"
-                    );
+                    // Where the encoder pads its batches (candle: every family on Backend::Candle, DeBERTa
+                    // on both), windows are grouped differently (16 a batch) than truncated texts: float
+                    // rounding only.
+                    let (t, w) = (truncate.scores[i], window.scores[i]);
+                    let d = (t.precision - w.precision)
+                        .abs()
+                        .max((t.recall - w.recall).abs())
+                        .max((t.f1 - w.f1).abs());
+                    assert!(d < 1e-6, "{name} {backend:?} {i}: {t:?} vs {w:?}");
                 } else {
                     assert!(window.warnings.iter().any(|w| w.contains("windows")));
                 }

@@ -240,7 +240,12 @@ async fn batch(stack: &LocalStack, s3: &aws_sdk_s3::Client, model: &Model, slug:
             .send()
             .await
             .unwrap();
-        match got.status.map(|s| s.as_str().to_owned()).as_deref() {
+        match got
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .as_deref()
+        {
             Some("Completed") => return,
             Some("Failed" | "PartiallyCompleted" | "Stopped") => {
                 panic!(

@@ -35,7 +35,8 @@ fn completions_and_the_man_page_are_produced() {
     for (args, marker) in [
         (
             &["completions", "bash"][..],
-            "complete -F _bertscore-pipeline",
+            // clap_complete names the function after the binary, `-` spelt `__`.
+            "complete -F _bertscore__pipeline",
         ),
         (&["completions", "zsh"][..], "#compdef bertscore-pipeline"),
         (

@@ -533,7 +533,7 @@ mod tests {
         assert!(
             family
                 .to_string()
-                .contains("supported: bert, roberta, xlm-roberta, distilbert, deberta-v2"),
+                .contains("supported: bert, roberta, xlm-roberta, distilbert, deberta-v2, qwen3"),
             "{family}"
         );
     }
