@@ -178,26 +178,18 @@ pub struct CustomizationConfig {
 }
 
 impl CustomizationConfig {
-    /// The base model's id for inference (see `inference_model_id`).
+    /// The base model's id for inference (see `inference_model_id`): the catalog's id to invoke for the base
+    /// model (`meta.llama3-1-8b-instruct-v1:0:128k` is invoked as `meta.llama3-1-8b-instruct-v1:0`,
+    /// `cohere.command-light-text-v14:7:4k` as `cohere.command-light-text-v14`); a model the catalog does not
+    /// list keeps `name:version` and drops what follows (the context-length variant).
     pub fn inference_model_id(&self) -> String {
-        match &self.inference_model_id {
-            Some(id) => id.clone(),
-            None => {
-                let id = match self.base_model_id.split_once("foundation-model/") {
-                    Some((_, id)) => id,
-                    None => &self.base_model_id,
-                };
-                if id.starts_with("amazon.nova") {
-                    // `amazon.nova-micro-v1:0:128k` (the customizable variant) is invoked as `amazon.nova-micro-v1:0`.
-                    let mut parts = id.splitn(3, ':');
-                    match (parts.next(), parts.next()) {
-                        (Some(name), Some(version)) => format!("{name}:{version}"),
-                        _ => id.to_string(),
-                    }
-                } else {
-                    id.split(':').next().unwrap_or(id).to_string()
-                }
-            }
+        if let Some(id) = &self.inference_model_id {
+            return id.clone();
+        }
+        let id = bedrock_catalog::foundation_model_id(&self.base_model_id);
+        match bedrock_catalog::catalog().by_customize_id(id) {
+            Some(model) => model.inference_id.clone(),
+            None => id.splitn(3, ':').take(2).collect::<Vec<_>>().join(":"),
         }
     }
 
@@ -878,6 +870,43 @@ mod tests {
             "bertscore-pipeline/r1/training/x.jsonl"
         );
         assert!(config.notify.is_none());
+    }
+
+    #[test]
+    fn inference_ids_are_the_ids_aws_invokes() {
+        let id_for = |base: &str| {
+            let text = MINIMAL.replace("cohere.command-light-text-v14:7:4k", base);
+            let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
+            config.customization.inference_model_id()
+        };
+        // Cutting at the first `:` invoked `meta.llama3-1-8b-instruct-v1`, a model that does not exist.
+        for (base, invoked) in [
+            (
+                "meta.llama3-1-8b-instruct-v1:0:128k",
+                "meta.llama3-1-8b-instruct-v1:0",
+            ),
+            (
+                "meta.llama3-2-3b-instruct-v1:0:128k",
+                "meta.llama3-2-3b-instruct-v1:0",
+            ),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0:200k",
+                "anthropic.claude-3-haiku-20240307-v1:0",
+            ),
+            ("amazon.nova-micro-v1:0:128k", "amazon.nova-micro-v1:0"),
+            (
+                "arn:aws:bedrock:us-west-2::foundation-model/meta.llama3-1-70b-instruct-v1:0:128k",
+                "meta.llama3-1-70b-instruct-v1:0",
+            ),
+            (
+                "cohere.command-light-text-v14:7:4k",
+                "cohere.command-light-text-v14",
+            ),
+            // Not in the catalog: name and version kept, the context-length variant dropped.
+            ("vendor.some-model-v2:1:32k", "vendor.some-model-v2:1"),
+        ] {
+            assert_eq!(id_for(base), invoked, "{base}");
+        }
     }
 
     #[test]
