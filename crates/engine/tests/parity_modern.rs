@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use bertscore_engine::{
-    Backend, DevicePreference, IdfMode, PairScore, Precision, Scorer, ScorerOptions,
+    Backend, DevicePreference, IdfMode, LongTexts, PairScore, Precision, Scorer, ScorerOptions,
 };
 use serde_json::Value;
 
@@ -479,4 +479,30 @@ fn modernbert_scores_a_6000_token_text_whole() {
         part.recall,
         peak_rss_mib()
     );
+}
+
+/// Windows are re-wrapped in a text's start and end tokens; Qwen3's tokenizer adds none, so window mode
+/// is refused for a text that needs windows (instead of taking its first and last tokens for them),
+/// and a text that fits is scored as in truncation.
+#[test]
+fn qwen3_window_mode_is_refused_for_a_long_text() {
+    let mut options = ScorerOptions::new(model_dir("tiny-qwen3"), "tiny-qwen3");
+    options.num_layers = Some(3);
+    options.long_texts = LongTexts::Window { stride: None };
+    let scorer = Scorer::new(options).unwrap();
+    let short = "#Person1# asks about the weather.".to_string();
+    let refs = vec![vec![short.clone()]];
+    let fits = scorer.score(std::slice::from_ref(&short), &refs).unwrap();
+    assert!(
+        (fits.scores[0].f1 - 1.0).abs() < 1e-5,
+        "{:?}",
+        fits.scores[0]
+    );
+    let long = "the weather is fine today and ".repeat(200);
+    assert!(scorer.tokenize(&long).unwrap().len() > scorer.max_tokens());
+    let error = scorer
+        .score(std::slice::from_ref(&long), &[vec![long.clone()]])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("window mode needs a tokenizer"), "{error}");
 }

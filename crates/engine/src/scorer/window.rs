@@ -78,6 +78,16 @@ impl Scorer {
         if tokenized.iter().all(|t| t.ids.len() <= max) {
             return self.embed_batches(tokenized, layers, progress, timings);
         }
+        // Windows are re-wrapped in the text's start and end tokens; a tokenizer that adds none (Qwen3's) would
+        // have its first and last content tokens taken for them.
+        if self.tokenizer.cls_id().is_none() || self.tokenizer.sep_id().is_none() {
+            return Err(EngineError::InvalidOption {
+                name: "long_texts".into(),
+                message: format!(
+                    "window mode needs a tokenizer that wraps each text in start and end tokens, and this                      model's adds none; a text here is longer than its {max} tokens: use truncation"
+                ),
+            });
+        }
         let width = max - 2;
         let stride = stride.unwrap_or((width / 2).max(1));
         for (index, text) in tokenized.iter().enumerate() {
