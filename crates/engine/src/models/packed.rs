@@ -223,15 +223,7 @@ impl PackedEncoder {
         texts: &[&[u32]],
         mut each: impl FnMut(usize, usize, &[f32]),
     ) -> candle_core::Result<()> {
-        let mut spans = Vec::with_capacity(texts.len());
-        let mut rows = 0;
-        for text in texts {
-            spans.push(SequenceSpan {
-                start: rows,
-                len: text.len(),
-            });
-            rows += text.len();
-        }
+        let (spans, rows) = spans_of(texts);
         let h = self.hidden;
         // One batch at a time reuses the buffers (no allocation, no zeroing); a concurrent caller
         // gets its own.
@@ -359,4 +351,18 @@ impl super::FastEncoder for PackedEncoder {
 
 fn normalize(x: &mut [f32], norm: &NormWeights, isa: Isa) {
     layer_norm_rows(x, &norm.gamma, &norm.beta, norm.eps, isa);
+}
+
+/// The rows of `texts` packed one after another: each text's span, and the rows in all.
+pub(crate) fn spans_of(texts: &[&[u32]]) -> (Vec<SequenceSpan>, usize) {
+    let mut spans = Vec::with_capacity(texts.len());
+    let mut rows = 0;
+    for text in texts {
+        spans.push(SequenceSpan {
+            start: rows,
+            len: text.len(),
+        });
+        rows += text.len();
+    }
+    (spans, rows)
 }

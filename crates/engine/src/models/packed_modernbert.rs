@@ -9,11 +9,12 @@
 //! Linear layers run in the chosen [`WeightFormat`]; norms, rotary embedding, attention and the
 //! gate stay f32. As in the post-LN path, the reduced precisions take GELU's tanh form.
 
+use super::packed::spans_of;
 use std::sync::Mutex;
 
 use bertscore_kernels::{
     AttentionMask, AttentionShape, Epilogue, GateActivation, GluInput, Isa, PackedLinear, Rope,
-    SequenceSpan, WeightFormat, attention_masked, gated, layer_norm_rows,
+    WeightFormat, attention_masked, gated, layer_norm_rows,
 };
 
 use super::packed::{LinearWeights, NormWeights};
@@ -156,15 +157,7 @@ impl PackedModernBert {
         all: bool,
         each: &mut dyn FnMut(usize, usize, &[f32]),
     ) -> candle_core::Result<()> {
-        let mut spans = Vec::with_capacity(texts.len());
-        let mut rows = 0;
-        for text in texts {
-            spans.push(SequenceSpan {
-                start: rows,
-                len: text.len(),
-            });
-            rows += text.len();
-        }
+        let (spans, rows) = spans_of(texts);
         let (h, isa) = (self.hidden, self.isa);
         let mut shared = self.workspace.try_lock();
         let mut own = Workspace::default();

@@ -7,11 +7,12 @@
 //! Linear layers run in the chosen [`WeightFormat`]; norms, rotary embedding, attention, SiLU and
 //! residuals stay f32 in every format.
 
+use super::packed::spans_of;
 use std::sync::Mutex;
 
 use bertscore_kernels::{
     AttentionMask, AttentionShape, Epilogue, GateActivation, GluInput, Isa, PackedLinear, Rope,
-    SequenceSpan, WeightFormat, attention_masked, gated, rms_norm_heads, rms_norm_rows,
+    WeightFormat, attention_masked, gated, rms_norm_heads, rms_norm_rows,
 };
 
 use super::FastEncoder;
@@ -142,15 +143,7 @@ impl PackedQwen3 {
         all: bool,
         each: &mut dyn FnMut(usize, usize, &[f32]),
     ) -> candle_core::Result<()> {
-        let mut spans = Vec::with_capacity(texts.len());
-        let mut rows = 0;
-        for text in texts {
-            spans.push(SequenceSpan {
-                start: rows,
-                len: text.len(),
-            });
-            rows += text.len();
-        }
+        let (spans, rows) = spans_of(texts);
         let (h, isa, eps) = (self.hidden, self.isa, self.eps);
         let mut shared = self.workspace.try_lock();
         let mut own = Workspace::default();
