@@ -489,8 +489,8 @@ async fn converse(
 }
 
 async fn get_foundation_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    control(&state, "GetFoundationModel", StatusCode::OK, |_| {
-        foundation::get(&id)
+    control(&state, "GetFoundationModel", StatusCode::OK, |store| {
+        foundation::get(&store.config, &id)
     })
 }
 
@@ -498,8 +498,8 @@ async fn list_foundation_models(
     State(state): State<AppState>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
-    control(&state, "ListFoundationModels", StatusCode::OK, |_| {
-        Ok(foundation::list(&query))
+    control(&state, "ListFoundationModels", StatusCode::OK, |store| {
+        Ok(foundation::list(&store.config, &query))
     })
 }
 
