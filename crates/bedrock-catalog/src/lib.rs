@@ -16,6 +16,7 @@
 
 mod ids;
 mod model;
+pub mod roles;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
@@ -42,6 +43,8 @@ pub struct Catalog {
     pub sources: BTreeMap<String, Source>,
     /// Account quotas and service rules.
     pub quotas: Quotas,
+    /// The service roles jobs name: who assumes them, for which jobs.
+    pub roles: roles::Roles,
     /// The base models.
     #[serde(rename = "model")]
     pub models: Vec<Model>,
@@ -131,9 +134,11 @@ impl Catalog {
             &quotas.batch_records.source,
             &quotas.no_commitment_throughput.source,
             &quotas.on_demand_deployment.source,
+            &self.roles.customization.source,
+            &self.roles.batch.source,
         ] {
             if !self.sources.contains_key(key) {
-                return Err(format!("quotas cite the unknown source {key}"));
+                return Err(format!("quotas or roles cite the unknown source {key}"));
             }
         }
         if quotas.batch_records.min == 0 || quotas.batch_records.min > quotas.batch_records.max {
