@@ -51,6 +51,9 @@ enum PipelineCommand {
     Run(RunArgs),
     /// Check the config, the data and the scoring model, and print every AWS call a run would make; calls nothing
     Plan(ConfigArgs),
+    /// Ask the account, with read-only calls, whether a run can succeed: the base model, the buckets, the SES
+    /// identities, the roles' trust policies, the throughput quota; one line per problem, exit 2 when any
+    Preflight(PreflightArgs),
     /// Show a run's steps, resources and outcome
     Status(StatusArgs),
     /// Continue an interrupted or failed run from its journal (no second job, deployment or throughput is created)
@@ -99,6 +102,16 @@ struct ConfigArgs {
     /// The BERTScore model (directory or hub id); overrides the config
     #[arg(long)]
     scoring_model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PreflightArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+
+    /// Print the findings as JSON on stdout (`problems`, `notes`)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +245,33 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             for (index, call) in calls.iter().enumerate() {
                 println!("{:>3}. {call}", index + 1);
             }
+            Ok(())
+        }
+        PipelineCommand::Preflight(args) => {
+            let config = load_config(&args.config)?;
+            let clients = Clients::connect(&config.aws).await;
+            let found =
+                bertscore_pipeline::preflight::for_run(&config, &clients, Vec::new()).await?;
+            if args.json {
+                let text = serde_json::to_string_pretty(&found).map_err(Failure::runtime)?;
+                println!("{text}");
+            } else {
+                for problem in &found.problems {
+                    println!("problem: {problem}");
+                }
+                for note in &found.notes {
+                    println!("note: {note}");
+                }
+                if found.problems.is_empty() {
+                    println!("preflight: no problem found; a run can start");
+                }
+            }
+            let origin = args
+                .config
+                .config
+                .as_deref()
+                .unwrap_or(Path::new("<flags>"));
+            found.into_result(origin)?;
             Ok(())
         }
         PipelineCommand::Status(status) => {

@@ -10,6 +10,20 @@ use std::time::Duration;
 use bertscore_pipeline::report::is_local_endpoint;
 use bertscore_pipeline::{RunDir, RunStatus, ServingKind, StepStatus};
 
+/// `text` with every control character but the line breaks written as an escape (`\u{1b}`), so an id or a
+/// message holding ESC sequences cannot move the cursor, recolour or retitle the terminal.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The text of `status RUN`.
 pub fn describe(run: &RunDir) -> String {
     let state = &run.state;
@@ -144,7 +158,8 @@ pub fn describe(run: &RunDir) -> String {
     for note in &state.notes {
         let _ = writeln!(out, "note     {note}");
     }
-    out
+    // Ids, names and messages come from the state file and from AWS: never raw control sequences to the terminal.
+    escape_controls(&out)
 }
 
 /// Whether something accepts connections at the endpoint's address (loopback only: a few milliseconds).

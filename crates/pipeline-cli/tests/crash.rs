@@ -60,9 +60,7 @@ fn nova_batch_config(dir: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
     // The batch job takes 4 s: the window in which the process is killed.
-    let stack = LocalStack::start(emulator_config(Duration::from_secs(4)))
-        .await
-        .unwrap();
+    let stack = common::start_stack(emulator_config(Duration::from_secs(4))).await;
     let dir = tempfile::tempdir().unwrap();
     let config = nova_batch_config(dir.path());
     let state_dir = dir.path().join("runs");
@@ -83,7 +81,7 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["resume", run_id, "--json"])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed));
@@ -131,9 +129,7 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     // The batch job would take a minute: cleanup must stop it.
-    let stack = LocalStack::start(emulator_config(Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let stack = common::start_stack(emulator_config(Duration::from_secs(60))).await;
     let dir = tempfile::tempdir().unwrap();
     let config = nova_batch_config(dir.path());
     let state_dir = dir.path().join("runs");
@@ -161,7 +157,7 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["cleanup", run_id])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(cleanup.status.success(), "{}", text(&cleanup));
@@ -188,7 +184,7 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["cleanup", run_id])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(again.status.success(), "{}", text(&again));
@@ -223,7 +219,7 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
         { "when": { "epochCount": "2", "learningRate": "0.00005" }, "good_fraction": 1.0 },
     ]))
     .unwrap();
-    let stack = LocalStack::start(emulator).await.unwrap();
+    let stack = common::start_stack(emulator).await;
     let dir = tempfile::tempdir().unwrap();
     let config = sweep_config(dir.path());
     let state_dir = dir.path().join("runs");
@@ -272,7 +268,7 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["resume", run_id, "--json"])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed));
@@ -335,7 +331,7 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
     // The deployment takes 3 s to become Active: the window in which the process is killed.
     let mut emulator = emulator_config(Duration::from_secs(1));
     emulator.deployment_duration = Duration::from_secs(3);
-    let stack = LocalStack::start(emulator).await.unwrap();
+    let stack = common::start_stack(emulator).await;
     let dir = tempfile::tempdir().unwrap();
     let config = nova_on_demand_config(dir.path());
     let state_dir = dir.path().join("runs");
@@ -369,7 +365,7 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["resume", run_id, "--json"])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed));
@@ -437,7 +433,7 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
             .args(["--state-dir"])
             .arg(&state_dir)
             .args(["cleanup", run_id])
-            .envs(stack.env())
+            .envs(common::env(&stack))
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", text(&output));

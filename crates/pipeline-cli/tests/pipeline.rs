@@ -39,9 +39,7 @@ fn assert_in_order(stdout: &str, texts: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_after_the_throughput_is_created_then_resumed() {
     // The throughput takes 3 s to come into service: the window in which the process is killed.
-    let stack = LocalStack::start(emulator_config(Duration::from_secs(3)))
-        .await
-        .unwrap();
+    let stack = common::start_stack(emulator_config(Duration::from_secs(3))).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 3.0);
     let state_dir = dir.path().join("runs");
@@ -80,7 +78,7 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["resume", run_id, "--json"])
-        .envs(stack.env())
+        .envs(common::env(&stack))
         .output()
         .unwrap();
     assert!(resumed.status.success(), "{}", text(&resumed));
@@ -187,7 +185,7 @@ async fn a_second_process_is_refused_while_a_run_is_live() {
     // The job stays InProgress for a minute: the run is live while the other commands try to take it.
     let mut emulator = emulator_config(Duration::from_millis(300));
     emulator.job_duration = Duration::from_secs(60);
-    let stack = LocalStack::start(emulator).await.unwrap();
+    let stack = common::start_stack(emulator).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 1.0);
     let state_dir = dir.path().join("runs");
@@ -201,7 +199,7 @@ async fn a_second_process_is_refused_while_a_run_is_live() {
             .args(["--state-dir"])
             .arg(&state_dir)
             .args(args)
-            .envs(stack.env())
+            .envs(common::env(&stack))
             .output()
             .unwrap()
     };
@@ -255,9 +253,7 @@ async fn a_second_process_is_refused_while_a_run_is_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_scoring_settings_and_models_stop_the_run_before_any_aws_call() {
-    let stack = LocalStack::start(emulator_config(Duration::from_millis(300)))
-        .await
-        .unwrap();
+    let stack = common::start_stack(emulator_config(Duration::from_millis(300))).await;
     let dir = tempfile::tempdir().unwrap();
     let broken_model = dir.path().join("broken-model");
     std::fs::create_dir(&broken_model).unwrap();
@@ -295,7 +291,7 @@ async fn bad_scoring_settings_and_models_stop_the_run_before_any_aws_call() {
                 .arg(dir.path().join("runs"))
                 .args([command, "--config"])
                 .arg(&config)
-                .envs(stack.env())
+                .envs(common::env(&stack))
                 .output()
                 .unwrap();
             assert_eq!(

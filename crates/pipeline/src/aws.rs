@@ -26,6 +26,9 @@ pub struct Endpoints {
     /// SESv2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sesv2: Option<String>,
+    /// IAM (read by `preflight` only: GetRole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam: Option<String>,
 }
 
 /// Static credentials (tests and emulators only; never written to disk).
@@ -37,8 +40,9 @@ pub struct StaticCredentials {
     pub secret_access_key: String,
 }
 
-/// How to reach AWS. Everything unset falls back to the standard chain.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// How to reach AWS. Everything unset falls back to the standard chain; every call is bounded in time
+/// (`connect_timeout_s`, `read_timeout_s`, `max_attempts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     /// Default: `AWS_REGION` / the profile's region.
@@ -53,6 +57,18 @@ pub struct AwsSettings {
     /// Per-service endpoints (emulators, VPC endpoints).
     #[serde(default)]
     pub endpoints: Endpoints,
+    /// The longest wait for a connection to an endpoint, in seconds (1 to [`MAX_CONNECT_TIMEOUT_S`]).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: f64,
+    /// The longest wait for an answer, from sending a request to the answer's first byte, in seconds (1 to
+    /// [`MAX_READ_TIMEOUT_S`]). It covers the upload of a request body and the model's generation time of an
+    /// InvokeModel/Converse call: raise it for slow links or long generations.
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_s: f64,
+    /// Attempts per call (the SDK's standard retry mode: throttling, 5xx, timeouts and connection failures are
+    /// retried with exponential backoff and jitter), 1 to [`MAX_ATTEMPTS`].
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
     /// Skip the environment entirely (region and credentials must then be given here).
     #[serde(skip)]
     pub ignore_environment: bool,
@@ -61,12 +77,46 @@ pub struct AwsSettings {
     pub credentials: Option<StaticCredentials>,
 }
 
+/// The longest `[aws] connect_timeout_s`.
+pub const MAX_CONNECT_TIMEOUT_S: f64 = 300.0;
+/// The longest `[aws] read_timeout_s`.
+pub const MAX_READ_TIMEOUT_S: f64 = 3600.0;
+/// The most `[aws] max_attempts`.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The standard retry mode's longest backoff between two attempts (the SDK's default, kept).
+const MAX_BACKOFF_S: f64 = 20.0;
+
+fn default_connect_timeout() -> f64 {
+    10.0
+}
+fn default_read_timeout() -> f64 {
+    60.0
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            profile: None,
+            s3_force_path_style: false,
+            endpoints: Endpoints::default(),
+            connect_timeout_s: default_connect_timeout(),
+            read_timeout_s: default_read_timeout(),
+            max_attempts: default_max_attempts(),
+            ignore_environment: false,
+            credentials: None,
+        }
+    }
+}
+
 impl AwsSettings {
     /// Settings for local emulators: fixed region, dummy credentials, no environment, path-style S3.
     pub fn local(endpoints: Endpoints) -> Self {
         Self {
             region: Some("us-east-1".into()),
-            profile: None,
             s3_force_path_style: true,
             endpoints,
             ignore_environment: true,
@@ -74,7 +124,50 @@ impl AwsSettings {
                 access_key_id: "testing".into(),
                 secret_access_key: "testing".into(),
             }),
+            ..Self::default()
         }
+    }
+
+    /// Checks the bounds of the timeouts and attempts; the message names the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (field, value, max) in [
+            (
+                "aws.connect_timeout_s",
+                self.connect_timeout_s,
+                MAX_CONNECT_TIMEOUT_S,
+            ),
+            (
+                "aws.read_timeout_s",
+                self.read_timeout_s,
+                MAX_READ_TIMEOUT_S,
+            ),
+        ] {
+            if !(1.0..=max).contains(&value) {
+                return Err(format!(
+                    "{field} must be in [1, {max}] seconds, not {value}"
+                ));
+            }
+        }
+        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(format!(
+                "aws.max_attempts must be in [1, {MAX_ATTEMPTS}], not {}",
+                self.max_attempts
+            ));
+        }
+        Ok(())
+    }
+
+    fn timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs_f64(self.connect_timeout_s))
+            .read_timeout(Duration::from_secs_f64(self.read_timeout_s))
+            .build()
+    }
+
+    fn retries(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_max_backoff(Duration::from_secs_f64(MAX_BACKOFF_S))
     }
 }
 
@@ -85,10 +178,13 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// Bedrock: the customization job, the throughput, the custom model.
     pub bedrock: aws_sdk_bedrock::Client,
-    /// No SDK retries: the inference step retries throttling and 5xx itself, per item, with jitter.
+    /// No SDK retries: the inference step retries throttling, 5xx and timeouts itself, per item, with jitter
+    /// (`[inference] max_attempts`), counting each item's attempts for the report.
     pub runtime: aws_sdk_bedrockruntime::Client,
     /// SESv2: the outcome email.
     pub ses: aws_sdk_sesv2::Client,
+    /// IAM: `preflight` reads the roles' trust policies (never writes).
+    pub iam: aws_sdk_iam::Client,
     /// The region the clients use.
     pub region: String,
     /// The Bedrock endpoint when it is not AWS's own (`[aws.endpoints] bedrock`, `AWS_ENDPOINT_URL_BEDROCK`,
@@ -108,15 +204,16 @@ impl Clients {
                         .clone()
                         .unwrap_or_else(|| "us-east-1".into()),
                 ))
-                .retry_config(RetryConfig::standard())
-                .timeout_config(timeouts());
+                .retry_config(settings.retries())
+                .timeout_config(settings.timeouts());
             if let Some(credentials) = &settings.credentials {
                 builder = builder.credentials_provider(static_provider(credentials));
             }
             builder.build()
         } else {
-            let mut loader =
-                aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+            let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .retry_config(settings.retries())
+                .timeout_config(settings.timeouts());
             if let Some(region) = &settings.region {
                 loader = loader.region(Region::new(region.clone()));
             }
@@ -144,41 +241,41 @@ impl Clients {
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
 
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(&sdk).force_path_style(settings.s3_force_path_style);
+        let named = crate::endpoint::NamedEndpoint::new(settings.max_attempts);
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(settings.s3_force_path_style)
+            .interceptor(named.clone());
         if let Some(url) = &settings.endpoints.s3 {
             s3 = s3.endpoint_url(url);
         }
-        let mut bedrock = aws_sdk_bedrock::config::Builder::from(&sdk);
+        let mut bedrock = aws_sdk_bedrock::config::Builder::from(&sdk).interceptor(named.clone());
         if let Some(url) = &settings.endpoints.bedrock {
             bedrock = bedrock.endpoint_url(url);
         }
         let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
-            .retry_config(RetryConfig::disabled());
+            .retry_config(RetryConfig::disabled())
+            .interceptor(named.clone());
         if let Some(url) = &settings.endpoints.bedrock_runtime {
             runtime = runtime.endpoint_url(url);
         }
-        let mut ses = aws_sdk_sesv2::config::Builder::from(&sdk);
+        let mut ses = aws_sdk_sesv2::config::Builder::from(&sdk).interceptor(named.clone());
         if let Some(url) = &settings.endpoints.sesv2 {
             ses = ses.endpoint_url(url);
+        }
+        let mut iam = aws_sdk_iam::config::Builder::from(&sdk).interceptor(named);
+        if let Some(url) = &settings.endpoints.iam {
+            iam = iam.endpoint_url(url);
         }
         Clients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             bedrock: aws_sdk_bedrock::Client::from_conf(bedrock.build()),
             runtime: aws_sdk_bedrockruntime::Client::from_conf(runtime.build()),
             ses: aws_sdk_sesv2::Client::from_conf(ses.build()),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
             region,
             bedrock_endpoint,
         }
     }
-}
-
-/// Generation can take a while for long outputs; the default read timeout of the SDK is none, connect 3.1 s.
-fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .operation_attempt_timeout(Duration::from_secs(300))
-        .build()
 }
 
 fn static_provider(credentials: &StaticCredentials) -> SharedCredentialsProvider {

@@ -356,7 +356,7 @@ mod tests {
             validation = "v.json"
             references = "r.json"
             [s3]
-            bucket = "b"
+            bucket = "bkt"
             [customization]
             base_model_id = "amazon.nova-micro-v1:0:128k"
             role_arn = "arn:aws:iam::123456789012:role/r"

@@ -145,9 +145,10 @@ impl S3Config {
 pub struct CustomizationConfig {
     /// The model to customize, as CreateModelCustomizationJob takes it (e.g. `cohere.command-light-text-v14:7:4k`).
     pub base_model_id: String,
-    /// The base model's id for inference. Default: `base_model_id` without an ARN prefix and cut at the first `:`
-    /// (`cohere.command-light-text-v14:7:4k` → `cohere.command-light-text-v14`), as the AWS sample does; Nova
-    /// ids keep their version (`amazon.nova-micro-v1:0:128k` → `amazon.nova-micro-v1:0`).
+    /// The base model's id for inference. Default: the catalog's inference id of `base_model_id`
+    /// (models/bedrock-models.toml: `meta.llama3-1-8b-instruct-v1:0:128k` → `meta.llama3-1-8b-instruct-v1:0`,
+    /// `cohere.command-light-text-v14:7:4k` → `cohere.command-light-text-v14`); a model the catalog does not
+    /// list is invoked as its id without the context-length variant (`name:version:variant` → `name:version`).
     #[serde(default)]
     pub inference_model_id: Option<String>,
     /// Request/response format for both models; default: chosen by the inference model id.
@@ -560,8 +561,7 @@ pub(crate) fn seconds(value: f64) -> Duration {
 impl PipelineConfig {
     /// Reads a TOML config; relative data paths become relative to the file's directory.
     pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PipelineError::config(path, e.to_string()))?;
+        let text = read_config_text(path)?;
         let mut config = Self::from_toml_str(&text, path)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         config.validate(path)?;
@@ -613,14 +613,26 @@ impl PipelineConfig {
             }
         }
         self.scoring.validate(origin)?;
+        self.aws
+            .validate()
+            .map_err(|message| PipelineError::config(origin, message))?;
         if self.throughput.model_units < 1 {
             return fail("throughput.model_units must be at least 1".into());
         }
         if self.inference.concurrency == 0 {
             return fail("inference.concurrency must be at least 1".into());
         }
-        if self.inference.max_attempts == 0 {
-            return fail("inference.max_attempts must be at least 1".into());
+        if !(1..=MAX_INFERENCE_ATTEMPTS).contains(&self.inference.max_attempts) {
+            return fail(format!(
+                "inference.max_attempts must be in [1, {MAX_INFERENCE_ATTEMPTS}]"
+            ));
+        }
+        if !(self.inference.retry_max_s.is_finite()
+            && (0.0..=MAX_RETRY_DELAY_S).contains(&self.inference.retry_max_s))
+        {
+            return fail(format!(
+                "inference.retry_max_s must be in [0, {MAX_RETRY_DELAY_S}] seconds"
+            ));
         }
         if !(0.0..=1.0).contains(&self.inference.max_failure_fraction) {
             return fail("inference.max_failure_fraction must be in [0, 1]".into());
@@ -669,13 +681,9 @@ impl PipelineConfig {
                 "customization.system_prompt must have 1 to {MAX_SYSTEM_PROMPT_CHARS} characters"
             ));
         }
-        if let Some(name) = &self.customization.job_name {
-            check_resource_name("customization.job_name", name, origin)?;
-        }
         self.validate_serving(origin)?;
-        if let Some(name) = &self.customization.custom_model_name {
-            check_resource_name("customization.custom_model_name", name, origin)?;
-        }
+        // Every value a run sends, against AWS's own rules (regions, buckets, prefixes, ARNs, names, addresses).
+        crate::fields::check(self, origin)?;
         if let Some(sweep) = &self.sweep {
             // The longest run id a run may have: the candidates' names must fit Bedrock's limits with any.
             let names = crate::naming::ResourceNames::of(self, &"r".repeat(40));
@@ -738,13 +746,6 @@ impl PipelineConfig {
                 ));
             }
         }
-        if let Some(name) = &self.deployment.name
-            && !crate::serving::valid_deployment_name(name)
-        {
-            return fail(format!(
-                "deployment.name {name:?}: use 1-63 letters and digits, with single '-' or '_' between them"
-            ));
-        }
         Ok(())
     }
 
@@ -778,31 +779,22 @@ impl PipelineConfig {
 /// The most records one batch job may hold (Bedrock's default per-job quota is 50,000; raised quotas stay below
 /// this).
 pub const MAX_BATCH_RECORDS: usize = 1_000_000;
+/// The most attempts per evaluation prompt (`inference.max_attempts`).
+pub const MAX_INFERENCE_ATTEMPTS: u32 = 20;
+/// The longest delay between two attempts of a prompt (`inference.retry_max_s`).
+pub const MAX_RETRY_DELAY_S: f64 = 300.0;
 /// The longest `customization.system_prompt`.
 pub const MAX_SYSTEM_PROMPT_CHARS: usize = 100_000;
 
-/// Bedrock's name pattern for jobs and models: letters, digits, `-`, `+`, `.`, starting with a letter or digit,
-/// at most 63 characters.
-fn check_resource_name(field: &str, name: &str, origin: &Path) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.' | '_'));
-    if valid {
-        Ok(())
-    } else {
-        Err(PipelineError::config(
-            origin,
-            format!(
-                "{field} {name:?}: use 1-63 letters, digits, '-', '+', '.', starting with a letter or digit"
-            ),
-        ))
-    }
+/// A config file's text: a regular file of at most [`crate::files::MAX_CONFIG_BYTES`].
+fn read_config_text(path: &Path) -> Result<String> {
+    crate::files::read_text(path, crate::files::MAX_CONFIG_BYTES).map_err(|error| {
+        let message = match error {
+            crate::files::ReadError::Unusable(why) => why,
+            crate::files::ReadError::Io(e) => e.to_string(),
+        };
+        PipelineError::config(path, message)
+    })
 }
 
 /// The AWS sample's Step Functions execution input.
@@ -828,8 +820,7 @@ pub struct StepFunctionsInput {
 impl StepFunctionsInput {
     /// Reads the JSON file.
     pub fn from_json_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PipelineError::config(path, e.to_string()))?;
+        let text = read_config_text(path)?;
         serde_json::from_str(&text).map_err(|e| PipelineError::config(path, e.to_string()))
     }
 }
@@ -844,7 +835,7 @@ mod tests {
         validation = "val.json"
         references = "refs.json"
         [s3]
-        bucket = "b"
+        bucket = "bkt"
         [customization]
         base_model_id = "cohere.command-light-text-v14:7:4k"
         role_arn = "arn:aws:iam::123456789012:role/r"
@@ -864,7 +855,7 @@ mod tests {
         );
         assert_eq!(config.customization.adapter(), AdapterKind::Cohere);
         assert_eq!(config.throughput.model_units, 1);
-        assert_eq!(config.s3.buckets(), vec!["b"]);
+        assert_eq!(config.s3.buckets(), vec!["bkt"]);
         assert_eq!(
             config.s3.key("r1", "training/x.jsonl"),
             "bertscore-pipeline/r1/training/x.jsonl"

@@ -26,6 +26,21 @@ pub(crate) fn invalid(path: &Path, mut problems: Vec<String>) -> PipelineError {
     }
 }
 
+/// The bytes of the data file `path` (a regular file of at most `max` bytes); anything else is the user's to fix,
+/// named with the file.
+pub(crate) fn read_data(path: &Path, max: u64) -> Result<Vec<u8>> {
+    crate::files::read_limited(path, max).map_err(|error| data_error(path, error))
+}
+
+fn data_error(path: &Path, error: crate::files::ReadError) -> PipelineError {
+    match error {
+        crate::files::ReadError::Unusable(why) => {
+            invalid(path, vec![format!("{}: {why}", path.display())])
+        }
+        crate::files::ReadError::Io(e) => PipelineError::io(path, e),
+    }
+}
+
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
@@ -44,6 +59,8 @@ pub struct EvalItem {
 /// position (ids are then `1`, `2`, ...).
 pub fn load_eval_items(prompts_path: &Path, references_path: &Path) -> Result<Vec<EvalItem>> {
     let prompts = read_prompts(prompts_path)?;
+    // The references' reader opens what it is given: a FIFO or a directory is refused first.
+    crate::files::check_regular(references_path).map_err(|e| data_error(references_path, e))?;
     let references = bertscore_compare::read_references(
         references_path,
         bertscore_engine::text_file::LineLimit::default(),
@@ -125,7 +142,8 @@ struct PromptRecord {
 
 /// A JSON array or JSON Lines of strings or `{"prompt", "id"?}` objects.
 fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
-    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = crate::files::read_text(path, crate::files::MAX_EVAL_BYTES)
+        .map_err(|e| data_error(path, e))?;
     let mut values: Vec<(Value, usize)> = Vec::new();
     let mut problems = Vec::new();
     if text.trim_start().starts_with('[') {
@@ -142,10 +160,11 @@ fn read_prompts(path: &Path) -> Result<Vec<PromptRecord>> {
         for raw in raws {
             let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
             let line = 1 + text[..offset].matches('\n').count();
-            values.push((
-                serde_json::from_str(raw.get()).expect("a RawValue is valid JSON"),
-                line,
-            ));
+            // Parsed again on its own (it may still be refused, e.g. nested too deep): a problem, not a panic.
+            match serde_json::from_str(raw.get()) {
+                Ok(value) => values.push((value, line)),
+                Err(e) => problems.push(format!("{}:{line}: not valid JSON: {e}", path.display())),
+            }
         }
     } else {
         for (index, line) in text.lines().enumerate() {

@@ -154,10 +154,10 @@ impl AwsFailure {
                     Some(service_error.raw().status().as_u16()),
                 )
             }
-            SdkError::TimeoutError(_) => (None, "timed out".into(), None),
+            SdkError::TimeoutError(_) => (None, with_causes("timed out", error), None),
             SdkError::DispatchFailure(failure) => {
                 let what = if failure.is_timeout() {
-                    "timed out connecting"
+                    "timed out"
                 } else if failure.is_io() {
                     "could not reach the endpoint"
                 } else {

@@ -368,6 +368,17 @@ impl RunState {
         self.resources.serving.may_exist()
     }
 
+    /// The names of the servings this run made that may still exist: its own, and a sweep's candidates'. They
+    /// are not someone else's use of the account's quota.
+    pub fn own_servings(&self) -> Vec<String> {
+        let candidates = self.sweep.iter().flat_map(|sweep| &sweep.candidates);
+        std::iter::once(&self.resources.serving)
+            .chain(candidates.map(|candidate| &candidate.serving))
+            .filter(|serving| serving.may_exist())
+            .map(|serving| serving.name.clone())
+            .collect()
+    }
+
     /// The steps of this run, in order (see [`Step::of_run`]).
     pub fn steps(&self) -> &'static [Step] {
         Step::of_run(self.sweep.is_some(), self.resources.serving.kind)
@@ -415,6 +426,7 @@ impl RunDir {
     ) -> Result<RunDir> {
         check_run_id(run_id)?;
         let dir = state_dir.join(run_id);
+        check_state_dir(state_dir)?;
         fs::create_dir_all(state_dir).map_err(|e| PipelineError::io(state_dir, e))?;
         match fs::create_dir(&dir) {
             Ok(()) => {}
@@ -463,6 +475,21 @@ impl RunDir {
     /// after saving its config but before its state gets its initial state back.
     pub fn acquire(state_dir: &Path, run: &str) -> Result<RunDir> {
         let dir = locate(state_dir, run)?;
+        // Only a run directory gets a lock file: a directory that never held a run is refused untouched.
+        if !dir.join("state.json").exists()
+            && !dir.join("config.json").exists()
+            && !dir.join(LOCK_FILE).exists()
+        {
+            // An empty directory is a run killed right after `run --run-id` made it: say how to start it.
+            let empty = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_none());
+            if empty {
+                return Err(not_started(&dir));
+            }
+            return Err(PipelineError::Run(format!(
+                "{} is not a run directory (no state.json or config.json)",
+                dir.display()
+            )));
+        }
         let lock = lock_run(&dir)?;
         let state_path = dir.join("state.json");
         let state = if state_path.exists() {
@@ -522,7 +549,10 @@ impl RunDir {
         if self.lock.is_some() {
             return None;
         }
-        let file = File::open(self.path(LOCK_FILE)).ok()?;
+        let path = self.path(LOCK_FILE);
+        // Opened only when it is a regular file: opening a FIFO would wait for a writer.
+        crate::files::check_regular(&path).ok()?;
+        let file = File::open(path).ok()?;
         match file.try_lock_shared() {
             Ok(()) => None,
             Err(TryLockError::WouldBlock) => Some(read_pid(&self.path(LOCK_FILE))),
@@ -647,7 +677,8 @@ impl RunDir {
     /// Reads a file of the run directory.
     pub(crate) fn read_file(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.path(name);
-        fs::read(&path).map_err(|e| PipelineError::io(&path, e))
+        crate::files::read_limited(&path, crate::files::MAX_RUN_FILE_BYTES)
+            .map_err(|error| run_file_error(&path, error))
     }
 }
 
@@ -681,8 +712,32 @@ fn not_started(dir: &Path) -> PipelineError {
     ))
 }
 
+/// `--state-dir` must be a directory, or not exist yet.
+fn check_state_dir(state_dir: &Path) -> Result<()> {
+    match fs::metadata(state_dir) {
+        Ok(metadata) if !metadata.is_dir() => Err(PipelineError::Run(format!(
+            "the state directory {} is not a directory; give --state-dir a directory (it is created when \
+             missing)",
+            state_dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A run directory's file that is not a regular file, too large or not UTF-8 is the user's to fix (a run's
+/// files are the pipeline's own: something else put it there); an I/O failure is the machine's.
+fn run_file_error(path: &Path, error: crate::files::ReadError) -> PipelineError {
+    match error {
+        crate::files::ReadError::Unusable(why) => {
+            PipelineError::Run(format!("{}: {why}", path.display()))
+        }
+        crate::files::ReadError::Io(e) => PipelineError::io(path, e),
+    }
+}
+
 fn read_state(path: &Path) -> Result<RunState> {
-    let text = fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = crate::files::read_text(path, crate::files::MAX_STATE_BYTES)
+        .map_err(|error| run_file_error(path, error))?;
     let corrupt = |e: serde_json::Error| {
         PipelineError::Run(format!("{}: corrupt run state: {e}", path.display()))
     };
@@ -725,7 +780,8 @@ fn read_config(dir: &Path) -> Result<PipelineConfig> {
     if !path.exists() {
         return Err(not_started(dir));
     }
-    let text = fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
+    let text = crate::files::read_text(&path, crate::files::MAX_STATE_BYTES)
+        .map_err(|error| run_file_error(&path, error))?;
     serde_json::from_str(&text)
         .map_err(|e| PipelineError::Run(format!("{}: corrupt run config: {e}", path.display())))
 }
@@ -759,7 +815,8 @@ fn lock_run(dir: &Path) -> Result<File> {
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    let bytes = crate::files::read_limited(path, 32).ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
 }
 
 /// A new run id: UTC time plus random hex, e.g. `20260101-120000-3fa2c1` (valid in Bedrock names and tokens).

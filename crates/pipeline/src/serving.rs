@@ -161,11 +161,6 @@ fn deployment_name(name: &str) -> String {
     out
 }
 
-/// Whether `name` is a valid deployment name (`([0-9a-zA-Z][_-]?){1,63}`).
-pub fn valid_deployment_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 63 && deployment_name(name) == name
-}
-
 /// One serving of one custom model, as the caller's state keeps it. The name is known (and saved) before the
 /// create call: Bedrock's Get and Delete calls accept a name as well as an ARN, so even a crash between the
 /// call and saving its answer leaves the serving findable.
@@ -495,11 +490,7 @@ mod tests {
         );
         let long = default_name(ServingKind::Deployment, &"a".repeat(70));
         assert_eq!(long.len(), 63);
-        assert!(valid_deployment_name(&long));
-        assert!(valid_deployment_name("my_model-1"));
-        for bad in ["", "-a", "a-", "a--b", "a.b", &"a".repeat(64)] {
-            assert!(!valid_deployment_name(bad), "{bad}");
-        }
+        assert_eq!(crate::fields::model_name(&long), Ok(()));
     }
 
     #[test]

@@ -179,19 +179,7 @@ pub fn prepare(
         DataRole::Training => MAX_TRAINING_BYTES,
         DataRole::JobValidation => MAX_VALIDATION_BYTES,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| PipelineError::io(path, e))?
-        .len();
-    if size > max_bytes {
-        return Err(invalid(
-            path,
-            vec![format!(
-                "{}: {size} bytes; Bedrock takes at most {max_bytes} bytes for this file",
-                path.display()
-            )],
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let bytes = crate::data::read_data(path, max_bytes)?;
     let text = match std::str::from_utf8(&bytes) {
         Ok(text) => text,
         Err(e) => {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, Quality};
 use bertscore_local_stack::LocalStack;
+use bertscore_pipeline::preflight::{JobKind, trust_policy};
+use bertscore_pipeline::{AwsSettings, Clients, Endpoints};
 
 pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,6 +36,57 @@ pub fn pipeline() -> Command {
         command.env_remove(key);
     }
     command
+}
+
+/// The roles the example configs name, as `run` finds them on a real account: the customization role (which
+/// may also run the batch job) and the batch role.
+const ROLES: [(&str, &[JobKind]); 2] = [
+    (
+        "BedrockModelCustomizationRole",
+        &[JobKind::Customization, JobKind::Batch],
+    ),
+    ("BedrockBatchInferenceRole", &[JobKind::Batch]),
+];
+
+/// The local stack with the example configs' roles in moto's IAM.
+pub async fn start_stack(emulator: EmulatorConfig) -> LocalStack {
+    let stack = LocalStack::start(emulator).await.unwrap();
+    let clients = iam_clients(&stack).await;
+    for (name, kinds) in ROLES {
+        create_role(&clients, name, kinds).await;
+    }
+    stack
+}
+
+/// Clients of the stack (moto's IAM, S3 and SESv2, the emulator).
+pub async fn iam_clients(stack: &LocalStack) -> Clients {
+    Clients::connect(&AwsSettings::local(Endpoints {
+        s3: Some(stack.moto.endpoint()),
+        bedrock: Some(stack.bedrock.endpoint()),
+        bedrock_runtime: Some(stack.bedrock.endpoint()),
+        sesv2: Some(stack.moto.endpoint()),
+        iam: Some(stack.moto.endpoint()),
+    }))
+    .await
+}
+
+/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs.
+pub async fn create_role(clients: &Clients, name: &str, kinds: &[JobKind]) {
+    clients
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust_policy("123456789012", "us-east-1", kinds))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The stack's AWS environment for the binary, IAM (moto) included.
+pub fn env(stack: &LocalStack) -> Vec<(String, String)> {
+    let mut env = stack.env();
+    env.push(("AWS_ENDPOINT_URL_IAM".into(), stack.moto.endpoint()));
+    env
 }
 
 pub fn text(output: &Output) -> String {
@@ -113,7 +166,7 @@ pub fn spawn_run(stack: &LocalStack, state_dir: &Path, run_id: &str, config: &Pa
         .arg(state_dir)
         .args(["run", "--run-id", run_id, "--config"])
         .arg(config)
-        .envs(stack.env())
+        .envs(env(stack))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

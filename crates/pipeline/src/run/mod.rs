@@ -121,14 +121,26 @@ impl Pipeline {
     /// Runs every step not finished yet. On failure after validation: deletes a live provisioned throughput (or
     /// records that `cleanup` must), emails the failure, writes the report, and returns the error.
     pub async fn execute(&mut self) -> Result<Report> {
+        // On `resume` (its validate step is done), every value the run sends is checked again before any call;
+        // a new run checks them in its `validate` step.
+        let origin = self.run.path("config.json");
+        if self.run.state.finished(Step::Validate) {
+            self.config.validate(&origin)?;
+        }
         self.prepare_resume()?;
         if let Some(endpoint) = self.clients.bedrock_endpoint.clone() {
             self.run.record_endpoint(Some(endpoint))?;
         }
         self.init_sweep()?;
+        let mut preflown = false;
         for &step in self.run.state.steps() {
             if self.run.state.finished(step) {
                 continue;
+            }
+            // After the local checks (`validate` calls nothing), before the first call that may bill.
+            if step != Step::Validate && !preflown {
+                self.preflight(&origin).await?;
+                preflown = true;
             }
             self.run.begin(step)?;
             tracing::info!("run {}: {}", self.run_id(), step.name());
@@ -150,6 +162,34 @@ impl Pipeline {
         self.run.touch()?;
         self.run.log(None, "succeeded", Value::Null)?;
         Ok(self.report())
+    }
+
+    /// The account offers what the run needs (read-only calls; [`crate::preflight`]), before its first billed
+    /// call. A problem fails the run with every problem listed; nothing was created.
+    async fn preflight(&mut self, origin: &Path) -> Result<()> {
+        let own = self.run.state.own_servings();
+        let result = crate::preflight::for_run(&self.config, &self.clients, own)
+            .await
+            .and_then(|found| found.into_result(origin));
+        match result {
+            Ok(found) => {
+                for note in &found.notes {
+                    tracing::info!("preflight: {note}");
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.run.state.status = RunStatus::Failed;
+                self.run.state.error = Some(error.describe());
+                self.run.touch()?;
+                self.run.log(
+                    None,
+                    "preflight-failed",
+                    json!({ "error": error.describe() }),
+                )?;
+                Err(error)
+            }
+        }
     }
 
     /// A failed or interrupted run continues where it stopped. A serving (throughput or deployment) deleted by

@@ -68,7 +68,7 @@ impl Pipeline {
             ));
         }
         for (role, bucket, path, name) in uploads {
-            let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+            let bytes = crate::data::read_data(path, crate::training::MAX_TRAINING_BYTES)?;
             let key = s3.key(self.run_id(), name);
             put_object(&self.clients, bucket, &key, bytes, "application/json").await?;
             self.record_object(role, bucket, &key);

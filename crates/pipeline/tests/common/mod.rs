@@ -11,11 +11,39 @@ use std::time::Duration;
 use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
 use bertscore_local_stack::LocalStack;
 use bertscore_pipeline::journal::JournalEntry;
+use bertscore_pipeline::preflight::{JobKind, trust_policy};
 use bertscore_pipeline::{AwsSettings, Clients, Endpoints, Pipeline, PipelineConfig};
 use serde_json::Value;
 
 pub const SENDER: &str = "pipeline@example.com";
 pub const RECIPIENT: &str = "ml-team@example.com";
+/// moto's account.
+pub const ACCOUNT: &str = "123456789012";
+/// The roles the tests' configs name, created in moto's IAM before each run (as on a real account): the
+/// customization roles may run batch jobs too, the batch roles batch jobs only.
+pub const ROLES: [(&str, &[JobKind]); 3] = [
+    (
+        "BedrockCustomization",
+        &[JobKind::Customization, JobKind::Batch],
+    ),
+    (
+        "BedrockModelCustomizationRole",
+        &[JobKind::Customization, JobKind::Batch],
+    ),
+    ("BatchRole", &[JobKind::Batch]),
+];
+
+/// Creates `name` in moto's IAM, trusting Bedrock for `kinds` of jobs.
+pub async fn create_role(clients: &Clients, name: &str, kinds: &[JobKind]) {
+    clients
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust_policy(ACCOUNT, "us-east-1", kinds))
+        .send()
+        .await
+        .unwrap();
+}
 
 pub fn seed(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,8 +108,12 @@ impl Harness {
             bedrock: Some(stack.bedrock.endpoint()),
             bedrock_runtime: Some(stack.bedrock.endpoint()),
             sesv2: Some(stack.moto.endpoint()),
+            iam: Some(stack.moto.endpoint()),
         });
         let clients = Clients::connect(&settings).await;
+        for (name, kinds) in ROLES {
+            create_role(&clients, name, kinds).await;
+        }
         // As on a real account, the sender is a verified SES identity before the pipeline runs.
         clients
             .ses
