@@ -73,6 +73,8 @@ pub const CUSTOMIZATION_TYPES: [&str; 5] = [
 
 /// What is wrong with one value (the caller names the field).
 type Check = std::result::Result<(), String>;
+/// A field's name, its value, and the rule it must follow.
+type Field<'a> = (&'a str, String, fn(&str) -> Check);
 
 fn fails(ok: bool, why: impl FnOnce() -> String) -> Check {
     if ok { Ok(()) } else { Err(why()) }
@@ -283,7 +285,7 @@ fn has_control(value: &str) -> bool {
 /// Checks every field of `config` that reaches an AWS call; the error names the field and `origin` (the config
 /// file). The run's own names (derived from the run id) are checked with the longest run id there can be.
 pub fn check(config: &PipelineConfig, origin: &Path) -> Result<()> {
-    let mut fields: Vec<(&str, String, fn(&str) -> Check)> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
     if let Some(value) = &config.aws.region {
         fields.push(("aws.region", value.clone(), region));
     }
