@@ -57,7 +57,7 @@ grep -q '^verdict: custom' "$work/compare.txt" || fail "compare's verdict is not
 # The pipeline's plan on the local demo config, directly and through `bertscore pipeline`.
 for command in "bertscore-pipeline" "bertscore pipeline"; do
     # shellcheck disable=SC2086
-    run $command plan --config datasets/pipeline/local.toml > "$work/plan.txt" || fail "$command plan failed"
+    run $command plan --config datasets/pipeline/nova.toml > "$work/plan.txt" || fail "$command plan failed"
     grep -q 'A run would make these calls' "$work/plan.txt" || fail "$command plan printed no calls"
 done
 

@@ -69,7 +69,7 @@ enum PipelineCommand {
 
 #[derive(Debug, Args)]
 struct ConfigArgs {
-    /// The pipeline configuration (TOML); see datasets/pipeline/local.toml
+    /// The pipeline configuration (TOML); see datasets/pipeline/nova.toml
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
@@ -241,6 +241,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         PipelineCommand::Plan(config_args) => {
             let config = load_config(&config_args)?;
             let calls = bertscore_pipeline::plan(&config, "<run-id>")?;
+            if let Some(note) =
+                bertscore_pipeline::models::lifecycle_note(&config.customization.base_model_id)
+            {
+                println!("note: {note}");
+            }
             println!("A run would make these calls, in order (nothing is created by `plan`):");
             for (index, call) in calls.iter().enumerate() {
                 println!("{:>3}. {call}", index + 1);

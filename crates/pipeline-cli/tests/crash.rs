@@ -194,10 +194,10 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     );
 }
 
-/// `datasets/pipeline/local.toml` on the seed data with a 2 x 2 sweep over learningRate and epochCount, two
+/// `datasets/pipeline/aws-sample-cohere.toml` on the seed data with a 2 x 2 sweep over learningRate and epochCount, two
 /// jobs at once, fast polling and a quick scoring setup.
 fn sweep_config(dir: &Path) -> PathBuf {
-    example_config(dir, "local.toml", "sweep.toml", |config| {
+    example_config(dir, "aws-sample-cohere.toml", "sweep.toml", |config| {
         let sweep: toml::Table = toml::from_str(
             "learningRate = [\"0.00001\", \"0.00005\"]\nepochCount = [\"1\", \"2\"]\nmax_concurrent_jobs = 2\n",
         )

@@ -62,9 +62,12 @@ async fn plan_and_run_refuse_each_bad_field_before_any_aws_call() {
         ("notify", "to", crlf_recipient, "notify.to"),
     ];
     for (section, key, value, field) in cases {
-        let config = example_config(dir.path(), "local.toml", "pipeline.toml", |config| {
-            set(config, section, key, value.clone())
-        });
+        let config = example_config(
+            dir.path(),
+            "aws-sample-cohere.toml",
+            "pipeline.toml",
+            |config| set(config, section, key, value.clone()),
+        );
         for command in ["plan", "run"] {
             let output = pipeline()
                 .args(["--state-dir"])
@@ -102,7 +105,12 @@ async fn plan_and_run_refuse_each_bad_field_before_any_aws_call() {
 async fn resume_checks_the_recorded_config_before_any_aws_call() {
     let stack = common::start_stack(common::emulator_config(|_| {})).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = example_config(dir.path(), "local.toml", "pipeline.toml", |_| {});
+    let path = example_config(
+        dir.path(),
+        "aws-sample-cohere.toml",
+        "pipeline.toml",
+        |_| {},
+    );
     let mut config = PipelineConfig::from_toml_file(&path).unwrap();
     config.s3.prefix = "../../../x".into();
     let run_dir = dir.path().join("runs").join("r1");
@@ -139,11 +147,16 @@ fn a_silent_endpoint_ends_the_run_naming_it() {
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = example_config(dir.path(), "local.toml", "pipeline.toml", |config| {
-        set(config, "aws", "connect_timeout_s", 1.0);
-        set(config, "aws", "read_timeout_s", 1.0);
-        set(config, "aws", "max_attempts", 2);
-    });
+    let config = example_config(
+        dir.path(),
+        "aws-sample-cohere.toml",
+        "pipeline.toml",
+        |config| {
+            set(config, "aws", "connect_timeout_s", 1.0);
+            set(config, "aws", "read_timeout_s", 1.0);
+            set(config, "aws", "max_attempts", 2);
+        },
+    );
     let start = Instant::now();
     let child = pipeline()
         .args(["--state-dir"])
@@ -189,9 +202,12 @@ fn files_that_are_not_regular_files_are_refused_with_exit_2() {
         ("references", &fifo, "is a FIFO"),
     ];
     for (key, path, said) in cases {
-        let config = example_config(dir.path(), "local.toml", "pipeline.toml", |config| {
-            set(config, "data", key, path.display().to_string())
-        });
+        let config = example_config(
+            dir.path(),
+            "aws-sample-cohere.toml",
+            "pipeline.toml",
+            |config| set(config, "data", key, path.display().to_string()),
+        );
         for command in ["plan", "run"] {
             let child = pipeline()
                 .args(["--state-dir"])
@@ -227,7 +243,12 @@ fn files_that_are_not_regular_files_are_refused_with_exit_2() {
     // A state directory that is a regular file.
     let file = dir.path().join("state-file");
     std::fs::write(&file, "").unwrap();
-    let config = example_config(dir.path(), "local.toml", "pipeline.toml", |_| {});
+    let config = example_config(
+        dir.path(),
+        "aws-sample-cohere.toml",
+        "pipeline.toml",
+        |_| {},
+    );
     let output = pipeline()
         .args(["--state-dir"])
         .arg(&file)
@@ -244,7 +265,12 @@ fn files_that_are_not_regular_files_are_refused_with_exit_2() {
 fn a_state_file_that_is_not_a_regular_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("runs");
-    let path = example_config(dir.path(), "local.toml", "pipeline.toml", |_| {});
+    let path = example_config(
+        dir.path(),
+        "aws-sample-cohere.toml",
+        "pipeline.toml",
+        |_| {},
+    );
     let config = PipelineConfig::from_toml_file(&path).unwrap();
     for (run, make_state) in [
         ("fifo-state", mkfifo as fn(&Path)),
@@ -320,9 +346,12 @@ fn status_escapes_control_characters() {
     let state_dir = dir.path().join("runs");
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"prompt\": \"p\", \"completion\": \"\"}\n").unwrap();
-    let config = example_config(dir.path(), "local.toml", "pipeline.toml", |config| {
-        set(config, "data", "training", bad.display().to_string())
-    });
+    let config = example_config(
+        dir.path(),
+        "aws-sample-cohere.toml",
+        "pipeline.toml",
+        |config| set(config, "data", "training", bad.display().to_string()),
+    );
     // A run that fails at its validate step leaves a real state.json.
     let output = pipeline()
         .args(["--state-dir"])

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use bedrock_emulator::EmulatorConfig;
 use bertscore_local_stack::LocalStack;
+use bertscore_pipeline::preflight::JobKind;
 use common::{example_config, pipeline, repo, set, spawn_run, text};
 use serde_json::Value;
 
 /// A config for the local stack: the example config with fast polling and a quick scoring setup.
 fn write_config(dir: &Path, pt_wait_s: f64) -> PathBuf {
-    example_config(dir, "local.toml", "pipeline.toml", |config| {
+    example_config(dir, "aws-sample-cohere.toml", "pipeline.toml", |config| {
         set(config, "polling", "max_s", (pt_wait_s / 10.0).max(0.1));
         set(config, "scoring", "bootstrap", 2000);
         set(config, "scoring", "permutations", 2000);
@@ -335,9 +336,9 @@ fn plan_lists_the_calls_and_makes_none() {
         .args(["--state-dir"])
         .arg(&state_dir)
         .args(["plan", "--config"])
-        .arg(repo("datasets/pipeline/local.toml"))
+        .arg(repo("datasets/pipeline/aws-sample-cohere.toml"))
         .args(["--input"])
-        .arg(repo("datasets/pipeline/sfn-input.json"))
+        .arg(repo("datasets/pipeline/aws-sample-cohere-sfn-input.json"))
         // An endpoint nobody listens on: any AWS call would fail the command.
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .output()
@@ -474,4 +475,74 @@ fn plan_shows_the_nova_conversion_and_the_batch_job() {
         "{stdout}"
     );
     assert!(!state_dir.exists(), "plan must not create a run");
+}
+
+#[test]
+fn plan_says_the_aws_sample_model_is_end_of_life() {
+    let output = pipeline()
+        .args(["plan", "--config"])
+        .arg(repo("datasets/pipeline/aws-sample-cohere.toml"))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("note: Cohere Command Light has reached end of life on Amazon Bedrock"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("runs only on the local stack"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_llama_run_invokes_the_id_bedrock_serves() {
+    let stack = common::start_stack(emulator_config(Duration::from_millis(300))).await;
+    // Llama 3.1 is customized in us-west-2: the role trusts Bedrock's jobs of that region.
+    let clients = common::iam_clients(&stack).await;
+    let role = "LlamaCustomizationRole";
+    let kinds = [JobKind::Customization, JobKind::Batch];
+    common::create_role_in(&clients, role, "us-west-2", &kinds).await;
+    let dir = tempfile::tempdir().unwrap();
+    let arn = format!("arn:aws:iam::123456789012:role/{role}");
+    let config = example_config(dir.path(), "llama.toml", "llama.toml", |config| {
+        set(config, "customization", "role_arn", arn.clone());
+        set(config, "inference", "batch_role_arn", arn.clone());
+    });
+    let output = pipeline()
+        .args(["--state-dir"])
+        .arg(dir.path().join("runs"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .envs(common::env(&stack))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+
+    let requests = stack.bedrock.requests();
+    let named = |operation: &str| -> Vec<Option<String>> {
+        requests
+            .iter()
+            .filter(|r| r.operation == operation)
+            .map(|r| r.model_id.clone())
+            .collect()
+    };
+    let job = named("CreateModelCustomizationJob");
+    assert_eq!(
+        job,
+        [Some("meta.llama3-1-8b-instruct-v1:0:128k".to_owned())]
+    );
+    // The 11 seed prompts, on demand, on the base model's inference id (never `...-v1`, cut at the first `:`).
+    let invoked = named("InvokeModel");
+    let base: Vec<_> = invoked
+        .iter()
+        .filter(|id| id.as_deref() == Some("meta.llama3-1-8b-instruct-v1:0"))
+        .collect();
+    assert_eq!(base.len(), 11, "{invoked:?}");
+    assert!(
+        requests.iter().all(|r| r.status < 400),
+        "every request was accepted: {requests:?}"
+    );
+    // The custom model is served by a provisioned throughput (no on-demand deployment for Llama).
+    assert_eq!(named("CreateProvisionedModelThroughput").len(), 1);
+    assert!(named("CreateCustomModelDeployment").is_empty());
 }

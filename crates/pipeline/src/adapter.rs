@@ -1,6 +1,7 @@
 //! Request and response bodies per model family. InvokeModel bodies differ by provider; everything without a
 //! known body goes through the Converse API, which has one shape for all models.
 
+use bedrock_catalog::Adapter;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -30,22 +31,22 @@ pub(crate) struct GenerationParams {
 }
 
 impl AdapterKind {
-    /// The family of a model id (an ARN's resource part is looked at, so foundation-model ARNs work too).
+    /// The body a model is called with: its catalog entry's adapter (any spelling of the id: ARN, inference
+    /// profile); Converse, which has one shape for every model, for Anthropic Messages and for models the catalog
+    /// does not list.
     pub fn for_model(model_id: &str) -> Self {
-        let id = model_id.rsplit('/').next().unwrap_or(model_id);
-        // Command R and R+ take a chat body (`message`), not the Command text body.
-        if id.starts_with("cohere.command") && !id.starts_with("cohere.command-r") {
-            AdapterKind::Cohere
-        } else if id.starts_with("amazon.titan-text") || id.starts_with("amazon.titan-tg1") {
-            AdapterKind::Titan
-        } else if id.starts_with("meta.llama") {
-            AdapterKind::Llama
-        } else if id.starts_with("amazon.nova") || id.contains(".amazon.nova") {
-            // `amazon.nova-micro-v1:0`, or an inference profile such as `us.amazon.nova-micro-v1:0`.
-            AdapterKind::Nova
-        } else {
-            AdapterKind::Converse
+        match crate::models::entry(model_id).map(|model| model.adapter()) {
+            Some(Adapter::Nova) => AdapterKind::Nova,
+            Some(Adapter::MetaLlama) => AdapterKind::Llama,
+            Some(Adapter::CohereCommand) => AdapterKind::Cohere,
+            Some(Adapter::TitanText) => AdapterKind::Titan,
+            Some(Adapter::AnthropicMessages) | None => AdapterKind::Converse,
         }
+    }
+
+    /// Whether the family's calls have an InvokeModel body (batch inference records are InvokeModel bodies).
+    pub fn has_invoke_body(self) -> bool {
+        self != AdapterKind::Converse
     }
 
     /// The family's name in config files and reports.
@@ -182,8 +183,13 @@ mod tests {
             AdapterKind::Titan
         );
         assert_eq!(
-            AdapterKind::for_model("meta.llama3-8b-instruct-v1:0"),
+            AdapterKind::for_model("meta.llama3-1-8b-instruct-v1:0"),
             AdapterKind::Llama
+        );
+        // Not in the catalog: Converse, whose body every model takes.
+        assert_eq!(
+            AdapterKind::for_model("meta.llama3-8b-instruct-v1:0"),
+            AdapterKind::Converse
         );
         assert_eq!(
             AdapterKind::for_model("amazon.nova-micro-v1:0"),

@@ -28,21 +28,11 @@ pub enum InferencePath {
     },
 }
 
-/// Whether Bedrock runs batch inference for this model (foundation model id or inference profile). The families
-/// whose InvokeModel body the pipeline writes and whose models are listed for batch inference: Amazon Nova and
-/// Meta Llama 3.x. Provisioned throughputs and custom model deployments are not batch targets.
-pub fn model_supports_batch(model_id: &str) -> bool {
-    if model_id.starts_with("arn:") && !model_id.contains(":foundation-model/") {
-        // A provisioned throughput, a deployment, a custom model or a profile ARN: not a known batch target.
-        return false;
-    }
-    let id = model_id.rsplit('/').next().unwrap_or(model_id);
-    // Cross-region inference profiles prefix the model id with a geography (`us.`, `eu.`, `apac.`).
-    let id = match id.split_once('.') {
-        Some((geo, rest)) if ["us", "eu", "apac", "global"].contains(&geo) => rest,
-        _ => id,
-    };
-    id.starts_with("amazon.nova") || id.starts_with("meta.llama3")
+/// Whether a batch job can run this model's prompts (foundation model id, ARN or inference profile) in `region`:
+/// the catalog lists the model for batch inference there, and its calls have an InvokeModel body (a batch record
+/// is one). Provisioned throughputs, deployments and custom models are not batch targets.
+pub fn model_supports_batch(model_id: &str, region: Option<&str>) -> bool {
+    crate::models::batch(model_id, region) && AdapterKind::for_model(model_id).has_invoke_body()
 }
 
 /// The path the base model's `prompts` prompts take under `config` (`[inference] mode`). `Err` (a config error)
@@ -70,9 +60,17 @@ pub fn choose(config: &PipelineConfig, prompts: usize) -> Result<InferencePath, 
             "adapter {} has no InvokeModel body to batch",
             adapter.name()
         )),
-        InferenceMode::Auto if !model_supports_batch(&model_id) => on_demand(format!(
-            "{model_id} is not a model the pipeline runs batch inference for (Amazon Nova, Meta Llama 3.x)"
-        )),
+        InferenceMode::Auto if !model_supports_batch(&model_id, config.aws.region.as_deref()) => {
+            on_demand(format!(
+                "{model_id} is not a model the catalog lists for batch inference{}",
+                config
+                    .aws
+                    .region
+                    .as_deref()
+                    .map(|region| format!(" in {region}"))
+                    .unwrap_or_default()
+            ))
+        }
         InferenceMode::Auto if prompts < inference.batch_min_records => on_demand(format!(
             "{prompts} prompts < inference.batch_min_records = {}",
             inference.batch_min_records
@@ -392,10 +390,19 @@ mod tests {
         assert!(
             matches!(choose(&cohere, 1000), Ok(InferencePath::OnDemand { reason }) if reason.contains("not a model"))
         );
-        assert!(model_supports_batch("us.amazon.nova-lite-v1:0"));
-        assert!(model_supports_batch("meta.llama3-1-8b-instruct-v1:0"));
+        assert!(model_supports_batch("us.amazon.nova-lite-v1:0", None));
+        assert!(model_supports_batch(
+            "meta.llama3-1-8b-instruct-v1:0",
+            Some("us-west-2")
+        ));
+        // Listed for batch inference, but called through Converse: no InvokeModel body to batch.
         assert!(!model_supports_batch(
-            "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc"
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            None
+        ));
+        assert!(!model_supports_batch(
+            "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc",
+            None
         ));
         assert_eq!(
             (

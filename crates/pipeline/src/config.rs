@@ -1,4 +1,4 @@
-//! The pipeline's settings: a TOML file (see `datasets/pipeline/local.toml`), or the AWS sample's Step Functions
+//! The pipeline's settings: a TOML file (see `datasets/pipeline/nova.toml`), or the AWS sample's Step Functions
 //! execution input mapped onto one. Every field but the data files, the bucket and the role has a default, so a
 //! config says only what differs from the common case.
 
@@ -181,16 +181,15 @@ pub struct CustomizationConfig {
 impl CustomizationConfig {
     /// The base model's id for inference (see `inference_model_id`): the catalog's id to invoke for the base
     /// model (`meta.llama3-1-8b-instruct-v1:0:128k` is invoked as `meta.llama3-1-8b-instruct-v1:0`,
-    /// `cohere.command-light-text-v14:7:4k` as `cohere.command-light-text-v14`); a model the catalog does not
-    /// list keeps `name:version` and drops what follows (the context-length variant).
+    /// `cohere.command-light-text-v14:7:4k` as `cohere.command-light-text-v14`); validation refuses a model the
+    /// catalog does not list, whose id is then used as it is.
     pub fn inference_model_id(&self) -> String {
         if let Some(id) = &self.inference_model_id {
             return id.clone();
         }
-        let id = bedrock_catalog::foundation_model_id(&self.base_model_id);
-        match bedrock_catalog::catalog().by_customize_id(id) {
+        match crate::models::entry(&self.base_model_id) {
             Some(model) => model.inference_id.clone(),
-            None => id.splitn(3, ':').take(2).collect::<Vec<_>>().join(":"),
+            None => bedrock_catalog::foundation_model_id(&self.base_model_id).to_owned(),
         }
     }
 
@@ -616,8 +615,31 @@ impl PipelineConfig {
         self.aws
             .validate()
             .map_err(|message| PipelineError::config(origin, message))?;
-        if self.throughput.model_units < 1 {
-            return fail("throughput.model_units must be at least 1".into());
+        // The catalog's facts about the base model: listed, customizable with this type in this region, and the
+        // hyper-parameters it takes within their ranges.
+        let model = crate::models::base_model(
+            &self.customization.base_model_id,
+            &self.customization.customization_type,
+            self.aws.region.as_deref(),
+        )
+        .map_err(|message| PipelineError::config(origin, message))?;
+        model
+            .check_hyper_parameters(
+                self.customization
+                    .hyper_parameters
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .map_err(|message| {
+                PipelineError::config(origin, format!("customization.hyper_parameters: {message}"))
+            })?;
+        // The pipeline creates throughputs without a commitment term: AWS takes 1 model unit for those.
+        let max_units = crate::models::max_no_commitment_model_units();
+        if !(1..=max_units as i32).contains(&self.throughput.model_units) {
+            return fail(format!(
+                "throughput.model_units must be in [1, {max_units}]: a provisioned throughput without a \
+                 commitment term takes {max_units} model unit(s) (the catalog's quotas.no_commitment_throughput)"
+            ));
         }
         if self.inference.concurrency == 0 {
             return fail("inference.concurrency must be at least 1".into());
@@ -688,6 +710,20 @@ impl PipelineConfig {
             // The longest run id a run may have: the candidates' names must fit Bedrock's limits with any.
             let names = crate::naming::ResourceNames::of(self, &"r".repeat(40));
             sweep.validate(&self.customization.hyper_parameters, &names, origin)?;
+            let candidates = sweep
+                .expand(&self.customization.hyper_parameters)
+                .map_err(|message| PipelineError::config(origin, message))?;
+            for candidate in candidates {
+                let values = candidate.hyper_parameters.iter();
+                model
+                    .check_hyper_parameters(values.map(|(k, v)| (k.as_str(), v.as_str())))
+                    .map_err(|message| {
+                        PipelineError::config(
+                            origin,
+                            format!("sweep candidate {}: {message}", candidate.id),
+                        )
+                    })?;
+            }
         }
         Ok(())
     }
@@ -698,17 +734,12 @@ impl PipelineConfig {
     /// throughput bills every hour it exists. [`PipelineConfig::validate`] rejects `on-demand` where there is
     /// none.
     pub fn serving_kind(&self) -> ServingKind {
-        let region_has_it = self
-            .aws
-            .region
-            .as_deref()
-            .is_none_or(|region| crate::serving::ON_DEMAND_REGIONS.contains(&region));
+        let base = &self.customization.base_model_id;
         match self.serving.mode {
             ServingMode::Provisioned => ServingKind::Throughput,
             ServingMode::OnDemand => ServingKind::Deployment,
             ServingMode::Auto
-                if region_has_it
-                    && crate::serving::supports_on_demand(&self.customization.base_model_id) =>
+                if crate::models::on_demand_deployment(base, self.aws.region.as_deref()) =>
             {
                 ServingKind::Deployment
             }
@@ -729,20 +760,21 @@ impl PipelineConfig {
         let fail = |message: String| Err(PipelineError::config(origin, message));
         if self.serving.mode == ServingMode::OnDemand {
             let base = &self.customization.base_model_id;
-            if !crate::serving::supports_on_demand(base) {
+            let regions = crate::models::on_demand_regions(base);
+            if regions.is_empty() {
                 return fail(format!(
-                    "serving.mode = \"on-demand\": Bedrock deploys custom models on demand only for Amazon Nova \
-                     Micro, Lite and Pro; a custom model of {base} is served by provisioned throughput (use \
+                    "serving.mode = \"on-demand\": Bedrock does not deploy custom models of {base} on demand (the \
+                     catalog's on_demand_deployment); they are served by provisioned throughput (use \
                      serving.mode = \"auto\" or \"provisioned\")"
                 ));
             }
             if let Some(region) = self.aws.region.as_deref()
-                && !crate::serving::ON_DEMAND_REGIONS.contains(&region)
+                && !regions.iter().any(|r| r == region)
             {
                 return fail(format!(
-                    "serving.mode = \"on-demand\": on-demand custom model deployment is offered in {} only, \
-                     not in aws.region {region:?}",
-                    crate::serving::ON_DEMAND_REGIONS.join(" and ")
+                    "serving.mode = \"on-demand\": on-demand deployment of {base} custom models is offered in {} \
+                     only, not in aws.region {region:?}",
+                    regions.join(" and ")
                 ));
             }
         }
@@ -893,11 +925,70 @@ mod tests {
                 "cohere.command-light-text-v14:7:4k",
                 "cohere.command-light-text-v14",
             ),
-            // Not in the catalog: name and version kept, the context-length variant dropped.
-            ("vendor.some-model-v2:1:32k", "vendor.some-model-v2:1"),
         ] {
             assert_eq!(id_for(base), invoked, "{base}");
         }
+        // Not in the catalog: refused, with the models it lists.
+        let text = MINIMAL.replace(
+            "cohere.command-light-text-v14:7:4k",
+            "vendor.some-model-v2:1:32k",
+        );
+        let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
+        let error = config
+            .validate(Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not in the Bedrock model catalog"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn hyper_parameters_and_model_units_are_the_catalogs() {
+        let parse = |edit: &str| {
+            let text = format!("{MINIMAL}\n{edit}");
+            let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
+            config
+                .validate(Path::new("x.toml"))
+                .map_err(|e| e.to_string())
+        };
+        let nova = |hp: &str| {
+            MINIMAL
+                .replace(
+                    "cohere.command-light-text-v14:7:4k",
+                    "amazon.nova-micro-v1:0:128k",
+                )
+                .replace(
+                    r#"hyper_parameters = { epochCount = 1, learningRate = "0.00001" }"#,
+                    &format!("hyper_parameters = {{ {hp} }}"),
+                )
+        };
+        let check = |text: String| {
+            let config = PipelineConfig::from_toml_str(&text, Path::new("x.toml")).unwrap();
+            config
+                .validate(Path::new("x.toml"))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            check(nova("epochCount = \"5\", learningRate = \"0.0001\"")),
+            Ok(())
+        );
+        let epochs = check(nova("epochCount = \"50\"")).unwrap_err();
+        assert!(
+            epochs.contains("epochCount = 50 is outside its range [1, 5]"),
+            "{epochs}"
+        );
+        let batch = check(nova("batchSize = \"8\"")).unwrap_err();
+        assert!(
+            batch.contains("does not take the hyper-parameter batchSize"),
+            "{batch}"
+        );
+        let units = parse("[throughput]\nmodel_units = 2").unwrap_err();
+        assert!(
+            units.contains("throughput.model_units must be in [1, 1]"),
+            "{units}"
+        );
     }
 
     #[test]
@@ -960,14 +1051,13 @@ mod tests {
             parse(&provisioned).unwrap().serving_kind(),
             ServingKind::Throughput
         );
-        // A region without on-demand deployment: auto provisions, on-demand is refused.
+        // Nova is customized in us-east-1 only (the catalog): another region is refused before anything else.
         let frankfurt = format!("{nova}\n[aws]\nregion = \"eu-central-1\"\n");
-        assert_eq!(
-            parse(&frankfurt).unwrap().serving_kind(),
-            ServingKind::Throughput
+        let error = parse(&frankfurt).unwrap_err();
+        assert!(
+            error.to_string().contains("customized in us-east-1 only"),
+            "{error}"
         );
-        let error = parse(&format!("{frankfurt}[serving]\nmode = \"on-demand\"\n")).unwrap_err();
-        assert!(error.to_string().contains("eu-central-1"), "{error}");
         // On demand for a family without it is a config error naming the field and the model.
         let error = parse(&format!("{MINIMAL}\n[serving]\nmode = \"on-demand\"\n")).unwrap_err();
         assert_eq!(error.kind(), crate::ErrorKind::BadInput);

@@ -37,6 +37,7 @@ pub mod fields;
 pub mod files;
 mod inference;
 pub mod journal;
+pub mod models;
 mod naming;
 pub mod plan;
 pub mod preflight;

@@ -113,20 +113,6 @@ impl ServingKind {
     }
 }
 
-/// Whether Bedrock offers on-demand custom model deployment for custom models of this base model (Amazon Nova
-/// Micro, Lite and Pro); `base_model_id` as CreateModelCustomizationJob takes it, ARN or id.
-pub fn supports_on_demand(base_model_id: &str) -> bool {
-    let id = base_model_id
-        .rsplit_once("foundation-model/")
-        .map_or(base_model_id, |(_, id)| id);
-    ["amazon.nova-micro", "amazon.nova-lite", "amazon.nova-pro"]
-        .iter()
-        .any(|family| id.starts_with(family))
-}
-
-/// The regions with on-demand custom model deployment.
-pub const ON_DEMAND_REGIONS: [&str; 2] = ["us-east-1", "us-west-2"];
-
 /// The default name of a serving for the custom model `custom_model`: `{custom_model}-pt` or
 /// `{custom_model}-od`, made valid for the kind (a deployment name takes letters, digits, and single `-` or `_`
 /// between them; at most 63 characters).
@@ -452,26 +438,6 @@ async fn observe(clients: &Clients, kind: ServingKind, identifier: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nova_micro_lite_and_pro_have_on_demand_deployment() {
-        for id in [
-            "amazon.nova-micro-v1:0:128k",
-            "amazon.nova-lite-v1:0:300k",
-            "amazon.nova-pro-v1:0:300k",
-            "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0:300k",
-        ] {
-            assert!(supports_on_demand(id), "{id}");
-        }
-        for id in [
-            "cohere.command-light-text-v14:7:4k",
-            "meta.llama3-1-8b-instruct-v1:0:128k",
-            "amazon.titan-text-express-v1:0:8k",
-            "amazon.nova-canvas-v1:0",
-        ] {
-            assert!(!supports_on_demand(id), "{id}");
-        }
-    }
 
     #[test]
     fn default_names_are_valid_for_their_kind() {

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 
+use bedrock_catalog::Adapter;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -76,9 +77,10 @@ pub const MAX_TRAINING_BYTES: u64 = 1_000_000_000;
 pub const MAX_VALIDATION_BYTES: u64 = 100_000_000;
 
 impl FamilyRules {
-    /// The rules for the model a job customizes (`customization.base_model_id`; ARNs are looked into).
+    /// The rules for the model a job customizes (`customization.base_model_id`, any spelling): its catalog
+    /// entry's family.
     pub fn for_model(base_model_id: &str) -> FamilyRules {
-        let id = base_model_id.rsplit('/').next().unwrap_or(base_model_id);
+        let adapter = crate::models::entry(base_model_id).map(|model| model.adapter());
         let prompt_completion = |family, tokens: usize| FamilyRules {
             family,
             format: TrainingFormat::PromptCompletion,
@@ -87,41 +89,36 @@ impl FamilyRules {
             quota_records: Some(10_000),
             reserved: &[],
         };
-        if id.starts_with("amazon.nova") {
-            FamilyRules {
+        match adapter {
+            Some(Adapter::Nova) => FamilyRules {
                 family: "Amazon Nova",
                 format: TrainingFormat::Conversation,
                 max_chars_per_record: 32_768 * 6,
                 min_records: 8,
                 quota_records: Some(20_000),
                 reserved: NOVA_RESERVED,
-            }
-        } else if id.starts_with("anthropic.") {
-            FamilyRules {
+            },
+            Some(Adapter::AnthropicMessages) => FamilyRules {
                 family: "Anthropic Claude",
                 format: TrainingFormat::Conversation,
                 max_chars_per_record: 32_000 * 6,
                 min_records: 32,
                 quota_records: Some(10_000),
                 reserved: &[],
-            }
-        } else if id.starts_with("meta.llama3") {
-            prompt_completion("Meta Llama 3", 16_384)
-        } else if id.starts_with("meta.llama") {
-            prompt_completion("Meta Llama", 4_096)
-        } else if id.starts_with("amazon.titan") {
-            prompt_completion("Amazon Titan Text", 4_096)
-        } else if id.starts_with("cohere.") {
-            prompt_completion("Cohere Command", 4_096)
-        } else {
-            FamilyRules {
+            },
+            // The catalog's Llama models are 3.1 and 3.2: 16,384 tokens per record.
+            Some(Adapter::MetaLlama) => prompt_completion("Meta Llama 3", 16_384),
+            Some(Adapter::TitanText) => prompt_completion("Amazon Titan Text", 4_096),
+            Some(Adapter::CohereCommand) => prompt_completion("Cohere Command", 4_096),
+            // Refused by validation (not in the catalog); kept permissive for `training::prepare` alone.
+            None => FamilyRules {
                 family: "unknown family",
                 format: TrainingFormat::PromptCompletion,
                 max_chars_per_record: 1_000_000,
                 min_records: 1,
                 quota_records: None,
                 reserved: &[],
-            }
+            },
         }
     }
 }

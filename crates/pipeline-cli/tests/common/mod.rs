@@ -70,13 +70,18 @@ pub async fn iam_clients(stack: &LocalStack) -> Clients {
     .await
 }
 
-/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs.
+/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in us-east-1.
 pub async fn create_role(clients: &Clients, name: &str, kinds: &[JobKind]) {
+    create_role_in(clients, name, "us-east-1", kinds).await;
+}
+
+/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in `region`.
+pub async fn create_role_in(clients: &Clients, name: &str, region: &str, kinds: &[JobKind]) {
     clients
         .iam
         .create_role()
         .role_name(name)
-        .assume_role_policy_document(trust_policy("123456789012", "us-east-1", kinds))
+        .assume_role_policy_document(trust_policy("123456789012", region, kinds))
         .send()
         .await
         .unwrap();
