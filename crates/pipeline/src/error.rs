@@ -116,6 +116,18 @@ pub struct AwsFailure {
     pub request_id: Option<String>,
 }
 
+impl AwsFailure {
+    /// Whether the service answered and refused the request itself (a 4xx other than throttling: validation,
+    /// access, quota, conflict): sending it again would be refused again.
+    pub fn refused(&self) -> bool {
+        let throttled = self
+            .code
+            .as_deref()
+            .is_some_and(|code| code.contains("Throttl") || code == "TooManyRequestsException");
+        matches!(self.status, Some(400..=499)) && self.status != Some(429) && !throttled
+    }
+}
+
 impl fmt::Display for AwsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} failed: ", self.service, self.operation)?;

@@ -474,3 +474,57 @@ async fn a_failed_batch_job_falls_back_to_on_demand_calls_or_fails_the_run() {
         Some(&11)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_create_falls_back_to_on_demand_in_auto_mode() {
+    // The emulator keeps Bedrock's minimum of 100 records per job; the config believes 5 is enough, so the
+    // 11-prompt job is refused (ValidationException) after the input upload.
+    let harness = Harness::with_emulator(emulator_config(
+        Quality::Better,
+        Faults::default(),
+        |config| config.deployment_duration = Duration::from_millis(300),
+    ))
+    .await;
+    let mut pipeline = harness.pipeline(harness.nova_config("batch_min_records = 5"));
+    let report = pipeline.execute().await.unwrap();
+    assert_eq!(report.status, RunStatus::Succeeded);
+    let requests = harness.stack.bedrock.requests();
+    let creates: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.operation == "CreateModelInvocationJob")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(creates, [400], "one create, refused, never sent again");
+    let base_calls = requests
+        .iter()
+        .filter(|r| {
+            r.operation == "InvokeModel" && r.model_id.as_deref() == Some("amazon.nova-micro-v1:0")
+        })
+        .count();
+    assert_eq!(base_calls, 11, "every base prompt on demand");
+    assert!(
+        pipeline
+            .state()
+            .notes
+            .iter()
+            .any(|n| n.contains("refused the base model's batch job")),
+        "{:?}",
+        pipeline.state().notes
+    );
+    assert_eq!(
+        journal_details(&pipeline, "inference", "batch-job-refused").len(),
+        1
+    );
+    // Nothing left to stop.
+    let job = pipeline.state().resources.batch_job.clone().unwrap();
+    assert!(!job.may_run(), "{job:?}");
+
+    // `mode = "batch"` asked for the job itself: the refusal fails the run.
+    let mut forced =
+        harness.pipeline(harness.nova_config("mode = \"batch\"\nbatch_min_records = 5"));
+    let error = forced.execute().await.unwrap_err();
+    assert!(
+        error.to_string().contains("CreateModelInvocationJob"),
+        "{error}"
+    );
+}

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::Pipeline;
 use super::poll::Poller;
 use crate::batch;
+use crate::config::InferenceMode;
 use crate::data::EvalItem;
 use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
@@ -31,7 +32,20 @@ impl Pipeline {
         items: &[EvalItem],
         base: &Target,
     ) -> Result<(Vec<ItemOutput>, Value)> {
-        let record = self.batch_job_created(items, base).await?;
+        let record = match self.batch_job_created(items, base).await {
+            Ok(record) => record,
+            // `auto` chose the batch job to save money, not because it must: a create Bedrock refuses (the
+            // account's batch quotas, the model's batch support where the catalog is out of date) falls back to
+            // on-demand calls. `mode = "batch"` asked for the job itself: the refusal fails the run.
+            Err(PipelineError::Aws(failure))
+                if failure.refused() && self.config.inference.mode == InferenceMode::Auto =>
+            {
+                return self
+                    .base_on_demand_after_refusal(items, base, &failure)
+                    .await;
+            }
+            Err(error) => return Err(error),
+        };
         let arn = record
             .arn
             .clone()
@@ -249,6 +263,41 @@ impl Pipeline {
             json!({ "name": record.name, "job_arn": record.arn }),
         )?;
         Ok(record)
+    }
+
+    /// The base model's prompts on demand after Bedrock refused the batch job's create call; the refusal is a
+    /// note of the run and the step's journal detail.
+    async fn base_on_demand_after_refusal(
+        &mut self,
+        items: &[EvalItem],
+        base: &Target,
+        failure: &crate::error::AwsFailure,
+    ) -> Result<(Vec<ItemOutput>, Value)> {
+        let note = format!(
+            "Bedrock refused the base model's batch job ({failure}); inference.mode = \"auto\" ran its {} prompts \
+             on demand instead",
+            items.len()
+        );
+        tracing::warn!("{note}");
+        self.run.state.notes.push(note);
+        if let Some(record) = self.run.state.resources.batch_job.as_mut() {
+            // Refused: nothing runs under it, nothing for `cleanup` to stop.
+            record.stopped = true;
+            record.status = Some("Refused".into());
+        }
+        self.run.touch()?;
+        self.run.log(
+            Some(Step::Inference),
+            "batch-job-refused",
+            json!({ "error": failure.to_string(), "code": failure.code }),
+        )?;
+        let settings = self.config.inference.clone();
+        let outputs = inference::run_all(&self.clients.runtime, base, items, &settings).await;
+        let detail = json!({
+            "batch_job_refused": failure.to_string(),
+            "on_demand": items.len(),
+        });
+        Ok((outputs, detail))
     }
 
     fn record_batch_status(&mut self, status: &str) -> Result<()> {
