@@ -77,13 +77,7 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
         killed_at.batch_jobs
     );
 
-    let resumed = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["resume", run_id, "--json"])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let resumed = common::at(&stack, &state_dir, &["resume", run_id, "--json"], None);
     assert!(resumed.status.success(), "{}", text(&resumed));
     let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(report["status"], "succeeded");
@@ -127,6 +121,78 @@ async fn killed_during_the_batch_job_then_resumed_creates_one_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_batch_killed_during_its_second_job_resumes_without_repeating_a_part() {
+    // Bedrock's per-job maximum set to 6: the 11 prompts are two jobs (6 + 5), each taking 3 s.
+    let stack = common::start_stack(common::emulator_config(|config| {
+        config.pt_duration = Duration::from_millis(300);
+        config.deployment_duration = Duration::from_millis(300);
+        config.batch_duration = Duration::from_secs(3);
+        config.batch_min_records = 3;
+        config.batch_max_records = 6;
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_config(dir.path(), "nova.toml", "nova-split.toml", |config| {
+        set(config, "inference", "mode", "batch");
+        set(config, "inference", "batch_min_records", 3);
+        set(config, "inference", "batch_max_records", 6);
+    });
+    let state_dir = dir.path().join("runs");
+    let run_id = "kill-split-1";
+
+    let killed_at = run_then_kill_when(
+        &stack,
+        &state_dir,
+        run_id,
+        &config,
+        "second batch job",
+        |state| state.batch_jobs.len() == 2,
+    )
+    .await;
+    assert_eq!(killed_at.batch_jobs[0].status, "Completed");
+
+    let resumed = common::at(&stack, &state_dir, &["resume", run_id, "--json"], None);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["status"], "succeeded");
+    assert_eq!(report["outcome"]["scored"], 11);
+
+    // Two jobs in all, one per part: the finished part was not run again, the running one was taken up.
+    let emulator = stack.bedrock.state();
+    let jobs: Vec<(&str, Option<&str>, usize, &str)> = emulator
+        .batch_jobs
+        .iter()
+        .map(|j| {
+            (
+                j.job_name.as_str(),
+                j.client_request_token.as_deref(),
+                j.records,
+                j.status.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            (
+                "bertscore-kill-split-1-base",
+                Some("kill-split-1-batch"),
+                6,
+                "Completed"
+            ),
+            (
+                "bertscore-kill-split-1-base-p1",
+                Some("kill-split-1-batch-p1"),
+                5,
+                "Completed"
+            ),
+        ]
+    );
+    assert_eq!(emulator.calls.get("StopModelInvocationJob"), None);
+    assert_eq!(emulator.invocations.get("amazon.nova-micro-v1:0"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     // The batch job would take a minute: cleanup must stop it.
     let stack = common::start_stack(emulator_config(Duration::from_secs(60))).await;
@@ -153,13 +219,7 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     )
     .await;
 
-    let cleanup = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["cleanup", run_id])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let cleanup = common::at(&stack, &state_dir, &["cleanup", run_id], None);
     assert!(cleanup.status.success(), "{}", text(&cleanup));
     let stdout = String::from_utf8_lossy(&cleanup.stdout);
     let emulator = stack.bedrock.state();
@@ -180,13 +240,7 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     );
 
     // Again: nothing left to stop.
-    let again = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["cleanup", run_id])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let again = common::at(&stack, &state_dir, &["cleanup", run_id], None);
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(
         stack.bedrock.state().calls.get("StopModelInvocationJob"),
@@ -264,13 +318,7 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
     assert!(line("c3").contains("serving"), "{shown}");
     assert!(line("c4").contains("trained"), "{shown}");
 
-    let resumed = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["resume", run_id, "--json"])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let resumed = common::at(&stack, &state_dir, &["resume", run_id, "--json"], None);
     assert!(resumed.status.success(), "{}", text(&resumed));
     let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(report["status"], "succeeded");
@@ -361,13 +409,7 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
     assert!(shown.contains("create-deployment"), "{shown}");
     assert!(!shown.contains("create-throughput"), "{shown}");
 
-    let resumed = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["resume", run_id, "--json"])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let resumed = common::at(&stack, &state_dir, &["resume", run_id, "--json"], None);
     assert!(resumed.status.success(), "{}", text(&resumed));
     let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(report["status"], "succeeded");
@@ -429,13 +471,7 @@ async fn killed_during_deployment_creation_then_resumed_creates_one_deployment()
 
     // `cleanup` deletes it once.
     let cleanup = |expected: &str| {
-        let output = pipeline()
-            .args(["--state-dir"])
-            .arg(&state_dir)
-            .args(["cleanup", run_id])
-            .envs(common::env(&stack))
-            .output()
-            .unwrap();
+        let output = common::at(&stack, &state_dir, &["cleanup", run_id], None);
         assert!(output.status.success(), "{}", text(&output));
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert_eq!(stdout.trim(), expected, "{}", text(&output));

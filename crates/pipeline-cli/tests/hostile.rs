@@ -69,14 +69,12 @@ async fn plan_and_run_refuse_each_bad_field_before_any_aws_call() {
             |config| set(config, section, key, value.clone()),
         );
         for command in ["plan", "run"] {
-            let output = pipeline()
-                .args(["--state-dir"])
-                .arg(dir.path().join("runs"))
-                .args([command, "--config"])
-                .arg(&config)
-                .envs(common::env(&stack))
-                .output()
-                .unwrap();
+            let output = common::at(
+                &stack,
+                dir.path().join("runs"),
+                &[command, "--config"],
+                Some(config.as_ref()),
+            );
             assert_eq!(
                 output.status.code(),
                 Some(2),
@@ -120,13 +118,7 @@ async fn resume_checks_the_recorded_config_before_any_aws_call() {
         serde_json::to_string(&config).unwrap(),
     )
     .unwrap();
-    let output = pipeline()
-        .args(["--state-dir"])
-        .arg(dir.path().join("runs"))
-        .args(["resume", "r1"])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let output = common::at(&stack, dir.path().join("runs"), &["resume", "r1"], None);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("s3.prefix"), "{stderr}");

@@ -75,13 +75,7 @@ async fn killed_after_the_throughput_is_created_then_resumed() {
     assert_eq!(state["steps"]["create-job"]["status"], "finished");
     assert_ne!(state["steps"]["inference"]["status"], "finished");
 
-    let resumed = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["resume", run_id, "--json"])
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let resumed = common::at(&stack, &state_dir, &["resume", run_id, "--json"], None);
     assert!(resumed.status.success(), "{}", text(&resumed));
     let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(report["status"], "succeeded");
@@ -287,14 +281,12 @@ async fn bad_scoring_settings_and_models_stop_the_run_before_any_aws_call() {
             .insert(field.into(), value);
         std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
         for command in ["plan", "run"] {
-            let output = pipeline()
-                .args(["--state-dir"])
-                .arg(dir.path().join("runs"))
-                .args([command, "--config"])
-                .arg(&config)
-                .envs(common::env(&stack))
-                .output()
-                .unwrap();
+            let output = common::at(
+                &stack,
+                dir.path().join("runs"),
+                &[command, "--config"],
+                Some(config.as_ref()),
+            );
             assert_eq!(
                 output.status.code(),
                 Some(code),
@@ -508,14 +500,12 @@ async fn a_llama_run_invokes_the_id_bedrock_serves() {
         set(config, "customization", "role_arn", arn.clone());
         set(config, "inference", "batch_role_arn", arn.clone());
     });
-    let output = pipeline()
-        .args(["--state-dir"])
-        .arg(dir.path().join("runs"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .envs(common::env(&stack))
-        .output()
-        .unwrap();
+    let output = common::at(
+        &stack,
+        dir.path().join("runs"),
+        &["run", "--config"],
+        Some(config.as_ref()),
+    );
     assert!(output.status.success(), "{}", text(&output));
 
     let requests = stack.bedrock.requests();
@@ -545,4 +535,32 @@ async fn a_llama_run_invokes_the_id_bedrock_serves() {
     // The custom model is served by a provisioned throughput (no on-demand deployment for Llama).
     assert_eq!(named("CreateProvisionedModelThroughput").len(), 1);
     assert!(named("CreateCustomModelDeployment").is_empty());
+}
+
+#[test]
+fn plan_shows_each_part_of_a_split_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_config(dir.path(), "nova.toml", "split.toml", |config| {
+        set(config, "inference", "mode", "batch");
+        set(config, "inference", "batch_min_records", 3);
+        set(config, "inference", "batch_max_records", 6);
+    });
+    let output = pipeline()
+        .args(["plan", "--config"])
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_in_order(
+        &stdout,
+        &[
+            "batch/input/base.jsonl  (6 batch records, part 1 of 2)",
+            "jobName=bertscore-<run-id>-base ",
+            "batch/input/base-p1.jsonl  (5 batch records, part 2 of 2)",
+            "jobName=bertscore-<run-id>-base-p1 ",
+            "clientRequestToken=<run-id>-batch-p1",
+        ],
+    );
 }

@@ -79,6 +79,22 @@ pub fn choose(config: &PipelineConfig, prompts: usize) -> Result<InferencePath, 
     }
 }
 
+/// `prompts` items as batch jobs of at most `max` records: the fewest parts, of near-equal size (item ranges,
+/// in order). With `max` at least twice the minimum, every part of a split reaches the minimum.
+pub fn split(prompts: usize, max: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = prompts.div_ceil(max.max(1)).max(1);
+    let (size, larger) = (prompts / parts, prompts % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|part| {
+            let len = size + usize::from(part < larger);
+            let range = start..start + len;
+            start += len;
+            range
+        })
+        .collect()
+}
+
 /// The generation settings of `config`.
 pub(crate) fn params(config: &PipelineConfig) -> GenerationParams {
     GenerationParams {
@@ -390,6 +406,13 @@ mod tests {
         assert!(
             matches!(choose(&cohere, 1000), Ok(InferencePath::OnDemand { reason }) if reason.contains("not a model"))
         );
+        assert_eq!(split(11, 50_000), vec![std::ops::Range { start: 0, end: 11 }]);
+        assert_eq!(split(11, 6), [0..6, 6..11]);
+        assert_eq!(
+            split(100_001, 50_000),
+            [0..33_334, 33_334..66_668, 66_668..100_001]
+        );
+        assert_eq!(split(0, 6).len(), 1, "no prompts: one empty part");
         assert!(model_supports_batch("us.amazon.nova-lite-v1:0", None));
         assert!(model_supports_batch(
             "meta.llama3-1-8b-instruct-v1:0",

@@ -332,6 +332,12 @@ pub struct InferenceConfig {
     /// inference job" quota; 100 by default).
     #[serde(default = "default_batch_min_records")]
     pub batch_min_records: usize,
+    /// The most records in one batch job (the "maximum number of records per batch inference job" quota;
+    /// the catalog's 50,000 by default). More prompts run as several jobs of near-equal size, one after another,
+    /// each journaled, joined by record id. At least twice `batch_min_records`, so every part reaches the
+    /// minimum.
+    #[serde(default = "default_batch_max_records")]
+    pub batch_max_records: usize,
     /// The service role the batch job runs as (reads the input, writes the output); default:
     /// `customization.role_arn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,6 +375,7 @@ impl Default for InferenceConfig {
             max_failure_fraction: default_failure_fraction(),
             mode: InferenceMode::Auto,
             batch_min_records: default_batch_min_records(),
+            batch_max_records: default_batch_max_records(),
             batch_role_arn: None,
             retry_failed_on_demand: true,
         }
@@ -498,6 +505,10 @@ fn default_batch_timeout() -> f64 {
 }
 fn default_batch_min_records() -> usize {
     100
+}
+
+fn default_batch_max_records() -> usize {
+    bedrock_catalog::catalog().quotas.batch_records.max as usize
 }
 fn default_concurrency() -> usize {
     4
@@ -689,6 +700,14 @@ impl PipelineConfig {
         if !(1..=MAX_BATCH_RECORDS).contains(&self.inference.batch_min_records) {
             return fail(format!(
                 "inference.batch_min_records must be in [1, {MAX_BATCH_RECORDS}]"
+            ));
+        }
+        let quota = bedrock_catalog::catalog().quotas.batch_records.max as usize;
+        let lowest = self.inference.batch_min_records.saturating_mul(2);
+        if !(lowest..=quota).contains(&self.inference.batch_max_records) {
+            return fail(format!(
+                "inference.batch_max_records must be in [2 x batch_min_records = {lowest}, {quota}] (Bedrock's \
+                 maximum records per batch job; twice the minimum, so every part of a split reaches the minimum)"
             ));
         }
         if let Some(role) = &self.inference.batch_role_arn

@@ -230,6 +230,9 @@ pub struct Resources {
     /// The batch inference job of the base model's prompts, from just before its create call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_job: Option<BatchJobRecord>,
+    /// The batch jobs of the parts already finished, when the prompts were split over several jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_parts_done: Vec<BatchJobRecord>,
 }
 
 /// A batch inference job (CreateModelInvocationJob), recorded before the create call with its name and client
@@ -261,6 +264,9 @@ pub struct BatchJobRecord {
     /// Bumped when a resumed run replaces a job it stopped (new name and client token).
     #[serde(default)]
     pub generation: u32,
+    /// Which part of the base model's prompts the job runs (0 when they fit one job).
+    #[serde(default)]
+    pub part: usize,
 }
 
 impl BatchJobRecord {

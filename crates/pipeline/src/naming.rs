@@ -88,20 +88,42 @@ pub(crate) fn job_token(run_id: &str) -> String {
     format!("{run_id}-job")
 }
 
-/// The name of the batch inference job that runs the base model's prompts.
-/// `generation` counts jobs replaced after the run stopped one.
-pub(crate) fn batch_job_name(run_id: &str, generation: u32) -> String {
-    match generation {
-        0 => format!("bertscore-{run_id}-base"),
-        n => format!("bertscore-{run_id}-base{n}"),
-    }
+/// The name of the batch inference job that runs the base model's prompts (`part` of them, when they are split
+/// over several jobs). `generation` counts jobs replaced after the run stopped one.
+pub(crate) fn batch_job_name(run_id: &str, generation: u32, part: usize) -> String {
+    format!("bertscore-{run_id}-base{}", batch_suffix(generation, part))
 }
 
 /// The client request token of the base model's batch inference job: a repeated create is the same job.
-pub(crate) fn batch_token(run_id: &str, generation: u32) -> String {
-    match generation {
-        0 => format!("{run_id}-batch"),
-        n => format!("{run_id}-batch{n}"),
+pub(crate) fn batch_token(run_id: &str, generation: u32, part: usize) -> String {
+    format!("{run_id}-batch{}", batch_suffix(generation, part))
+}
+
+/// `""` for the first job of a single part, then the generation, then `-p{part}` for parts after the first.
+fn batch_suffix(generation: u32, part: usize) -> String {
+    let generation = match generation {
+        0 => String::new(),
+        n => n.to_string(),
+    };
+    match part {
+        0 => generation,
+        k => format!("{generation}-p{k}"),
+    }
+}
+
+/// The key (under the run's prefix) of the batch input of `part`.
+pub(crate) fn batch_input_key(part: usize) -> String {
+    match part {
+        0 => keys::BATCH_INPUT.to_string(),
+        k => keys::BATCH_INPUT.replace(".jsonl", &format!("-p{k}.jsonl")),
+    }
+}
+
+/// The output prefix (under the run's prefix) of the batch job of `part`.
+pub(crate) fn batch_output_key(part: usize) -> String {
+    match part {
+        0 => keys::BATCH_OUTPUT.to_string(),
+        k => format!("{}p{k}/", keys::BATCH_OUTPUT),
     }
 }
 

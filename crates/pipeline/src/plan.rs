@@ -10,7 +10,10 @@ use crate::batch::{self, InferencePath};
 use crate::config::PipelineConfig;
 use crate::data;
 use crate::error::Result;
-use crate::naming::{ResourceNames, batch_job_name, batch_token, job_token, keys, serving_token};
+use crate::naming::{
+    ResourceNames, batch_input_key, batch_job_name, batch_output_key, batch_token, job_token, keys,
+    serving_token,
+};
 use crate::serving::ServingKind;
 use crate::training::{self, DataRole, FamilyRules};
 
@@ -257,57 +260,63 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
         ),
         InferencePath::Batch => {
             let bucket = s3.inference_bucket();
-            add(
-                "s3",
-                "PutObject",
-                format!(
-                    "s3://{bucket}/{}  ({} batch records)",
-                    s3.key(run_id, keys::BATCH_INPUT),
-                    items.len()
-                ),
-                None,
-            );
-            add(
-                "bedrock",
-                "CreateModelInvocationJob",
-                format!(
-                    "jobName={} modelId={} roleArn={} inputDataConfig.s3Uri=s3://{bucket}/{} \
+            let parts = batch::split(items.len(), inference.batch_max_records);
+            let count = parts.len();
+            for (part, range) in parts.into_iter().enumerate() {
+                add(
+                    "s3",
+                    "PutObject",
+                    format!(
+                        "s3://{bucket}/{}  ({} batch records{})",
+                        s3.key(run_id, &batch_input_key(part)),
+                        range.len(),
+                        part_of(part, count)
+                    ),
+                    None,
+                );
+                add(
+                    "bedrock",
+                    "CreateModelInvocationJob",
+                    format!(
+                        "jobName={} modelId={} roleArn={} inputDataConfig.s3Uri=s3://{bucket}/{} \
                      outputDataConfig.s3Uri=s3://{bucket}/{} timeoutDurationInHours={} clientRequestToken={}  \
-                     ({} prompts >= inference.batch_min_records = {})",
-                    batch_job_name(run_id, 0),
-                    customization.inference_model_id(),
-                    inference
-                        .batch_role_arn
-                        .as_deref()
-                        .unwrap_or(&customization.role_arn),
-                    s3.key(run_id, keys::BATCH_INPUT),
-                    s3.key(run_id, keys::BATCH_OUTPUT),
-                    batch::timeout_hours(polling.batch_timeout_s),
-                    batch_token(run_id, 0),
-                    items.len(),
-                    inference.batch_min_records
-                ),
-                None,
-            );
-            add(
-                "bedrock",
-                "GetModelInvocationJob",
-                format!(
-                    "repeated until Completed/PartiallyCompleted/Failed/Stopped/Expired: every {}-{} s with jitter, \
+                     ({} prompts >= inference.batch_min_records = {}{})",
+                        batch_job_name(run_id, 0, part),
+                        customization.inference_model_id(),
+                        inference
+                            .batch_role_arn
+                            .as_deref()
+                            .unwrap_or(&customization.role_arn),
+                        s3.key(run_id, &batch_input_key(part)),
+                        s3.key(run_id, &batch_output_key(part)),
+                        batch::timeout_hours(polling.batch_timeout_s),
+                        batch_token(run_id, 0, part),
+                        range.len(),
+                        inference.batch_min_records,
+                        part_of(part, count)
+                    ),
+                    None,
+                );
+                add(
+                    "bedrock",
+                    "GetModelInvocationJob",
+                    format!(
+                        "repeated until Completed/PartiallyCompleted/Failed/Stopped/Expired: every {}-{} s with jitter, \
                      at most {} s",
-                    polling.initial_s, polling.max_s, polling.batch_timeout_s
-                ),
-                None,
-            );
-            add(
-                "s3",
-                "GetObject",
-                format!(
-                    "s3://{bucket}/{}<job id>/base.jsonl.out (joined by recordId)",
-                    s3.key(run_id, keys::BATCH_OUTPUT)
-                ),
-                None,
-            );
+                        polling.initial_s, polling.max_s, polling.batch_timeout_s
+                    ),
+                    None,
+                );
+                add(
+                    "s3",
+                    "GetObject",
+                    format!(
+                        "s3://{bucket}/{}<job id>/base.jsonl.out (joined by recordId)",
+                        s3.key(run_id, &batch_output_key(part))
+                    ),
+                    None,
+                );
+            }
             if inference.retry_failed_on_demand {
                 add(
                     "bedrock-runtime",
@@ -434,5 +443,14 @@ pub fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCall>> {
             crate::sweep::plan::calls(calls, config, sweep, run_id, items.len(), &scorer.hash())
         }
         None => Ok(calls),
+    }
+}
+
+/// `, part 2 of 3` when the prompts are split over several batch jobs (inference.batch_max_records).
+fn part_of(part: usize, count: usize) -> String {
+    if count > 1 {
+        format!(", part {} of {count}", part + 1)
+    } else {
+        String::new()
     }
 }

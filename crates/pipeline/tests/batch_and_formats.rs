@@ -528,3 +528,81 @@ async fn a_refused_batch_create_falls_back_to_on_demand_in_auto_mode() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_above_the_per_job_maximum_run_as_several_jobs_joined_by_record_id() {
+    // Bedrock's per-job maximum set to 6 in the emulator (and told to the run): 11 prompts are two jobs, 6 + 5,
+    // each written back shuffled.
+    let faults = Faults {
+        batch_shuffle: true,
+        ..Faults::default()
+    };
+    // A worse custom model: the base model gives the good answers checked below.
+    let harness = Harness::with_emulator(emulator_config(Quality::Worse, faults, |config| {
+        config.deployment_duration = Duration::from_millis(300);
+        config.batch_duration = Duration::from_millis(300);
+        config.batch_min_records = 3;
+        config.batch_max_records = 6;
+    }))
+    .await;
+    let config =
+        harness.nova_config("mode = \"batch\"\nbatch_min_records = 3\nbatch_max_records = 6");
+    let mut pipeline = harness.pipeline(config);
+    let report = pipeline.execute().await.unwrap();
+    assert!(report.outcome.is_some(), "{report:?}");
+    let run_id = pipeline.run_id().to_owned();
+
+    let emulator = harness.emulator();
+    let jobs: Vec<(String, Option<String>, usize)> = emulator
+        .batch_jobs
+        .iter()
+        .map(|j| {
+            (
+                j.job_name.clone(),
+                j.client_request_token.clone(),
+                j.records,
+            )
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            (
+                format!("bertscore-{run_id}-base"),
+                Some(format!("{run_id}-batch")),
+                6
+            ),
+            (
+                format!("bertscore-{run_id}-base-p1"),
+                Some(format!("{run_id}-batch-p1")),
+                5
+            ),
+        ]
+    );
+    assert_eq!(emulator.calls.get("CreateModelInvocationJob"), Some(&2));
+    assert_eq!(
+        emulator.invocations.get("amazon.nova-micro-v1:0"),
+        None,
+        "no prompt on demand"
+    );
+    let state = pipeline.state();
+    assert_eq!(state.resources.batch_parts_done.len(), 1);
+    assert_eq!(state.resources.batch_job.as_ref().unwrap().part, 1);
+    assert_eq!(
+        journal_details(&pipeline, "inference", "batch-part-finished").len(),
+        2
+    );
+
+    // Every item has its own answer under its own id, across both parts.
+    let references = references();
+    let base = jsonl(&harness.object(&report.objects["base-outputs"]).await);
+    assert_eq!(base.len(), 11);
+    for line in &base {
+        let id = line["id"].as_str().unwrap();
+        assert_eq!(
+            line["completion"],
+            bedrock_emulator::good_answer(&references[id]),
+            "item {id}"
+        );
+    }
+}

@@ -164,6 +164,24 @@ pub fn example_config(
     path
 }
 
+/// `bertscore-pipeline --state-dir STATE_DIR ARGS [PATH]` against `stack`, to its end.
+pub fn at(
+    stack: &LocalStack,
+    state_dir: impl AsRef<Path>,
+    args: &[&str],
+    path: Option<&Path>,
+) -> Output {
+    let mut command = pipeline();
+    command
+        .arg("--state-dir")
+        .arg(state_dir.as_ref())
+        .args(args);
+    if let Some(path) = path {
+        command.arg(path);
+    }
+    command.envs(env(stack)).output().unwrap()
+}
+
 /// Spawns `run --run-id RUN_ID --config CONFIG` against `stack`, its output discarded.
 pub fn spawn_run(stack: &LocalStack, state_dir: &Path, run_id: &str, config: &Path) -> Child {
     pipeline()

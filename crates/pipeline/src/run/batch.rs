@@ -19,20 +19,62 @@ use crate::data::EvalItem;
 use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
 use crate::journal::{BatchJobRecord, Step};
-use crate::naming::{batch_job_name, batch_token, keys};
+use crate::naming::{batch_input_key, batch_job_name, batch_output_key, batch_token};
 
 const CREATE: &str = "CreateModelInvocationJob";
 /// Record id → item id of the batch job's input, in the run directory.
 const BATCH_RECORDS_FILE: &str = "batch-records.json";
 
 impl Pipeline {
-    /// The base model's outputs through a batch job, one per item in item order, and what happened (journal).
+    /// The base model's outputs through batch jobs, one per item in item order, and what happened (journal).
+    /// Prompts above `inference.batch_max_records` run as several jobs, one part after another: a finished part's
+    /// outputs are kept in the run directory (`batch-part-K.json`) before the next part starts, so a resumed run
+    /// (kill -9 included) neither repeats a finished part nor creates a part's job twice.
     pub(super) async fn base_by_batch(
         &mut self,
         items: &[EvalItem],
         base: &Target,
     ) -> Result<(Vec<ItemOutput>, Value)> {
-        let record = match self.batch_job_created(items, base).await {
+        let parts = batch::split(items.len(), self.config.inference.batch_max_records);
+        if parts.len() == 1 {
+            return self.base_by_batch_part(items, base, 0).await;
+        }
+        let mut outputs = Vec::with_capacity(items.len());
+        let mut details = Vec::new();
+        for (part, range) in parts.iter().enumerate() {
+            let file = format!("batch-part-{part}.json");
+            if self.run.path(&file).exists() {
+                let saved: Vec<ItemOutput> = serde_json::from_slice(&self.run.read_file(&file)?)
+                    .map_err(|e| PipelineError::Run(format!("{file} in the run directory: {e}")))?;
+                outputs.extend(saved);
+                continue;
+            }
+            let (part_outputs, detail) = self
+                .base_by_batch_part(&items[range.clone()], base, part)
+                .await?;
+            self.run.write_file(&file, &super::to_json(&part_outputs))?;
+            self.run.log(
+                Some(Step::Inference),
+                "batch-part-finished",
+                json!({ "part": part + 1, "of": parts.len(), "records": range.len() }),
+            )?;
+            details.push(detail);
+            outputs.extend(part_outputs);
+        }
+        Ok((
+            outputs,
+            json!({ "batch_parts": parts.len(), "parts": details }),
+        ))
+    }
+
+    /// One batch job's part of the base model's prompts: `items`, as part `part`.
+    async fn base_by_batch_part(
+        &mut self,
+        items: &[EvalItem],
+        base: &Target,
+        part: usize,
+    ) -> Result<(Vec<ItemOutput>, Value)> {
+        let record = match self.batch_job_created(items, base, part).await {
             Ok(record) => record,
             // `auto` chose the batch job to save money, not because it must: a create Bedrock refuses (the
             // account's batch quotas, the model's batch support where the catalog is out of date) falls back to
@@ -154,7 +196,17 @@ impl Pipeline {
         &mut self,
         items: &[EvalItem],
         base: &Target,
+        part: usize,
     ) -> Result<BatchJobRecord> {
+        // The job of an earlier part has ended (its outputs are kept): it moves to the finished parts.
+        if let Some(record) = &self.run.state.resources.batch_job
+            && record.part != part
+        {
+            let done = record.clone();
+            self.run.state.resources.batch_parts_done.push(done);
+            self.run.state.resources.batch_job = None;
+            self.run.touch()?;
+        }
         if let Some(record) = &self.run.state.resources.batch_job
             && record.arn.is_some()
             && !record.stopped
@@ -170,7 +222,7 @@ impl Pipeline {
         )
         .map_err(PipelineError::Run)?;
         let bucket = self.config.s3.inference_bucket().to_string();
-        let input_key = self.config.s3.key(&run_id, keys::BATCH_INPUT);
+        let input_key = self.config.s3.key(&run_id, &batch_input_key(part));
         super::upload::put_object(
             &self.clients,
             &bucket,
@@ -183,8 +235,12 @@ impl Pipeline {
         // Which item each record id stands for, next to the outputs (the join recomputes it from the item ids).
         let mapping: std::collections::BTreeMap<&String, &String> =
             input.items_by_record.iter().collect();
+        let records_file = match part {
+            0 => BATCH_RECORDS_FILE.to_string(),
+            k => BATCH_RECORDS_FILE.replace(".json", &format!("-p{k}.json")),
+        };
         self.run
-            .write_file(BATCH_RECORDS_FILE, &super::to_json(&mapping))?;
+            .write_file(&records_file, &super::to_json(&mapping))?;
         let mut record = match self.run.state.resources.batch_job.clone() {
             // Requested, never recorded as created: the same request again.
             Some(record) if !record.stopped => record,
@@ -192,19 +248,20 @@ impl Pipeline {
                 // None yet, or one the run stopped after a failure: a new job under a new token.
                 let generation = previous.map_or(0, |r| r.generation + 1);
                 BatchJobRecord {
-                    name: batch_job_name(&run_id, generation),
-                    client_request_token: batch_token(&run_id, generation),
+                    name: batch_job_name(&run_id, generation, part),
+                    client_request_token: batch_token(&run_id, generation, part),
                     model_id: base.model_id.clone(),
                     input_uri: format!("s3://{bucket}/{input_key}"),
                     output_uri: format!(
                         "s3://{bucket}/{}",
-                        self.config.s3.key(&run_id, keys::BATCH_OUTPUT)
+                        self.config.s3.key(&run_id, &batch_output_key(part))
                     ),
                     records: items.len(),
                     arn: None,
                     status: None,
                     stopped: false,
                     generation,
+                    part,
                 }
             }
         };
