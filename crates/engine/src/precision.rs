@@ -253,9 +253,9 @@ mod tests {
         // SAFETY: these values only feed `choose`, which runs no kernel.
         unsafe {
             [
-                ("zen", Isa::new_unchecked(true, true, false)),
-                ("xeon", Isa::new_unchecked(true, true, true)),
-                ("avx512", Isa::new_unchecked(true, false, false)),
+                ("zen", Isa::new_unchecked(true, true, false, true)),
+                ("xeon", Isa::new_unchecked(true, true, true, true)),
+                ("avx512", Isa::new_unchecked(true, false, false, false)),
                 ("none", Isa::portable()),
             ]
         }
