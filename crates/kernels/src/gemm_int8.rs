@@ -25,10 +25,12 @@ use crate::{Isa, math};
 
 /// A value more than this many times its row's RMS is an outlier: computed in f32 rather than
 /// setting the row's int8 step. Measured on all-MiniLM-L6-v2 (docs/performance.md, "int8"):
-/// the few such values per row are the LayerNorm outputs' outlier channels.
-pub const INT8_OUTLIER_RATIO: f32 = 6.0;
+/// LayerNorm outputs have a few channels (99, 63, 223) up to 30 where the rest stay within ±2,
+/// GELU outputs 5–14 values per row beyond 6× RMS; 4× (rather than 6×) lowered the mean
+/// |ΔF1| against f32 from 1.02e-3 to 0.92e-3 on 400 pairs.
+pub const INT8_OUTLIER_RATIO: f32 = 4.0;
 /// At most this many outliers per row (the largest); the rest set the row's range.
-pub const INT8_MAX_OUTLIERS: usize = 16;
+pub const INT8_MAX_OUTLIERS: usize = 32;
 /// The inner dimension's bound: sums of up to this many products of 255 × 127 fit in int32.
 pub const INT8_MAX_INNER: usize = 1 << 16;
 
@@ -577,9 +579,7 @@ mod tests {
                     })
                     .sum();
                 out.push(
-                    dot as f64 * quant.scale as f64 * layer.scales[c] as f64
-                        + b as f64
-                        + outliers,
+                    dot as f64 * quant.scale as f64 * layer.scales[c] as f64 + b as f64 + outliers,
                 );
             }
         }
@@ -677,19 +677,20 @@ mod tests {
             }
         }
         // More outliers than are kept: the largest stay outliers, the rest set the range.
-        let mut row = vec![0.1f32; 2048];
+        let mut row = vec![0.1f32; 4096];
         for (i, v) in row.iter_mut().step_by(100).enumerate() {
             *v = 10.0 + i as f32;
         }
-        let mut codes = vec![0u32; 512];
+        let mut codes = vec![0u32; 1024];
         for isa in [Isa::detect(), Isa::portable()] {
             let q = quantize_row(&row, &mut codes, isa);
             assert_eq!(q.outliers, INT8_MAX_OUTLIERS);
-            // 21 values 10..=30 on 0.1s: RMS 2.12, so 13..=30 are beyond 6 RMS; 15..=30 are kept
-            // and 14 sets the range.
-            assert_eq!(q.value[0], 30.0);
-            assert!(q.value[..q.outliers].iter().all(|&v| v >= 15.0));
-            assert!((q.scale * 255.0 - 14.0).abs() < 1e-4, "{}", q.scale);
+            // 41 values 10..=50 on 0.1s: RMS 3.2, so 13..=50 are beyond 4 RMS; the largest 32
+            // (19..=50) are kept and 18 sets the range.
+            assert_eq!((INT8_OUTLIER_RATIO, INT8_MAX_OUTLIERS), (4.0, 32));
+            assert_eq!(q.value[0], 50.0);
+            assert!(q.value[..q.outliers].iter().all(|&v| v >= 19.0));
+            assert!((q.scale * 255.0 - 18.0).abs() < 1e-4, "{}", q.scale);
         }
     }
 
