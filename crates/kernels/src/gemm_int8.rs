@@ -198,13 +198,6 @@ impl Int8Weights {
             Epilogue::BiasResidual(r) => Some(&r[tile.first_row * n..]),
             _ => None,
         };
-        let quant: [RowQuant; crate::gemm::TILE_ROWS] = std::array::from_fn(|i| {
-            if i < tile.rows {
-                input.header(tile.first_row + i)
-            } else {
-                RowQuant::default()
-            }
-        });
         let words = bytemuck_lines_ref(&self.strips);
         let strip = &words[tile.strip * groups * STRIP_WIDTH..];
         #[cfg(target_arch = "x86_64")]
@@ -227,7 +220,7 @@ impl Int8Weights {
                 column_sums: self.column_sums[tile.first_column..].as_ptr(),
                 transposed: self.transposed[tile.first_column..].as_ptr(),
                 transposed_stride: self.scales.len(),
-                quant: &quant,
+                headers: input.headers[tile.first_row * HEADER_WORDS..].as_ptr(),
             };
             let a = input.codes[tile.first_row * groups..].as_ptr();
             // SAFETY: avx512vnni (with F and BW) is present; `a` has `rows` rows of `groups`
@@ -238,7 +231,8 @@ impl Int8Weights {
             return;
         }
         // Portable: the same integer sums and the same f32 epilogue, in plain Rust.
-        for (i, quant) in quant.iter().enumerate().take(tile.rows) {
+        for i in 0..tile.rows {
+            let quant = &input.header(tile.first_row + i);
             let codes = &input.codes[(tile.first_row + i) * groups..][..groups];
             for j in 0..tile.columns {
                 let mut sum = 0i32;
@@ -363,24 +357,24 @@ fn zero_outliers(quant: &RowQuant, codes: &mut [u32]) {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{RowQuant, STEPS, outliers_and_range, zero_outliers};
-    use crate::gemm::TILE_ROWS;
+    use super::{HEADER_WORDS, INT8_MAX_OUTLIERS, RowQuant, STEPS, zero_outliers};
     use crate::gemm::avx512::{TileArgs, dispatch_rows, gelu_rows};
 
-    pub(super) struct Args<'a> {
+    pub(super) struct Args {
         pub tile: TileArgs,
         /// Weight scales, column sums and transposed f32 weights from the tile's first column.
         pub scales: *const f32,
         pub column_sums: *const i32,
         pub transposed: *const f32,
         pub transposed_stride: usize,
-        pub quant: &'a [RowQuant; TILE_ROWS],
+        /// The tile's first row's header (`HEADER_WORDS` words a row, `RowQuant::write`'s layout).
+        pub headers: *const u32,
     }
 
     /// # Safety
     /// avx512f, avx512bw, avx512vnni; `a`: `rows` rows of `⌈k/4⌉` code words; `b` a packed
     /// strip; `args` pointers valid for `rows` rows of `ldo` and a whole strip of columns.
-    pub(super) unsafe fn tile(rows: usize, a: *const u32, b: *const u32, args: &Args<'_>) {
+    pub(super) unsafe fn tile(rows: usize, a: *const u32, b: *const u32, args: &Args) {
         // SAFETY: forwarded contract.
         unsafe {
             dispatch_rows!(rows, kernel, a, b, args);
@@ -391,7 +385,7 @@ mod avx512 {
     /// Each step: four inner-dimension steps for 32 columns, the row's four codes one 32-bit
     /// broadcast, 4 byte products added into each int32 lane by one VPDPBUSD.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn kernel<const MR: usize>(a: *const u32, b: *const u32, args: &Args<'_>) {
+    unsafe fn kernel<const MR: usize>(a: *const u32, b: *const u32, args: &Args) {
         let groups = args.tile.k.div_ceil(STEPS);
         let mut acc = [[_mm512_setzero_si512(); 2]; MR];
         for g in 0..groups {
@@ -415,9 +409,19 @@ mod avx512 {
     /// Dequantize, bias, outliers and residual on one tile row, then a store (GELU follows on
     /// the stored tile, as in the f32 kernels).
     #[inline(always)]
-    unsafe fn store_row(acc: &[__m512i; 2], row: usize, args: &Args<'_>) {
+    unsafe fn store_row(acc: &[__m512i; 2], row: usize, args: &Args) {
         let t = &args.tile;
-        let quant = &args.quant[row];
+        // SAFETY: the header of row `row` (`RowQuant::write`'s layout).
+        let (scale, zero, outliers, channels, values) = unsafe {
+            let header = args.headers.add(row * HEADER_WORDS);
+            (
+                f32::from_bits(*header),
+                *header.add(1) as i32,
+                *header.add(2) as usize,
+                header.add(3),
+                header.add(3 + INT8_MAX_OUTLIERS),
+            )
+        };
         for (v, &sums) in acc.iter().enumerate() {
             let first = v * 16;
             if first >= t.columns {
@@ -432,10 +436,10 @@ mod avx512 {
                 let column_sums = _mm512_loadu_si512(args.column_sums.add(first).cast());
                 let exact = _mm512_sub_epi32(
                     sums,
-                    _mm512_mullo_epi32(_mm512_set1_epi32(quant.zero), column_sums),
+                    _mm512_mullo_epi32(_mm512_set1_epi32(zero), column_sums),
                 );
                 let scale = _mm512_mul_ps(
-                    _mm512_set1_ps(quant.scale),
+                    _mm512_set1_ps(scale),
                     _mm512_loadu_ps(args.scales.add(first)),
                 );
                 let mut x = _mm512_fmadd_ps(
@@ -443,11 +447,13 @@ mod avx512 {
                     scale,
                     _mm512_loadu_ps(t.bias.add(first)),
                 );
-                for o in 0..quant.outliers {
+                for o in 0..outliers {
+                    let channel = *channels.add(o) as usize;
                     let column = args
                         .transposed
-                        .add(quant.channel[o] as usize * args.transposed_stride + first);
-                    x = _mm512_fmadd_ps(_mm512_set1_ps(quant.value[o]), _mm512_loadu_ps(column), x);
+                        .add(channel * args.transposed_stride + first);
+                    let value = _mm512_set1_ps(f32::from_bits(*values.add(o)));
+                    x = _mm512_fmadd_ps(value, _mm512_loadu_ps(column), x);
                 }
                 let at = row * t.ldo + first;
                 if !t.residual.is_null() {
@@ -481,27 +487,32 @@ mod avx512 {
             squares = _mm512_fmadd_ps(v, v, squares);
         }
         let rms = (_mm512_reduce_add_ps(squares) / k as f32).sqrt();
-        // Outliers are rare: find them with the portable scan only in the chunks that hold one.
+        // Outliers are few: offered one by one (in channel order, as the portable scan), the
+        // rest of each chunk folded into the range 16 at a time.
         let threshold = _mm512_set1_ps(super::INT8_OUTLIER_RATIO * rms);
         let (mut low, mut high) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let (mut dropped_low, mut dropped_high) = (0.0f32, 0.0f32);
         let mut quant = RowQuant::default();
-        let mut any_outlier = false;
         for p in (0..k).step_by(16) {
             let mask = mask_of(p);
             // SAFETY: as above.
             let v = unsafe { _mm512_maskz_loadu_ps(mask, x.as_ptr().add(p)) };
             let big = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(mask, _mm512_abs_ps(v), threshold);
-            any_outlier |= big != 0;
             low = _mm512_mask_min_ps(low, mask & !big, low, v);
             high = _mm512_mask_max_ps(high, mask & !big, high, v);
+            let mut lanes = big;
+            while lanes != 0 {
+                let channel = p + lanes.trailing_zeros() as usize;
+                lanes &= lanes - 1;
+                if let Some(v) = quant.offer(channel, x[channel]) {
+                    (dropped_low, dropped_high) = (dropped_low.min(v), dropped_high.max(v));
+                }
+            }
         }
-        let inverse = if any_outlier {
-            let (q, inverse) = outliers_and_range(x, rms);
-            quant = q;
-            inverse
-        } else {
-            quant.set_range(_mm512_reduce_min_ps(low), _mm512_reduce_max_ps(high))
-        };
+        let inverse = quant.set_range(
+            _mm512_reduce_min_ps(low).min(dropped_low),
+            _mm512_reduce_max_ps(high).max(dropped_high),
+        );
         let (inverse, zero) = (_mm512_set1_ps(inverse), _mm512_set1_epi32(quant.zero));
         let (floor, ceiling) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
         let bytes: *mut u8 = codes.as_mut_ptr().cast();
