@@ -27,6 +27,13 @@ pub enum Precision {
     F16,
     /// The fastest reduced precision the hardware runs natively: f16 on AVX512-FP16, else bf16
     /// on AVX512-BF16, else f32 (and says so); bf16 on CUDA.
+    ///
+    /// The rule, per CPU: the fastest dtype whose mean |ΔF1| against f32 on bert_score's
+    /// benchmark set (3004 pairs, all-MiniLM-L6-v2) is within 1e-3 with a 2× margin (≤ 5e-4), so
+    /// that another text set stays within 1e-3. Measured (docs/performance.md, "int8"): on the
+    /// Intel Xeon (AVX512-FP16 and VNNI) int8 takes 0.82× f16's CPU time but is 9.4e-4 from f32
+    /// (f16: 9.8e-5), so `fast` stays f16 there; bf16 on AMD Zen 4/5, where int8 is not yet
+    /// measured.
     Fast,
     /// int8 linear layers on the CPU fast path: weights per output channel, each token row with
     /// its own scale (so a score never depends on its batch-mates), int32 sums (VPDPBUSD on
