@@ -1,6 +1,7 @@
 //! `--dtype int8` on the CPU fast path: every score is the same whatever the batch, thread and
 //! chunk sizes (each token row is quantized with its own scale), and int8 stays within mean
-//! |ΔF1| 1e-3 of f32 on the tiny fixture models and on all-MiniLM-L6-v2 (the default model).
+//! |ΔF1| 1e-3 of f32 on the tiny fixture models (BERT, RoBERTa, DistilBERT, ModernBERT, Qwen3)
+//! and on all-MiniLM-L6-v2 (the default model).
 
 mod common;
 
@@ -27,8 +28,25 @@ fn benchmark_pairs(n: usize) -> (Vec<String>, Vec<Vec<String>>) {
     (cands, refs)
 }
 
+/// The tiny fixture models: BERT-family ones in tests/fixtures/parity, ModernBERT and Qwen3 in
+/// tests/fixtures/parity-modern.
+const TINY: [&str; 5] = [
+    "tiny-bert",
+    "tiny-roberta",
+    "tiny-distilbert",
+    "tiny-modernbert",
+    "tiny-qwen3",
+];
+
 fn tiny(model: &str, precision: Precision) -> ScorerOptions {
-    let mut options = ScorerOptions::new(common::tiny(model), model);
+    let dir = if model.contains("modernbert") || model.contains("qwen3") {
+        common::fixtures()
+            .join("../parity-modern/models")
+            .join(model)
+    } else {
+        common::tiny(model)
+    };
+    let mut options = ScorerOptions::new(dir, model);
     options.num_layers = Some(2);
     options.precision = precision;
     options
@@ -55,7 +73,7 @@ fn deviation(exact: &[PairScore], int8: &[PairScore]) -> (f64, f64) {
 #[test]
 fn int8_scores_do_not_depend_on_batch_threads_or_chunks() {
     let (cands, refs) = benchmark_pairs(60);
-    for model in ["tiny-bert", "tiny-roberta", "tiny-distilbert"] {
+    for model in TINY {
         let base = tiny(model, Precision::Int8);
         let want = score(&base, &cands, &refs);
         for (batch_size, threads, chunk_size) in [
@@ -82,7 +100,7 @@ fn int8_scores_do_not_depend_on_batch_threads_or_chunks() {
 #[test]
 fn int8_stays_within_1e3_of_f32_on_the_tiny_models() {
     let (cands, refs) = benchmark_pairs(200);
-    for model in ["tiny-bert", "tiny-roberta", "tiny-distilbert"] {
+    for model in TINY {
         let exact = score(&tiny(model, Precision::F32), &cands, &refs);
         let int8 = score(&tiny(model, Precision::Int8), &cands, &refs);
         let (mean, max) = deviation(&exact, &int8);
