@@ -27,7 +27,19 @@ pub enum Precision {
     F16,
     /// The fastest reduced precision the hardware runs natively: f16 on AVX512-FP16, else bf16
     /// on AVX512-BF16, else f32 (and says so); bf16 on CUDA.
+    ///
+    /// The rule, per CPU: the fastest dtype whose mean |ΔF1| against f32 on bert_score's
+    /// benchmark set (3004 pairs, all-MiniLM-L6-v2) is within 1e-3 with a 2× margin (≤ 5e-4), so
+    /// that another text set stays within 1e-3. Measured (docs/performance.md, "int8"): on the
+    /// Intel Xeon (AVX512-FP16 and VNNI) int8 takes 0.82× f16's CPU time but is 9.4e-4 from f32
+    /// (f16: 9.8e-5), so `fast` stays f16 there; bf16 on AMD Zen 4/5, where int8 is not yet
+    /// measured.
     Fast,
+    /// int8 linear layers on the CPU fast path: weights per output channel, each token row with
+    /// its own scale (so a score never depends on its batch-mates), int32 sums (VPDPBUSD on
+    /// AVX512-VNNI; elsewhere the same math in portable code, and says so); refused on CUDA and
+    /// for models without the fast path.
+    Int8,
 }
 
 /// What runs the encoder.
@@ -67,6 +79,12 @@ impl KernelChoice {
             Run::Packed(WeightFormat::F32) => "f32 (AVX-512 FMA)".into(),
             Run::Packed(WeightFormat::Bf16) => "bf16 (AVX512-BF16 VDPBF16PS, f32 sums)".into(),
             Run::Packed(WeightFormat::F16) => "f16 (AVX512-FP16 FMA)".into(),
+            Run::Packed(WeightFormat::Int8) if self.fallback.is_some() => {
+                "int8 (portable code: no AVX512-VNNI)".into()
+            }
+            Run::Packed(WeightFormat::Int8) => {
+                "int8 (AVX512-VNNI VPDPBUSD, int32 sums, per-row scales)".into()
+            }
             Run::Candle(dtype) => format!("{dtype:?} (candle, padded batches)").to_lowercase(),
         }
     }
@@ -133,6 +151,15 @@ pub(crate) fn choose(
                 Precision::Bf16,
                 "fastest on CUDA: tensor cores, and bf16 keeps f32's range",
             ),
+            Precision::Int8 => {
+                return Err(EngineError::UnsupportedPrecision {
+                    precision: "int8".into(),
+                    device: "CUDA".into(),
+                    hint: "int8 runs on the CPU kernels only; use --dtype fast (bf16) or bf16 on \
+                           CUDA"
+                        .into(),
+                });
+            }
         };
         return Ok(choice(Run::Candle(dtype), resolved, reason.into(), None));
     }
@@ -165,6 +192,7 @@ pub(crate) fn choose(
                     WeightFormat::F16 => Precision::F16,
                     WeightFormat::Bf16 => Precision::Bf16,
                     WeightFormat::F32 => Precision::F32,
+                    WeightFormat::Int8 => Precision::Int8,
                 },
                 why.into(),
                 None,
@@ -191,6 +219,29 @@ pub(crate) fn choose(
                 Ok(exact)
             }
         },
+        Precision::Int8 if fast_path && isa.avx512vnni() => Ok(choice(
+            Run::Packed(WeightFormat::Int8),
+            Precision::Int8,
+            format!("asked for; this CPU has {cpu}"),
+            None,
+        )),
+        Precision::Int8 if fast_path => Ok(choice(
+            Run::Packed(WeightFormat::Int8),
+            Precision::Int8,
+            format!("asked for; this CPU has no AVX512-VNNI ({cpu})"),
+            Some(format!(
+                "--dtype int8: this CPU has no AVX512-VNNI ({cpu}), so the int8 products run in \
+                 portable code (the same scores, many times slower than f32); use --dtype fast or \
+                 f32"
+            )),
+        )),
+        Precision::Int8 => Err(EngineError::UnsupportedPrecision {
+            precision: "int8".into(),
+            device: "CPU".into(),
+            hint: format!(
+                "int8 runs on the CPU kernels only and {no_fast_path}; use f32 or --dtype fast"
+            ),
+        }),
         Precision::Bf16 if fast_path && isa.avx512bf16() => Ok(choice(
             Run::Packed(WeightFormat::Bf16),
             Precision::Bf16,
@@ -253,9 +304,9 @@ mod tests {
         // SAFETY: these values only feed `choose`, which runs no kernel.
         unsafe {
             [
-                ("zen", Isa::new_unchecked(true, true, false)),
-                ("xeon", Isa::new_unchecked(true, true, true)),
-                ("avx512", Isa::new_unchecked(true, false, false)),
+                ("zen", Isa::new_unchecked(true, true, false, true)),
+                ("xeon", Isa::new_unchecked(true, true, true, true)),
+                ("avx512", Isa::new_unchecked(true, false, false, false)),
                 ("none", Isa::portable()),
             ]
         }
@@ -303,6 +354,40 @@ mod tests {
             }
             assert_eq!(f32.fallback.is_some(), name == "none");
         }
+    }
+
+    #[test]
+    fn int8_runs_on_vnni_says_when_it_runs_portable_code_and_is_refused_off_the_kernels() {
+        for (name, isa) in cpus() {
+            let c = choose(Precision::Int8, Target::Cpu, FastPath::Available, isa).unwrap();
+            assert_eq!(
+                (c.run, c.precision),
+                (Run::Packed(WeightFormat::Int8), Precision::Int8)
+            );
+            match name {
+                "zen" | "xeon" => {
+                    assert!(c.fallback.is_none());
+                    assert!(c.kernel().contains("VPDPBUSD"));
+                }
+                _ => {
+                    assert!(c.fallback.as_ref().unwrap().contains("no AVX512-VNNI"));
+                    assert!(c.kernel().contains("portable"));
+                }
+            }
+        }
+        let (_, zen) = cpus()[0];
+        for path in [FastPath::NotAsked, FastPath::NotForThisModel] {
+            let refused = choose(Precision::Int8, Target::Cpu, path, zen);
+            assert!(matches!(
+                refused,
+                Err(EngineError::UnsupportedPrecision { .. })
+            ));
+        }
+        let refused = choose(Precision::Int8, Target::Cuda, FastPath::Available, zen);
+        assert!(matches!(
+            refused,
+            Err(EngineError::UnsupportedPrecision { .. })
+        ));
     }
 
     #[test]

@@ -386,6 +386,7 @@ named_values!(Precision, "dtype", [
     Precision::F16 => "f16": "f16 linear layers (natively on CPUs with AVX512-FP16, and on CUDA)",
     Precision::Bf16 => "bf16": "bf16 linear layers, f32 sums (CPUs with AVX512-BF16, and CUDA)",
     Precision::Fast => "fast": "the fastest reduced precision this hardware runs natively",
+    Precision::Int8 => "int8": "int8 linear layers, per-token scales, int32 sums (CPU kernels; VPDPBUSD on AVX512-VNNI)",
 ]);
 
 named_values!(Backend, "backend", [

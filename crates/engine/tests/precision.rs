@@ -64,6 +64,7 @@ fn fast_stays_within_1e3_of_f32_on_minilm() {
                 WeightFormat::F16 => Precision::F16,
                 WeightFormat::Bf16 => Precision::Bf16,
                 WeightFormat::F32 => Precision::F32,
+                WeightFormat::Int8 => Precision::Int8,
             };
             assert_eq!(kernel.precision, expected);
             assert!(kernel.fallback.is_none());
@@ -88,12 +89,14 @@ fn every_precision_runs_natively_says_it_falls_back_or_is_refused() {
         Precision::Bf16,
         Precision::F16,
         Precision::Fast,
+        Precision::Int8,
     ] {
         let native = match precision {
             Precision::F32 => isa.runs_natively(WeightFormat::F32),
             Precision::Bf16 => isa.runs_natively(WeightFormat::Bf16),
             Precision::F16 => isa.runs_natively(WeightFormat::F16),
             Precision::Fast => isa.fastest_reduced_precision().is_some(),
+            Precision::Int8 => isa.runs_natively(WeightFormat::Int8),
         };
         match Scorer::new(tiny("tiny-bert", precision)) {
             Ok(scorer) => {

@@ -17,7 +17,9 @@
 
 #![deny(missing_docs)]
 
+mod child;
 pub mod deadline;
+mod pip_index;
 pub mod wheel;
 
 use std::path::{Path, PathBuf};

