@@ -16,12 +16,14 @@ use aws_sdk_bedrock::types::{
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use aws_sdk_s3::primitives::ByteStream;
+use bedrock_catalog::roles::JobKind;
 use bedrock_emulator::{EmulatorConfig, Faults, Quality, good_answer};
 use bertscore_local_stack::LocalStack;
 use serde_json::{Value, json};
 
 const NOVA: &str = "amazon.nova-micro-v1:0";
 const BUCKET: &str = "bedrock-io";
+/// Created in moto's IAM by [`clients`], trusting Bedrock for customization and batch jobs.
 const ROLE: &str = "arn:aws:iam::123456789012:role/bedrock-batch";
 
 struct Clients {
@@ -60,6 +62,11 @@ async fn clients(stack: &LocalStack) -> Clients {
             .build(),
     );
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let role = stack
+        .create_role("bedrock-batch", &[JobKind::Customization, JobKind::Batch])
+        .await
+        .unwrap();
+    assert_eq!(role, ROLE);
     Clients {
         s3,
         bedrock,
