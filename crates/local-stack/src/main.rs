@@ -36,9 +36,13 @@ struct Args {
     /// Seconds a batch inference job takes from Submitted to Completed.
     #[arg(long, default_value_t = 5.0)]
     batch_seconds: f64,
-    /// Fewest records a batch inference job takes (Bedrock's default quota is 100).
-    #[arg(long, default_value_t = 100)]
-    batch_min_records: usize,
+    /// Fewest records a batch inference job takes [default: Bedrock's default quota, from the catalog: 100].
+    #[arg(long)]
+    batch_min_records: Option<usize>,
+    /// Most records a batch inference job takes [default: Bedrock's default quota, from the catalog: 50,000]; a
+    /// lower value shows a large prompt set split over several jobs, a higher one is capped at the quota.
+    #[arg(long)]
+    batch_max_records: Option<usize>,
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long, default_value = "better")]
     custom_quality: Quality,
@@ -93,10 +97,15 @@ async fn main() -> anyhow::Result<()> {
             .context("--deployment-seconds")?,
         batch_duration: Duration::try_from_secs_f64(args.batch_seconds)
             .context("--batch-seconds")?,
-        batch_min_records: args.batch_min_records,
         custom_quality: args.custom_quality,
         ..EmulatorConfig::default()
     };
+    if let Some(records) = args.batch_min_records {
+        config.batch_min_records = records;
+    }
+    if let Some(records) = args.batch_max_records {
+        config.batch_max_records = records;
+    }
     config.load_answers(&prompts, &references)?;
     allow_legacy_sample(&mut config);
     if let Some(path) = &args.candidate_rules {
