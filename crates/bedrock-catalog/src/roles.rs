@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use bedrock_catalog::roles::{JobKind, admits, job_arn, trust_policy};
-//! let document = trust_policy("123456789012", "us-east-1", &[JobKind::Customization]);
+//! let document = trust_policy("123456789012", &["us-east-1"], &[JobKind::Customization]);
 //! let job = job_arn("us-east-1", "123456789012", JobKind::Customization, "amazon.nova-micro-v1:0:128k/abc");
 //! assert_eq!(admits(&document, "123456789012", &job), Ok(()));
 //! let batch = job_arn("us-east-1", "123456789012", JobKind::Batch, "abc");
@@ -36,6 +36,20 @@ pub struct JobRole {
 }
 
 impl Roles {
+    /// Every region the catalog's models are customized or run batch jobs in, sorted (where a role that any
+    /// model's jobs may use must admit them).
+    pub fn regions() -> Vec<&'static str> {
+        let mut regions: Vec<&str> = crate::catalog()
+            .models
+            .iter()
+            .flat_map(|m| m.customization.regions.iter().chain(&m.batch.regions))
+            .map(String::as_str)
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        regions
+    }
+
     /// The facts for `kind` of job.
     pub fn of(&self, kind: JobKind) -> &JobRole {
         match kind {
@@ -74,12 +88,16 @@ pub fn job_arn(region: &str, account: &str, kind: JobKind, id: &str) -> String {
     )
 }
 
-/// The documented trust policy for `kinds` of Bedrock jobs of `account` in `region`: the service principal,
+/// The documented trust policy for `kinds` of Bedrock jobs of `account` in `regions`: the service principal,
 /// limited to the account and to those jobs' ARNs, as IAM's CreateRole takes it.
-pub fn trust_policy(account: &str, region: &str, kinds: &[JobKind]) -> String {
-    let arns: Vec<String> = kinds
+pub fn trust_policy(account: &str, regions: &[&str], kinds: &[JobKind]) -> String {
+    let arns: Vec<String> = regions
         .iter()
-        .map(|kind| job_arn(region, account, *kind, "*"))
+        .flat_map(|region| {
+            kinds
+                .iter()
+                .map(move |kind| job_arn(region, account, *kind, "*"))
+        })
         .collect();
     json!({
         "Version": "2012-10-17",
@@ -275,21 +293,27 @@ mod tests {
         let (customization, batch) = jobs();
         let both = trust_policy(
             ACCOUNT,
-            "us-east-1",
+            &["us-east-1"],
             &[JobKind::Customization, JobKind::Batch],
         );
         assert_eq!(admits(&both, ACCOUNT, &customization), Ok(()));
         assert_eq!(admits(&both, ACCOUNT, &batch), Ok(()));
-        let only_customization = trust_policy(ACCOUNT, "us-east-1", &[JobKind::Customization]);
+        let only_customization = trust_policy(ACCOUNT, &["us-east-1"], &[JobKind::Customization]);
         let err = admits(&only_customization, ACCOUNT, &batch).unwrap_err();
         assert!(
             err.contains("do not admit model-invocation-job jobs"),
             "{err}"
         );
-        let only_batch = trust_policy(ACCOUNT, "us-east-1", &[JobKind::Batch]);
+        let only_batch = trust_policy(ACCOUNT, &["us-east-1"], &[JobKind::Batch]);
         assert!(admits(&only_batch, ACCOUNT, &customization).is_err());
         // Another region's jobs, another account's.
-        let west = trust_policy(ACCOUNT, "us-west-2", &[JobKind::Customization]);
+        let west = trust_policy(ACCOUNT, &["us-west-2"], &[JobKind::Customization]);
+        let both_regions = trust_policy(
+            ACCOUNT,
+            &["us-west-2", "us-east-1"],
+            &[JobKind::Customization],
+        );
+        assert_eq!(admits(&both_regions, ACCOUNT, &customization), Ok(()));
         assert!(admits(&west, ACCOUNT, &customization).is_err());
         assert!(admits(&only_customization, "210987654321", &customization).is_err());
     }
@@ -334,6 +358,11 @@ mod tests {
         assert!(admits(other_key, ACCOUNT, &batch).is_err());
         let if_exists = other_key.replace("StringEquals", "StringEqualsIfExists");
         assert_eq!(admits(&if_exists, ACCOUNT, &batch), Ok(()));
+    }
+
+    #[test]
+    fn the_catalog_regions() {
+        assert_eq!(Roles::regions(), ["us-east-1", "us-west-2"]);
     }
 
     #[test]

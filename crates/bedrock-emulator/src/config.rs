@@ -13,6 +13,8 @@
 //!   "no_commitment_model_units": 2,
 //!   "allow_end_of_life": ["cohere.command-light-text-v14"],
 //!   "s3_endpoint": "http://127.0.0.1:5000",
+//!   "iam_endpoint": "http://127.0.0.1:5000",
+//!   "skip_role_checks": false,
 //!   "custom_quality": "better",
 //!   "candidate_rules": [
 //!     { "when": { "learningRate": "0.00005" }, "good_fraction": 0.9 },
@@ -76,6 +78,15 @@ pub struct EmulatorConfig {
     /// and writes batch outputs to, path-style, unsigned. Without it, training files are not
     /// checked and batch jobs are refused. Setting a config without it keeps the current one.
     pub s3_endpoint: Option<String>,
+    /// Base URL of the IAM service (moto) that CreateModelCustomizationJob and CreateModelInvocationJob ask for
+    /// the role they name (GetRole), refusing a role IAM does not have or whose trust policy does not let
+    /// Bedrock assume it for that kind of job, as AWS does. Without it the emulator does not start, unless
+    /// [`EmulatorConfig::skip_role_checks`] says so. Setting a config that names neither keeps the current ones.
+    pub iam_endpoint: Option<String>,
+    /// Accept any well-formed `roleArn` without asking IAM: for tests that run the emulator without moto (its
+    /// own). Logged as a warning at start; ignored when [`EmulatorConfig::iam_endpoint`] is set. AWS always
+    /// checks.
+    pub skip_role_checks: bool,
     /// Hyper-parameters → custom model quality, for sweeps: the first rule whose `when` matches
     /// a customization job decides its custom model (see [`CandidateRule`]).
     pub candidate_rules: Vec<CandidateRule>,
@@ -99,6 +110,8 @@ impl Default for EmulatorConfig {
             no_commitment_model_units: quotas().no_commitment_throughput.account_model_units,
             allow_end_of_life: Vec::new(),
             s3_endpoint: None,
+            iam_endpoint: None,
+            skip_role_checks: false,
             candidate_rules: Vec::new(),
             custom_quality: Quality::Better,
             answers: HashMap::new(),
@@ -112,6 +125,21 @@ fn quotas() -> &'static bedrock_catalog::Quotas {
 }
 
 impl EmulatorConfig {
+    /// Where job roles are checked: `Ok(Some(iam_endpoint))`, `Ok(None)` when [`EmulatorConfig::skip_role_checks`]
+    /// opts out, `Err` (what to set) when the config says neither.
+    pub fn role_checks(&self) -> Result<Option<&str>, String> {
+        match (&self.iam_endpoint, self.skip_role_checks) {
+            (Some(endpoint), _) => Ok(Some(endpoint)),
+            (None, true) => Ok(None),
+            (None, false) => Err(
+                "the Bedrock emulator checks the role of every customization and batch job in IAM, as AWS does, \
+                 but its config has no iam_endpoint: set iam_endpoint (the local stack sets moto's; \
+                 bedrock-emulator --iam-endpoint URL) or, for tests without IAM, skip_role_checks = true"
+                    .into(),
+            ),
+        }
+    }
+
     /// Whether the end-of-life `model` is served anyway ([`EmulatorConfig::allow_end_of_life`]).
     pub fn allows_end_of_life(&self, model: &bedrock_catalog::Model) -> bool {
         let catalog = bedrock_catalog::catalog();

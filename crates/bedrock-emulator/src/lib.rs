@@ -26,6 +26,10 @@
 //!   and ListFoundationModels, end-of-life models refused (ResourceNotFoundException) unless
 //!   [`EmulatorConfig::allow_end_of_life`] names them, customization regions and hyper-parameter ranges,
 //!   no-commitment Provisioned Throughput limits, batch record bounds and batch/deployment support.
+//! * The role a customization or batch job names is read from IAM ([`EmulatorConfig::iam_endpoint`], moto's):
+//!   a role IAM lacks, or whose trust policy does not admit Bedrock for that kind of job, is refused
+//!   (ValidationException, as AWS). Without an IAM endpoint the emulator does not start unless
+//!   [`EmulatorConfig::skip_role_checks`] says so (logged).
 
 #![deny(missing_docs)]
 
@@ -33,6 +37,7 @@ mod batch_records;
 pub mod candidates;
 pub mod config;
 mod families;
+mod iam;
 mod runtime;
 mod s3;
 mod server;
@@ -46,6 +51,6 @@ pub use config::{EmulatorConfig, Faults, Quality};
 pub use runtime::good_answer;
 pub use server::{Emulator, RequestRecord, router};
 pub use store::{
-    BatchJobState, CustomModelState, DeploymentState, EmulatorState, JobState,
-    ProvisionedThroughputState, ServingEvent, ServingEventKind, ServingKind,
+    ACCOUNT, BatchJobState, CustomModelState, DeploymentState, EmulatorState, JobState,
+    ProvisionedThroughputState, REGION, ServingEvent, ServingEventKind, ServingKind,
 };

@@ -21,8 +21,9 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
     /// Base settings as JSON (keys of EmulatorConfig: job_duration_s, pt_duration_s,
-    /// deployment_duration_s, batch_duration_s, batch_min_records, s3_endpoint, custom_quality,
-    /// candidate_rules, answers, faults); the flags below override it.
+    /// deployment_duration_s, batch_duration_s, batch_min_records, batch_max_records, s3_endpoint,
+    /// iam_endpoint, skip_role_checks, custom_quality, candidate_rules, answers, faults); the flags below
+    /// override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Seconds a customization job stays InProgress.
@@ -40,6 +41,13 @@ struct Args {
     /// S3 endpoint (e.g. moto's http://127.0.0.1:5000) for batch inputs/outputs and training-file checks.
     #[arg(long)]
     s3_endpoint: Option<String>,
+    /// IAM endpoint (e.g. moto's http://127.0.0.1:5000) asked for the role each customization or batch job
+    /// names; the emulator does not start without it unless --skip-role-checks.
+    #[arg(long)]
+    iam_endpoint: Option<String>,
+    /// Accept any well-formed roleArn without asking IAM (Amazon Bedrock never does; logged).
+    #[arg(long, conflicts_with = "iam_endpoint")]
+    skip_role_checks: bool,
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long)]
     custom_quality: Option<Quality>,
@@ -83,6 +91,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.s3_endpoint.is_some() {
         config.s3_endpoint = args.s3_endpoint;
+    }
+    if args.iam_endpoint.is_some() {
+        config.iam_endpoint = args.iam_endpoint;
+    }
+    if args.skip_role_checks {
+        config.skip_role_checks = true;
     }
     if let Some(q) = args.custom_quality {
         config.custom_quality = q;

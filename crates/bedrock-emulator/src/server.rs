@@ -50,8 +50,26 @@ type AppState = Arc<Shared>;
 
 /// The emulator's routes, for embedding in another server (its test endpoints then take a loopback `Host`
 /// with any port).
-pub fn router(config: EmulatorConfig) -> Router {
-    build(config, None).0
+///
+/// Refuses (an error saying what to set) a config that neither names an IAM endpoint nor skips role checks.
+pub fn router(config: EmulatorConfig) -> std::io::Result<Router> {
+    check_roles_config(&config)?;
+    Ok(build(config, None).0)
+}
+
+/// The emulator never silently accepts any role: it asks IAM, or the config opts out, loudly.
+fn check_roles_config(config: &EmulatorConfig) -> std::io::Result<()> {
+    match config.role_checks() {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => {
+            tracing::warn!(
+                "skip_role_checks: the emulator accepts any roleArn without asking IAM; Amazon Bedrock refuses a role \
+                 that does not exist or does not trust bedrock.amazonaws.com for the job"
+            );
+            Ok(())
+        }
+        Err(why) => Err(std::io::Error::other(why)),
+    }
 }
 
 fn build(config: EmulatorConfig, port: Option<u16>) -> (Router, AppState) {
@@ -138,7 +156,10 @@ impl Emulator {
     ///
     /// Refuses to start (an error saying how to install it) when botocore's service models, which every
     /// request is validated against, cannot be loaded.
+    /// Refuses to start, likewise, a config that neither names an IAM endpoint for the job roles nor skips
+    /// their checks ([`EmulatorConfig::role_checks`]).
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        check_roles_config(&config)?;
         let models = tokio::task::spawn_blocking(service_model::models)
             .await
             .map_err(std::io::Error::other)?

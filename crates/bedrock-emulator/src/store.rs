@@ -27,7 +27,9 @@ use crate::families;
 use crate::runtime::{self, Speaker};
 use crate::wire::ApiError;
 
+/// The emulator's region: its ARNs', and the one an unsigned request is taken to be for.
 pub const REGION: &str = "us-east-1";
+/// The emulator's account (moto's default account too, so roles created in moto's IAM belong to it).
 pub const ACCOUNT: &str = "123456789012";
 
 /// Snapshot of everything the emulator holds (`GET /_emulator/state`, `Emulator::state`).
@@ -320,10 +322,15 @@ impl Store {
     }
 
     /// Replaces the settings and restarts the runtime fault counters. A config without
-    /// `s3_endpoint` keeps the current one (the local stack sets it once).
+    /// `s3_endpoint` keeps the current one (the local stack sets it once); likewise a config that names
+    /// neither `iam_endpoint` nor `skip_role_checks` keeps the current role checks.
     pub fn set_config(&mut self, mut config: EmulatorConfig) {
         if config.s3_endpoint.is_none() {
             config.s3_endpoint = self.config.s3_endpoint.take();
+        }
+        if config.iam_endpoint.is_none() && !config.skip_role_checks {
+            config.iam_endpoint = self.config.iam_endpoint.take();
+            config.skip_role_checks = self.config.skip_role_checks;
         }
         // Likewise the end-of-life allowance set at start (the local stack's legacy sample) stays when the new
         // config names none.

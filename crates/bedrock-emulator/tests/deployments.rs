@@ -13,7 +13,7 @@ use aws_sdk_bedrock::types::CustomModelDeploymentStatus;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use bedrock_emulator::candidates::answers_well;
 use bedrock_emulator::{
-    Emulator, EmulatorConfig, Faults, Quality, ServingEventKind, ServingKind, good_answer,
+    EmulatorConfig, Faults, Quality, ServingEventKind, ServingKind, good_answer,
 };
 use common::*;
 
@@ -65,7 +65,7 @@ async fn active(client: &aws_sdk_bedrock::Client, arn: &str) -> CustomModelDeplo
 
 #[tokio::test]
 async fn a_deployment_is_created_once_serves_the_custom_model_and_is_deleted() {
-    let emulator = Emulator::start(config()).await.unwrap();
+    let emulator = common::start(config()).await.unwrap();
     let client = control_client(&emulator);
     let runtime = runtime_client(&emulator);
     let model = trained_model(&client, "nova-a", NOVA_MICRO, &[("epochCount", "1")]).await;
@@ -390,7 +390,7 @@ async fn candidate_rules_fail_a_job_and_order_the_others_by_their_good_fraction(
         { "when": { "learningRate": "0.00002" }, "good_fraction": 0.75 },
     ]))
     .unwrap();
-    let emulator = Emulator::start(EmulatorConfig {
+    let emulator = common::start(EmulatorConfig {
         job_duration: Duration::from_millis(100),
         pt_duration: Duration::from_millis(50),
         deployment_duration: Duration::from_millis(50),

@@ -924,3 +924,28 @@ async fn a_page_cannot_reconfigure_or_reset_the_emulator() {
     assert_eq!(status, 200);
     assert_eq!(emulator.config().custom_quality, Quality::Same);
 }
+
+/// The emulator never accepts any role silently: without an IAM endpoint it starts only when the config opts
+/// out (`skip_role_checks`), and a later config that names neither keeps that choice.
+#[tokio::test]
+async fn refuses_to_start_without_an_iam_endpoint_or_an_explicit_opt_out() {
+    let err = match bedrock_emulator::Emulator::start(EmulatorConfig::default()).await {
+        Ok(_) => panic!("an emulator without iam_endpoint or skip_role_checks started"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains("no iam_endpoint"), "{err}");
+    assert!(err.contains("skip_role_checks"), "{err}");
+    assert!(bedrock_emulator::router(EmulatorConfig::default()).is_err());
+
+    let emulator = common::start(fast_config()).await.unwrap();
+    assert!(emulator.config().skip_role_checks);
+    emulator.set_config(fast_config());
+    assert!(emulator.config().skip_role_checks);
+    emulator.set_config(EmulatorConfig {
+        iam_endpoint: Some("http://127.0.0.1:9".into()),
+        ..fast_config()
+    });
+    let config = emulator.config();
+    assert_eq!(config.iam_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+    assert_eq!(config.role_checks(), Ok(Some("http://127.0.0.1:9")));
+}

@@ -1,5 +1,6 @@
-//! Test and demo support: moto server (S3, SESv2) and the Bedrock emulator on free loopback
-//! ports, plus the environment that points the AWS SDK at them.
+//! Test and demo support: moto server (S3, SESv2, IAM) and the Bedrock emulator on free loopback
+//! ports, plus the environment that points the AWS SDK at them. The emulator asks moto's IAM for the role each
+//! customization or batch job names, so a test or demo creates its roles there first ([`LocalStack::create_role`]).
 //!
 //! moto's SESv2 only sends from verified identities: call `CreateEmailIdentity` for the
 //! sender address (or its domain) first; moto marks it verified at once.
@@ -12,7 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{Emulator, EmulatorConfig};
+use bedrock_catalog::roles::{JobKind, Roles, trust_policy};
+use bedrock_emulator::{ACCOUNT, Emulator, EmulatorConfig, REGION};
 use serde_json::{Value, json};
 
 /// Program (and leading arguments) that runs moto's server; `-H HOST -p PORT` are appended.
@@ -335,11 +337,72 @@ pub fn allow_legacy_sample(config: &mut EmulatorConfig) {
     }
 }
 
+/// The roles the example configs (`datasets/pipeline/*.toml`) name, as an account has them: the customization
+/// role, which may run the batch job too, and the batch role. The demo binary creates them in moto's IAM.
+pub const EXAMPLE_ROLES: [(&str, &[JobKind]); 2] = [
+    (
+        "BedrockModelCustomizationRole",
+        &[JobKind::Customization, JobKind::Batch],
+    ),
+    ("BedrockBatchInferenceRole", &[JobKind::Batch]),
+];
+
+/// Points the emulator's S3 and IAM at `moto`, unless the config names its own (or skips role checks).
+pub fn point_at_moto(config: &mut EmulatorConfig, moto: &Moto) {
+    if config.s3_endpoint.is_none() {
+        config.s3_endpoint = Some(moto.endpoint());
+    }
+    if config.iam_endpoint.is_none() && !config.skip_role_checks {
+        config.iam_endpoint = Some(moto.endpoint());
+    }
+}
+
+impl Moto {
+    /// Creates the role `name` in moto's IAM with the documented trust policy for `kinds` of Bedrock jobs of the
+    /// emulator's account, in every region the catalog names (`Roles::regions`: Llama is customized in
+    /// us-west-2, Nova in us-east-1); returns its ARN.
+    pub async fn create_role(
+        &self,
+        name: &str,
+        kinds: &[JobKind],
+    ) -> Result<String, LocalStackError> {
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "bertscore-local-stack",
+            ))
+            .endpoint_url(self.endpoint())
+            .build();
+        let output = aws_sdk_iam::Client::from_conf(config)
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust_policy(ACCOUNT, &Roles::regions(), kinds))
+            .send()
+            .await
+            .map_err(|e| {
+                LocalStackError::Http(format!(
+                    "IAM CreateRole {name}: {}",
+                    aws_sdk_iam::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        output
+            .role
+            .map(|role| role.arn)
+            .ok_or_else(|| LocalStackError::BadResponse(format!("IAM CreateRole {name}: no role")))
+    }
+}
+
 impl LocalStack {
     /// Starts moto (on a blocking thread, it takes a second or two) and the emulator on the
-    /// current tokio runtime. The emulator's `s3_endpoint` is set to moto's (unless the config
-    /// names one), so batch jobs and training-file checks read and write moto's S3; the AWS sample's
-    /// end-of-life model is served for its legacy demo ([`LEGACY_SAMPLE_MODEL`]).
+    /// current tokio runtime. The emulator's `s3_endpoint` and `iam_endpoint` are set to moto's (unless the
+    /// config names them or skips role checks), so batch jobs and training-file checks read and write moto's S3
+    /// and job roles are read from moto's IAM; the AWS sample's end-of-life model is served for its legacy demo
+    /// ([`LEGACY_SAMPLE_MODEL`]). No role is created: see [`LocalStack::create_role`].
     pub async fn start(mut config: EmulatorConfig) -> Result<LocalStack, LocalStackError> {
         allow_legacy_sample(&mut config);
         let moto = tokio::task::spawn_blocking(Moto::start)
@@ -348,13 +411,20 @@ impl LocalStack {
                 command: "moto".into(),
                 source: std::io::Error::other(e),
             })??;
-        if config.s3_endpoint.is_none() {
-            config.s3_endpoint = Some(moto.endpoint());
-        }
+        point_at_moto(&mut config, &moto);
         let bedrock = Emulator::start(config)
             .await
             .map_err(LocalStackError::Emulator)?;
         Ok(LocalStack { moto, bedrock })
+    }
+
+    /// Creates the role `name` in moto's IAM ([`Moto::create_role`]); returns its ARN.
+    pub async fn create_role(
+        &self,
+        name: &str,
+        kinds: &[JobKind],
+    ) -> Result<String, LocalStackError> {
+        self.moto.create_role(name, kinds).await
     }
 
     /// Environment that points the AWS SDK (via `aws-config`) at the local services.
@@ -364,6 +434,7 @@ impl LocalStack {
         [
             ("AWS_ENDPOINT_URL_S3", moto.as_str()),
             ("AWS_ENDPOINT_URL_SESV2", moto.as_str()),
+            ("AWS_ENDPOINT_URL_IAM", moto.as_str()),
             ("AWS_ENDPOINT_URL_BEDROCK", bedrock.as_str()),
             ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.as_str()),
             ("AWS_ACCESS_KEY_ID", "testing"),

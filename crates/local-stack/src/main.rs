@@ -1,4 +1,4 @@
-//! `bertscore-local-stack`: moto (S3, SESv2) and the Bedrock emulator for a local demo of the
+//! `bertscore-local-stack`: moto (S3, SESv2, IAM with the example configs' roles) and the Bedrock emulator for a local demo of the
 //! pipeline. Prints the `export` lines that point the AWS SDK at them, then runs until Ctrl-C; or,
 //! given a command after `--`, runs it with those variables set and stops when it ends (the demo
 //! in one command).
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bedrock_emulator::{Emulator, EmulatorConfig, Quality};
-use bertscore_local_stack::{LocalStack, Moto, allow_legacy_sample};
+use bertscore_local_stack::{EXAMPLE_ROLES, LocalStack, Moto, allow_legacy_sample, point_at_moto};
 use clap::Parser;
 
 /// Runs moto and the Bedrock emulator on loopback ports for a local pipeline demo.
@@ -36,9 +36,13 @@ struct Args {
     /// Seconds a batch inference job takes from Submitted to Completed.
     #[arg(long, default_value_t = 5.0)]
     batch_seconds: f64,
-    /// Fewest records a batch inference job takes (Bedrock's default quota is 100).
-    #[arg(long, default_value_t = 100)]
-    batch_min_records: usize,
+    /// Fewest records a batch inference job takes [default: Bedrock's default quota, from the catalog: 100].
+    #[arg(long)]
+    batch_min_records: Option<usize>,
+    /// Most records a batch inference job takes [default: Bedrock's default quota, from the catalog: 50,000]; a
+    /// lower value shows a large prompt set split over several jobs, a higher one is capped at the quota.
+    #[arg(long)]
+    batch_max_records: Option<usize>,
     /// How the customized model compares with its base model: better, worse or same.
     #[arg(long, default_value = "better")]
     custom_quality: Quality,
@@ -93,10 +97,15 @@ async fn main() -> anyhow::Result<()> {
             .context("--deployment-seconds")?,
         batch_duration: Duration::try_from_secs_f64(args.batch_seconds)
             .context("--batch-seconds")?,
-        batch_min_records: args.batch_min_records,
         custom_quality: args.custom_quality,
         ..EmulatorConfig::default()
     };
+    if let Some(records) = args.batch_min_records {
+        config.batch_min_records = records;
+    }
+    if let Some(records) = args.batch_max_records {
+        config.batch_max_records = records;
+    }
     config.load_answers(&prompts, &references)?;
     allow_legacy_sample(&mut config);
     if let Some(path) = &args.candidate_rules {
@@ -115,8 +124,13 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await??;
-    // Batch jobs and training-file checks read and write moto's S3.
-    config.s3_endpoint = Some(moto.endpoint());
+    // Batch jobs and training-file checks read and write moto's S3; job roles are read from moto's IAM, where
+    // the example configs' roles are created first, as an account has them.
+    point_at_moto(&mut config, &moto);
+    for (name, kinds) in EXAMPLE_ROLES {
+        let arn = moto.create_role(name, kinds).await?;
+        eprintln!("IAM role {arn} (trusts Bedrock for {kinds:?} jobs)");
+    }
     let bedrock = Emulator::start_on(
         SocketAddr::from(([127, 0, 0, 1], args.bedrock_port)),
         config,
@@ -127,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
     // Listen before announcing the stack: a signal that comes once the addresses are out must stop it cleanly.
     let mut signals = StopSignals::new()?;
 
-    eprintln!("moto (S3, SESv2) on {}", stack.moto.endpoint());
+    eprintln!("moto (S3, SESv2, IAM) on {}", stack.moto.endpoint());
     eprintln!(
         "Bedrock emulator on {} (state: {}/_emulator/state)",
         stack.bedrock.endpoint(),

@@ -16,12 +16,14 @@ use aws_sdk_bedrock::types::{
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use aws_sdk_s3::primitives::ByteStream;
+use bedrock_catalog::roles::JobKind;
 use bedrock_emulator::{EmulatorConfig, Faults, Quality, good_answer};
 use bertscore_local_stack::LocalStack;
 use serde_json::{Value, json};
 
 const NOVA: &str = "amazon.nova-micro-v1:0";
 const BUCKET: &str = "bedrock-io";
+/// Created in moto's IAM by [`clients`], trusting Bedrock for customization and batch jobs.
 const ROLE: &str = "arn:aws:iam::123456789012:role/bedrock-batch";
 
 struct Clients {
@@ -60,6 +62,11 @@ async fn clients(stack: &LocalStack) -> Clients {
             .build(),
     );
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let role = stack
+        .create_role("bedrock-batch", &[JobKind::Customization, JobKind::Batch])
+        .await
+        .unwrap();
+    assert_eq!(role, ROLE);
     Clients {
         s3,
         bedrock,
@@ -355,11 +362,13 @@ async fn batch_jobs_are_validated_stopped_and_failed_as_told() {
     let config = EmulatorConfig {
         batch_duration: Duration::from_millis(800),
         batch_min_records: 5,
+        batch_max_records: 8,
         ..EmulatorConfig::default()
     };
     let stack = LocalStack::start(config.clone()).await.unwrap();
     let c = clients(&stack).await;
     put(&c.s3, "in/few.jsonl", batch_input(3)).await;
+    put(&c.s3, "in/many.jsonl", batch_input(9)).await;
     put(&c.s3, "in/enough.jsonl", batch_input(6)).await;
     let mut broken = batch_input(6);
     broken.insert_str(broken.find('\n').unwrap() + 1, "{\"recordId\":\"X\"}\n");
@@ -372,6 +381,16 @@ async fn batch_jobs_are_validated_stopped_and_failed_as_told() {
     let message = validation_message(few);
     assert!(
         message.contains("has 3 records") && message.contains("at least 5"),
+        "{message}"
+    );
+    // Above the per-job maximum (the catalog's 50,000, lowered here): refused, not split.
+    let many = create_batch_job(&c.bedrock, "many", NOVA, "in/many.jsonl", "t-many")
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let message = validation_message(many);
+    assert!(
+        message.contains("has 9 records") && message.contains("at most 8"),
         "{message}"
     );
     let bad = create_batch_job(&c.bedrock, "bad", NOVA, "in/broken.jsonl", "t-bad")

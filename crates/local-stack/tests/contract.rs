@@ -2,7 +2,8 @@
 //! go through Bedrock — fine-tune in a region the catalog lists (training data in moto's S3, in the entry's
 //! format), serve the custom model (an on-demand deployment where the catalog offers one, else a no-commitment
 //! Provisioned Throughput), invoke it with its adapter's body, and run a batch job on the base model where the
-//! catalog supports batch inference.
+//! catalog supports batch inference. The jobs name the example configs' roles, created in moto's IAM first: the
+//! emulator reads their trust policies as Bedrock does.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use bedrock_catalog::{Adapter, Model, TrainingFormat, catalog};
 use bedrock_emulator::{EmulatorConfig, RequestRecord};
-use bertscore_local_stack::LocalStack;
+use bertscore_local_stack::{EXAMPLE_ROLES, LocalStack};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "contract";
@@ -280,6 +281,10 @@ async fn every_active_catalog_model_fine_tunes_serves_and_answers() {
             .build(),
     );
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    // The roles the jobs name, in moto's IAM as on an account (the emulator reads their trust policies).
+    for (name, kinds) in EXAMPLE_ROLES {
+        stack.create_role(name, kinds).await.unwrap();
+    }
     let active: Vec<&Model> = catalog().active().collect();
     assert_eq!(active.len(), 11);
     let mut batches = 0;

@@ -27,7 +27,7 @@ fn stop_with(signal: &str, command: &[&str]) -> (Option<i32>, u16) {
             .next()
             .expect("the stack reports moto's address")
             .unwrap();
-        if let Some(url) = line.strip_prefix("moto (S3, SESv2) on http://127.0.0.1:") {
+        if let Some(url) = line.strip_prefix("moto (S3, SESv2, IAM) on http://127.0.0.1:") {
             break url.trim().parse().unwrap();
         }
     };

@@ -1,7 +1,7 @@
 //! The operations that read or write S3 (moto, through `EmulatorConfig::s3_endpoint`):
 //! CreateModelCustomizationJob checks its training and validation files, CreateModelInvocationJob reads its
 //! input and, when its time is up, writes its output. The S3 calls run on blocking threads,
-//! outside the store's lock.
+//! outside the store's lock. Both creates first check the role they name in IAM ([`crate::iam`]).
 
 use std::time::Duration;
 
@@ -14,11 +14,13 @@ use serde_json::{Value, json};
 use super::{AppState, parse_body};
 use crate::batch_records::{self, BatchInput};
 use crate::families;
+use crate::iam;
 use crate::s3::{S3, S3Error, S3Location};
 use crate::store::{BatchRequest, foundation_model_id};
 use crate::training;
 use crate::wire::{self, ApiError};
 use bedrock_catalog::TrainingFormat;
+use bedrock_catalog::roles::JobKind;
 
 fn reply(result: Result<Value, ApiError>, status: StatusCode, operation: &str) -> Response {
     match result {
@@ -53,15 +55,28 @@ pub async fn create_job(
     const OPERATION: &str = "CreateModelCustomizationJob";
     let result = async {
         let body = parse_body(&body)?;
-        let check = {
+        let region = wire::signed_region(&headers);
+        let (check, iam) = {
             let mut store = state.store();
             store.count_call(OPERATION);
             if store.job_for_token(&body).is_some() {
-                None
+                (None, None)
             } else {
-                training_check(&body, store.config.s3_endpoint.as_deref())
+                let iam = store.config.role_checks().map_err(ApiError::internal)?;
+                (
+                    training_check(&body, store.config.s3_endpoint.as_deref()),
+                    iam.map(str::to_owned),
+                )
             }
         };
+        if let (Some(endpoint), Some(role), Some(base)) = (
+            iam,
+            body.get("roleArn").and_then(Value::as_str),
+            body.get("baseModelIdentifier").and_then(Value::as_str),
+        ) {
+            let job_id = format!("{}/new", foundation_model_id(base));
+            iam::check_role(&endpoint, role, JobKind::Customization, &region, &job_id).await?;
+        }
         if let Some((endpoint, files, format)) = check {
             for at in files {
                 let uri = at.uri();
@@ -84,9 +99,7 @@ pub async fn create_job(
                 training::validate(&text, format, &uri)?;
             }
         }
-        state
-            .store()
-            .create_job(&body, &wire::signed_region(&headers))
+        state.store().create_job(&body, &region)
     }
     .await;
     reply(result, StatusCode::CREATED, OPERATION)
@@ -124,19 +137,35 @@ fn training_check(
 
 // ---- CreateModelInvocationJob ----
 
-pub async fn create_batch_job(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn create_batch_job(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     const OPERATION: &str = "CreateModelInvocationJob";
     let result = async {
         let body = parse_body(&body)?;
-        let prepared = {
+        let (prepared, iam) = {
             let mut store = state.store();
             store.count_call(OPERATION);
-            store.prepare_batch_job(&body)?
+            let prepared = store.prepare_batch_job(&body)?;
+            (
+                prepared,
+                store
+                    .config
+                    .role_checks()
+                    .map_err(ApiError::internal)?
+                    .map(str::to_owned),
+            )
         };
         let request = match prepared {
             Ok(request) => request,
             Err(existing) => return Ok(json!({ "jobArn": existing })),
         };
+        if let (Some(endpoint), Some(role)) = (iam, body.get("roleArn").and_then(Value::as_str)) {
+            let region = wire::signed_region(&headers);
+            iam::check_role(&endpoint, role, JobKind::Batch, &region, "new").await?;
+        }
         let inputs = read_inputs(&request).await?;
         let (arn, duration) = state.store().insert_batch_job(request, inputs)?;
         if !duration.is_zero() {

@@ -19,7 +19,14 @@ fn credentials() -> aws_sdk_bedrock::config::Credentials {
 /// The AWS sample's Cohere Command Light, end of life on Bedrock: the id to customize.
 pub const COHERE_CUSTOMIZE: &str = "cohere.command-light-text-v14:7:4k";
 
-/// Starts an emulator that also serves the end-of-life models these tests were written around (the AWS sample's
+/// Starts an emulator for these tests, which run without IAM: role checks are skipped, explicitly
+/// (`skip_role_checks`; the local stack's tests check roles against moto's IAM).
+pub async fn start(mut config: EmulatorConfig) -> std::io::Result<Emulator> {
+    config.skip_role_checks = true;
+    Emulator::start(config).await
+}
+
+/// Starts an emulator (as [`start`]) that also serves the end-of-life models these tests were written around (the AWS sample's
 /// Cohere Command Light, as the local stack's legacy demo does, and Cohere Command and Titan Text Express for
 /// their request bodies).
 pub async fn start_legacy(mut config: EmulatorConfig) -> std::io::Result<Emulator> {
@@ -31,7 +38,7 @@ pub async fn start_legacy(mut config: EmulatorConfig) -> std::io::Result<Emulato
         ]
         .map(str::to_owned),
     );
-    Emulator::start(config).await
+    start(config).await
 }
 
 pub fn control_client(emulator: &Emulator) -> aws_sdk_bedrock::Client {

@@ -1,7 +1,9 @@
 """boto3 against the Bedrock emulator: what AWS refuses, the emulator refuses the same way.
 
 Run by crates/local-stack/tests/boto3_strict.rs with BEDROCK_ENDPOINT and S3_ENDPOINT set (the local stack's
-emulator and moto). Each check prints its name; the first failure raises (exit status 1).
+emulator and moto) and the ARNs of the roles it created in moto's IAM, with the user guide's trust policies:
+CUSTOMIZATION_ROLE (customization and batch jobs), BATCH_ROLE (batch jobs) and CUSTOMIZATION_ONLY_ROLE
+(customization jobs only). Each check prints its name; the first failure raises (exit status 1).
 """
 
 import json
@@ -13,7 +15,9 @@ from botocore.exceptions import ClientError
 
 BEDROCK = os.environ["BEDROCK_ENDPOINT"]
 S3 = os.environ["S3_ENDPOINT"]
-ROLE = "arn:aws:iam::123456789012:role/BedrockModelCustomizationRole"
+ROLE = os.environ["CUSTOMIZATION_ROLE"]
+BATCH_ROLE = os.environ["BATCH_ROLE"]
+CUSTOMIZATION_ONLY_ROLE = os.environ["CUSTOMIZATION_ONLY_ROLE"]
 BUCKET = "strict-emulator"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -40,11 +44,11 @@ def refused(code, call, **kwargs):
     raise AssertionError(f"expected {code}, the call succeeded")
 
 
-def job(name, base, data_key, hyper=None, region="us-east-1"):
+def job(name, base, data_key, hyper=None, role=ROLE):
     return dict(
         jobName=name,
         customModelName=f"{name}-model",
-        roleArn=ROLE,
+        roleArn=role,
         baseModelIdentifier=base,
         customizationType="FINE_TUNING",
         hyperParameters=hyper or {"epochCount": "1"},
@@ -135,23 +139,54 @@ def main():
     )
     print("a third no-commitment throughput: ServiceQuotaExceededException")
 
-    records = "".join(
-        json.dumps({"recordId": f"r{i}", "modelInput": {"messages": [{"role": "user", "content": [{"text": f"q{i}"}]}]}})
-        + "\n"
-        for i in range(99)
-    )
-    s3.put_object(Bucket=BUCKET, Key="batch/in.jsonl", Body=records)
+    def batch_input(key, count):
+        records = "".join(
+            json.dumps(
+                {"recordId": f"r{i}", "modelInput": {"messages": [{"role": "user", "content": [{"text": f"q{i}"}]}]}}
+            )
+            + "\n"
+            for i in range(count)
+        )
+        s3.put_object(Bucket=BUCKET, Key=key, Body=records)
+
+    def batch_job(name, key, role=BATCH_ROLE):
+        return dict(
+            jobName=name,
+            roleArn=role,
+            modelId=base,
+            inputDataConfig={"s3InputDataConfig": {"s3Uri": f"s3://{BUCKET}/{key}"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{BUCKET}/batch/out/"}},
+        )
+
+    batch_input("batch/99.jsonl", 99)
+    batch_input("batch/100.jsonl", 100)
     message = refused(
-        "ValidationException",
-        bedrock.create_model_invocation_job,
-        jobName="ninety-nine",
-        roleArn="arn:aws:iam::123456789012:role/BedrockBatchInferenceRole",
-        modelId=base,
-        inputDataConfig={"s3InputDataConfig": {"s3Uri": f"s3://{BUCKET}/batch/in.jsonl"}},
-        outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{BUCKET}/batch/out/"}},
+        "ValidationException", bedrock.create_model_invocation_job, **batch_job("ninety-nine", "batch/99.jsonl")
     )
     assert "99 records" in message and "at least 100" in message, message
     print("a 99-record batch job: ValidationException")
+
+    message = refused(
+        "ValidationException",
+        bedrock.create_model_invocation_job,
+        **batch_job("customization-role", "batch/100.jsonl", role=CUSTOMIZATION_ONLY_ROLE),
+    )
+    assert message.startswith("Could not assume provided IAM role."), message
+    assert "model-invocation-job" in message, message
+    print("a batch role whose trust policy admits only customization jobs: ValidationException")
+
+    missing = "arn:aws:iam::123456789012:role/NoSuchRole"
+    message = refused(
+        "ValidationException",
+        bedrock.create_model_customization_job,
+        **job("no-role", nova, "nova.jsonl", role=missing),
+    )
+    assert message.startswith("Could not assume provided IAM role.") and "NoSuchRole" in message, message
+    print("a role that does not exist: ValidationException")
+
+    arn = bedrock.create_model_invocation_job(**batch_job("hundred", "batch/100.jsonl"))["jobArn"]
+    assert ":model-invocation-job/" in arn, arn
+    print("a 100-record batch job with the batch role: created")
 
 
 if __name__ == "__main__":
