@@ -406,7 +406,10 @@ mod tests {
         assert!(
             matches!(choose(&cohere, 1000), Ok(InferencePath::OnDemand { reason }) if reason.contains("not a model"))
         );
-        assert_eq!(split(11, 50_000), vec![std::ops::Range { start: 0, end: 11 }]);
+        assert_eq!(
+            split(11, 50_000),
+            vec![std::ops::Range { start: 0, end: 11 }]
+        );
         assert_eq!(split(11, 6), [0..6, 6..11]);
         assert_eq!(
             split(100_001, 50_000),

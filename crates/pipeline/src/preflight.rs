@@ -6,15 +6,13 @@
 use std::fmt;
 
 use aws_sdk_bedrock::types::{FoundationModelLifecycleStatus, ProvisionedModelStatus};
+use bedrock_catalog::roles;
 use serde::Serialize;
 
 use crate::aws::Clients;
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
 use crate::serving::ServingKind;
-
-/// The service principal Bedrock assumes roles as.
-const BEDROCK_PRINCIPAL: &str = "bedrock.amazonaws.com";
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,45 +70,9 @@ impl Preflight {
     }
 }
 
-/// The jobs a role is assumed for (each has its own `aws:SourceArn` resource type in a trust policy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// CreateModelCustomizationJob.
-    Customization,
-    /// CreateModelInvocationJob (batch inference).
-    Batch,
-}
-
-impl JobKind {
-    fn resource(self) -> &'static str {
-        match self {
-            JobKind::Customization => "model-customization-job",
-            JobKind::Batch => "model-invocation-job",
-        }
-    }
-}
-
-/// The trust policy a role needs for `kinds` of Bedrock jobs of `account` in `region` (the documented one:
-/// Bedrock's service principal, limited to the account and to those jobs' ARNs), as IAM's CreateRole takes it.
-pub fn trust_policy(account: &str, region: &str, kinds: &[JobKind]) -> String {
-    let arns: Vec<String> = kinds
-        .iter()
-        .map(|kind| format!("arn:aws:bedrock:{region}:{account}:{}/*", kind.resource()))
-        .collect();
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": { "Service": BEDROCK_PRINCIPAL },
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": { "aws:SourceAccount": account },
-                "ArnEquals": { "aws:SourceArn": arns }
-            }
-        }]
-    })
-    .to_string()
-}
+/// The jobs a role is assumed for, and the documented trust policy for them: the catalog's (one copy of the
+/// facts for the pipeline, its tests and the emulator).
+pub use bedrock_catalog::roles::{JobKind, Roles, trust_policy};
 
 /// What the run will do that preflight must check for.
 #[derive(Debug, Clone, Default)]
@@ -468,98 +430,17 @@ async fn role(
         .and_then(|r| r.assume_role_policy_document)
         .unwrap_or_default();
     let decoded = percent_encoding::percent_decode_str(&document).decode_utf8_lossy();
-    let job_arn = format!(
-        "arn:aws:bedrock:{}:{account}:{}/bertscore-preflight",
-        clients.region,
-        kind.resource()
-    );
-    if let Err(why) = trusts_bedrock(&decoded, &job_arn) {
+    let job_arn = roles::job_arn(&clients.region, account, kind, "bertscore-preflight");
+    if let Err(why) = roles::admits(&decoded, account, &job_arn) {
         found.problem(
             field,
             format!(
-                "role {arn} {why}: its trust policy must allow sts:AssumeRole to {BEDROCK_PRINCIPAL} for {}/* \
-                 (docs/aws.md)",
+                "role {arn}: {why} (docs/aws.md gives the trust policy for {}/*)",
                 kind.resource()
             ),
         );
     }
     Ok(())
-}
-
-/// Whether the trust policy `document` lets Bedrock assume the role for the job `job_arn`: an `Allow` statement
-/// for `sts:AssumeRole` with the Bedrock service principal, whose `aws:SourceArn` condition (if any) admits
-/// `job_arn`. `Err` says what is missing.
-pub fn trusts_bedrock(document: &str, job_arn: &str) -> std::result::Result<(), String> {
-    use serde_json::Value;
-    let policy: Value =
-        serde_json::from_str(document).map_err(|_| "has no readable trust policy".to_string())?;
-    let statements = match policy.get("Statement") {
-        Some(Value::Array(list)) => list.clone(),
-        Some(one @ Value::Object(_)) => vec![one.clone()],
-        _ => return Err("has a trust policy without statements".into()),
-    };
-    let strings = |value: Option<&Value>| -> Vec<String> {
-        match value {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(list)) => list
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let mut for_bedrock = false;
-    for statement in &statements {
-        let allows = statement.get("Effect").and_then(Value::as_str) == Some("Allow");
-        let assumes = strings(statement.get("Action"))
-            .iter()
-            .any(|a| matches!(a.as_str(), "sts:AssumeRole" | "sts:*" | "*"));
-        let bedrock = strings(statement.get("Principal").and_then(|p| p.get("Service")))
-            .iter()
-            .any(|s| s == BEDROCK_PRINCIPAL);
-        if !(allows && assumes && bedrock) {
-            continue;
-        }
-        for_bedrock = true;
-        let source_arns: Vec<String> = statement
-            .get("Condition")
-            .and_then(Value::as_object)
-            .map(|operators| {
-                operators
-                    .values()
-                    .filter_map(Value::as_object)
-                    .flat_map(|keys| {
-                        keys.iter()
-                            .filter(|(key, _)| key.eq_ignore_ascii_case("aws:SourceArn"))
-                            .flat_map(|(_, value)| strings(Some(value)))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        if source_arns.is_empty()
-            || source_arns
-                .iter()
-                .any(|pattern| glob_matches(pattern, job_arn))
-        {
-            return Ok(());
-        }
-    }
-    if for_bedrock {
-        Err(format!(
-            "lets Bedrock assume it, but its aws:SourceArn condition does not admit {}",
-            job_arn.rsplit_once(':').map_or(job_arn, |(_, r)| r)
-        ))
-    } else {
-        Err(format!("does not trust {BEDROCK_PRINCIPAL}"))
-    }
-}
-
-/// IAM's wildcard match: `*` any run of characters, `?` one character.
-fn glob_matches(pattern: &str, text: &str) -> bool {
-    let escaped = regex::escape(pattern)
-        .replace(r"\*", ".*")
-        .replace(r"\?", ".");
-    regex::Regex::new(&format!("^{escaped}$")).is_ok_and(|re| re.is_match(text))
 }
 
 async fn throughput_quota(
@@ -607,64 +488,4 @@ async fn throughput_quota(
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const JOB: &str = "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/x";
-    const BATCH: &str = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/x";
-
-    #[test]
-    fn trust_policies_must_admit_bedrock_for_the_job() {
-        let documented = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"},
-                          "ArnEquals": {"aws:SourceArn": "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/*"}}}]}"#;
-        assert_eq!(trusts_bedrock(documented, JOB), Ok(()));
-        assert!(
-            trusts_bedrock(documented, BATCH)
-                .unwrap_err()
-                .contains("model-invocation-job")
-        );
-        let open = r#"{"Statement": {"Effect": "Allow", "Principal": {"Service": ["bedrock.amazonaws.com"]},
-            "Action": ["sts:AssumeRole"]}}"#;
-        assert_eq!(trusts_bedrock(open, BATCH), Ok(()));
-        let lambda = r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole"}]}"#;
-        assert!(
-            trusts_bedrock(lambda, JOB)
-                .unwrap_err()
-                .contains("does not trust")
-        );
-        let denied = open.replace("Allow", "Deny");
-        assert!(trusts_bedrock(&denied, JOB).is_err());
-        assert!(trusts_bedrock("", JOB).is_err());
-    }
-
-    #[test]
-    fn the_written_trust_policy_is_the_one_checked() {
-        let both = trust_policy(
-            "123456789012",
-            "us-east-1",
-            &[JobKind::Customization, JobKind::Batch],
-        );
-        assert_eq!(trusts_bedrock(&both, JOB), Ok(()));
-        assert_eq!(trusts_bedrock(&both, BATCH), Ok(()));
-        let batch = trust_policy("123456789012", "us-east-1", &[JobKind::Batch]);
-        assert!(trusts_bedrock(&batch, JOB).is_err());
-        let elsewhere = trust_policy("123456789012", "us-west-2", &[JobKind::Customization]);
-        assert!(trusts_bedrock(&elsewhere, JOB).is_err());
-    }
-
-    #[test]
-    fn globs_match_as_iam_does() {
-        assert!(glob_matches(
-            "arn:aws:bedrock:*:123456789012:model-*-job/*",
-            JOB
-        ));
-        assert!(!glob_matches("arn:aws:bedrock:us-west-2:*", JOB));
-        assert!(glob_matches("arn:aws:bedrock:us-east-?:*", JOB));
-    }
 }

@@ -131,8 +131,8 @@ async fn each_problem_is_one_line_naming_the_field() {
                 ),
                 &format!("from = \"{SENDER}\""),
             ),
-            "inference.batch_role_arn: role arn:aws:iam::123456789012:role/CustomizationOnly lets Bedrock assume it, \
-             but its aws:SourceArn condition does not admit model-invocation-job",
+            "inference.batch_role_arn: role arn:aws:iam::123456789012:role/CustomizationOnly: its trust policy lets \
+             bedrock.amazonaws.com assume it, but its conditions do not admit model-invocation-job jobs",
         ),
         (
             harness.config("", &format!("base_model_id = \"{END_OF_LIFE}\""), "", &format!("from = \"{SENDER}\"")),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, Quality};
 use bertscore_local_stack::LocalStack;
-use bertscore_pipeline::preflight::{JobKind, trust_policy};
+use bertscore_pipeline::preflight::{JobKind, Roles, trust_policy};
 use bertscore_pipeline::{AwsSettings, Clients, Endpoints};
 
 pub fn repo(path: &str) -> PathBuf {
@@ -70,18 +70,13 @@ pub async fn iam_clients(stack: &LocalStack) -> Clients {
     .await
 }
 
-/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in us-east-1.
+/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in every region of the catalog.
 pub async fn create_role(clients: &Clients, name: &str, kinds: &[JobKind]) {
-    create_role_in(clients, name, "us-east-1", kinds).await;
-}
-
-/// Creates the role `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in `region`.
-pub async fn create_role_in(clients: &Clients, name: &str, region: &str, kinds: &[JobKind]) {
     clients
         .iam
         .create_role()
         .role_name(name)
-        .assume_role_policy_document(trust_policy("123456789012", region, kinds))
+        .assume_role_policy_document(trust_policy("123456789012", &Roles::regions(), kinds))
         .send()
         .await
         .unwrap();

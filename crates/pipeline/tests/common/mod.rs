@@ -11,7 +11,7 @@ use std::time::Duration;
 use bedrock_emulator::{EmulatorConfig, EmulatorState, Faults, Quality};
 use bertscore_local_stack::LocalStack;
 use bertscore_pipeline::journal::JournalEntry;
-use bertscore_pipeline::preflight::{JobKind, trust_policy};
+use bertscore_pipeline::preflight::{JobKind, Roles, trust_policy};
 use bertscore_pipeline::{AwsSettings, Clients, Endpoints, Pipeline, PipelineConfig};
 use serde_json::Value;
 
@@ -33,13 +33,13 @@ pub const ROLES: [(&str, &[JobKind]); 3] = [
     ("BatchRole", &[JobKind::Batch]),
 ];
 
-/// Creates `name` in moto's IAM, trusting Bedrock for `kinds` of jobs.
+/// Creates `name` in moto's IAM, trusting Bedrock for `kinds` of jobs in every region of the catalog.
 pub async fn create_role(clients: &Clients, name: &str, kinds: &[JobKind]) {
     clients
         .iam
         .create_role()
         .role_name(name)
-        .assume_role_policy_document(trust_policy(ACCOUNT, "us-east-1", kinds))
+        .assume_role_policy_document(trust_policy(ACCOUNT, &Roles::regions(), kinds))
         .send()
         .await
         .unwrap();
