@@ -321,7 +321,7 @@ pub struct LocalStack {
 
 /// The AWS sample's base model (Cohere Command Light), end of life on Amazon Bedrock: the local stack serves it
 /// anyway ([`EmulatorConfig::allow_end_of_life`], logged by the emulator at start) so the sample's legacy demo
-/// (`datasets/pipeline/local.toml`) still runs locally. Nothing else end of life is served.
+/// (`datasets/pipeline/aws-sample-cohere.toml`) still runs locally. Nothing else end of life is served.
 pub const LEGACY_SAMPLE_MODEL: &str = "cohere.command-light-text-v14";
 
 /// Adds [`LEGACY_SAMPLE_MODEL`] to the config's `allow_end_of_life`.

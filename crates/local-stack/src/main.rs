@@ -57,7 +57,7 @@ struct Args {
     #[arg(long)]
     references: Option<PathBuf>,
     /// A command to run against the stack (after `--`), e.g.
-    /// `-- cargo run -q -p bertscore-pipeline-cli -- run --config datasets/pipeline/local.toml`; the stack stops when it
+    /// `-- cargo run -q -p bertscore-pipeline-cli -- run --config datasets/pipeline/aws-sample-cohere.toml`; the stack stops when it
     /// ends and its exit status is ours.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
