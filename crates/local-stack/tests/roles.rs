@@ -63,6 +63,14 @@ fn clients(stack: &LocalStack) -> Clients {
     }
 }
 
+/// A refused call's error code and message.
+fn code_and_message(e: impl ProvideErrorMetadata) -> (String, String) {
+    (
+        e.code().unwrap_or_default().to_owned(),
+        e.message().unwrap_or_default().to_owned(),
+    )
+}
+
 async fn customize(c: &Clients, name: &str, role_arn: &str) -> Result<String, (String, String)> {
     c.bedrock
         .create_model_customization_job()
@@ -86,13 +94,7 @@ async fn customize(c: &Clients, name: &str, role_arn: &str) -> Result<String, (S
         .send()
         .await
         .map(|out| out.job_arn)
-        .map_err(|e| {
-            let e = e.into_service_error();
-            (
-                e.code().unwrap_or_default().to_owned(),
-                e.message().unwrap_or_default().to_owned(),
-            )
-        })
+        .map_err(|e| code_and_message(e.into_service_error()))
 }
 
 async fn batch(c: &Clients, name: &str, role_arn: &str) -> Result<String, (String, String)> {
@@ -116,13 +118,7 @@ async fn batch(c: &Clients, name: &str, role_arn: &str) -> Result<String, (Strin
         .send()
         .await
         .map(|out| out.job_arn)
-        .map_err(|e| {
-            let e = e.into_service_error();
-            (
-                e.code().unwrap_or_default().to_owned(),
-                e.message().unwrap_or_default().to_owned(),
-            )
-        })
+        .map_err(|e| code_and_message(e.into_service_error()))
 }
 
 async fn put(c: &Clients, key: &str, text: String) {

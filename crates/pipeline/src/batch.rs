@@ -42,7 +42,7 @@ pub fn choose(config: &PipelineConfig, prompts: usize) -> Result<InferencePath, 
     let model_id = config.customization.inference_model_id();
     let adapter = config.customization.adapter();
     let on_demand = |reason: String| Ok(InferencePath::OnDemand { reason });
-    let no_body = adapter.request_body("", None, &params(config)).is_none();
+    let no_body = !adapter.has_invoke_body();
     match inference.mode {
         InferenceMode::OnDemand => on_demand("inference.mode = \"on-demand\"".into()),
         InferenceMode::Batch if no_body => Err(format!(
