@@ -49,7 +49,8 @@ struct Cli {
 enum PipelineCommand {
     /// Start a run: validate, upload, fine-tune, serve, evaluate, keep or delete, email, report
     Run(RunArgs),
-    /// Check the config, the data and the scoring model, and print every AWS call a run would make; calls nothing
+    /// Check the config, the data and the scoring model, then run the run's own steps against a dry run of AWS and
+    /// print every call they would make, under the step that makes it; calls nothing
     Plan(ConfigArgs),
     /// Ask the account, with read-only calls, whether a run can succeed: the base model, the buckets, the SES
     /// identities, the roles' trust policies, the throughput quota; one line per problem, exit 2 when any
@@ -240,13 +241,18 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         PipelineCommand::Plan(config_args) => {
             let config = load_config(&config_args)?;
-            let calls = bertscore_pipeline::plan(&config, "<run-id>")?;
+            let calls = bertscore_pipeline::plan(&config, "<run-id>").await?;
             if let Some(note) =
                 bertscore_pipeline::models::lifecycle_note(&config.customization.base_model_id)
             {
                 println!("note: {note}");
             }
-            println!("A run would make these calls, in order (nothing is created by `plan`):");
+            println!(
+                "A run would make these calls, in order, each under the step that makes it. `plan` ran the run's \
+                 steps against a dry run of AWS that calls nothing and answers as the account should: every job \
+                 completes, every serving becomes ready, both models answer the same placeholder (so the \
+                 verdict is a tie and its decisions are the ones shown):"
+            );
             for (index, call) in calls.iter().enumerate() {
                 println!("{:>3}. {call}", index + 1);
             }

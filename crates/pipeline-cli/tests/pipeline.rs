@@ -444,13 +444,17 @@ fn plan_shows_the_nova_conversion_and_the_batch_job() {
         ),
         "{stdout}"
     );
-    // 120 prompts reach the batch minimum (100): the base model's prompts go to one batch job, after the upload.
+    // 120 prompts reach the batch minimum (100): the base model's prompts go to one batch job, after the upload;
+    // its output is read back from the job's folder.
     let order = [
         "CreateModelCustomizationJob",
-        "batch/input/base.jsonl  (120 batch records)",
+        "the base model's 120 prompts run as 1 batch job(s)",
+        "batch/input/base.jsonl  (",
         "CreateModelInvocationJob",
         "GetModelInvocationJob",
-        "(joined by recordId)",
+        "ListObjectsV2",
+        "GetObject",
+        "batch/output/<bertscore-<run-id>-base>/base.jsonl.out",
     ];
     assert_in_order(&stdout, &order);
     assert!(
@@ -547,9 +551,10 @@ fn plan_shows_each_part_of_a_split_batch() {
     assert_in_order(
         &stdout,
         &[
-            "batch/input/base.jsonl  (6 batch records, part 1 of 2)",
+            "the base model's 11 prompts run as 2 batch job(s) of at most inference.batch_max_records = 6",
+            "batch/input/base.jsonl  (",
             "jobName=bertscore-<run-id>-base ",
-            "batch/input/base-p1.jsonl  (5 batch records, part 2 of 2)",
+            "batch/input/base-p1.jsonl  (",
             "jobName=bertscore-<run-id>-base-p1 ",
             "clientRequestToken=<run-id>-batch-p1",
         ],

@@ -133,6 +133,20 @@ impl AdapterKind {
         Some(body)
     }
 
+    /// An InvokeModel response body that says `text` (what [`AdapterKind::response_text`] reads back): the dry
+    /// run's batch output records. `None` for Converse.
+    pub(crate) fn response_body(self, text: &str) -> Option<Value> {
+        Some(match self {
+            AdapterKind::Cohere => json!({ "generations": [{ "text": text }] }),
+            AdapterKind::Titan => json!({ "results": [{ "outputText": text }] }),
+            AdapterKind::Llama => json!({ "generation": text }),
+            AdapterKind::Nova => {
+                json!({ "output": { "message": { "role": "assistant", "content": [{ "text": text }] } } })
+            }
+            AdapterKind::Converse => return None,
+        })
+    }
+
     /// The generated text of an InvokeModel response body.
     pub(crate) fn response_text(self, body: &[u8]) -> Result<String, String> {
         let value: Value =
@@ -203,6 +217,24 @@ mod tests {
             AdapterKind::for_model("anthropic.claude-3-haiku-20240307-v1:0"),
             AdapterKind::Converse
         );
+    }
+
+    #[test]
+    fn response_bodies_read_back_as_their_text() {
+        for kind in [
+            AdapterKind::Cohere,
+            AdapterKind::Titan,
+            AdapterKind::Llama,
+            AdapterKind::Nova,
+        ] {
+            let body = kind.response_body("the text").unwrap().to_string();
+            assert_eq!(
+                kind.response_text(body.as_bytes()).unwrap(),
+                "the text",
+                "{kind:?}"
+            );
+        }
+        assert!(AdapterKind::Converse.response_body("x").is_none());
     }
 
     #[test]

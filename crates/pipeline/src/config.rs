@@ -766,6 +766,20 @@ impl PipelineConfig {
         }
     }
 
+    /// Why [`PipelineConfig::serving_kind`] chose what it chose, in words.
+    pub fn serving_reason(&self) -> &'static str {
+        match (self.serving.mode, self.serving_kind()) {
+            (ServingMode::Auto, ServingKind::Deployment) => {
+                "serving.mode = auto: the family has on-demand deployment"
+            }
+            (ServingMode::Auto, ServingKind::Throughput) => {
+                "serving.mode = auto: the family has no on-demand deployment"
+            }
+            (_, ServingKind::Deployment) => "serving.mode = on-demand",
+            (_, ServingKind::Throughput) => "serving.mode = provisioned",
+        }
+    }
+
     /// Whether the serving of kind `kind` is kept when the custom model wins (`[deployment]` or `[throughput]
     /// keep_if_better`).
     pub fn keep_serving_if_better(&self, kind: ServingKind) -> bool {

@@ -128,6 +128,30 @@ impl AwsFailure {
     }
 }
 
+impl AwsFailure {
+    /// Whether the service said the resource is not there: a not-found error code (Bedrock's
+    /// ResourceNotFoundException, SESv2's NotFoundException, IAM's NoSuchEntity, S3's NoSuchBucket/NoSuchKey) or a
+    /// bare HTTP 404 (HeadBucket has no body).
+    pub fn is_not_found(&self) -> bool {
+        let code = self.code.as_deref().unwrap_or_default();
+        matches!(
+            code,
+            "ResourceNotFoundException"
+                | "NotFoundException"
+                | "NoSuchEntity"
+                | "NoSuchBucket"
+                | "NoSuchKey"
+                | "NotFound"
+        ) || (self.code.is_none() && self.status == Some(404))
+    }
+
+    /// Whether the service answered at all (a failure with an HTTP status), rather than timing out or being
+    /// unreachable.
+    pub fn answered(&self) -> bool {
+        self.status.is_some()
+    }
+}
+
 impl fmt::Display for AwsFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} failed: ", self.service, self.operation)?;
@@ -282,20 +306,17 @@ impl PipelineError {
         PipelineError::Aws(Box::new(AwsFailure::from_sdk(service, operation, &error)))
     }
 
-    /// A Bedrock call's answer: `Ok(None)` when the resource is not there (`is_not_found` of the service
-    /// error), any other failure as [`PipelineError::aws`].
-    pub(crate) fn unless_not_found<T, E>(
-        operation: &'static str,
-        result: std::result::Result<T, SdkError<E, HttpResponse>>,
-        is_not_found: impl FnOnce(&E) -> bool,
-    ) -> Result<Option<T>>
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
+    /// Whether this is an AWS answer saying the resource is not there ([`AwsFailure::is_not_found`]).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, PipelineError::Aws(failure) if failure.is_not_found())
+    }
+
+    /// A call's answer, with "not there" as `Ok(None)` and every other failure kept.
+    pub(crate) fn unless_not_found<T>(result: Result<T>) -> Result<Option<T>> {
         match result {
-            Ok(output) => Ok(Some(output)),
-            Err(e) if e.as_service_error().is_some_and(is_not_found) => Ok(None),
-            Err(e) => Err(PipelineError::aws("bedrock", operation, e)),
+            Ok(value) => Ok(Some(value)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error),
         }
     }
 

@@ -40,6 +40,7 @@ pub mod journal;
 pub mod models;
 mod naming;
 pub mod plan;
+mod poll;
 pub mod preflight;
 pub mod report;
 pub mod run;
@@ -48,7 +49,7 @@ pub mod sweep;
 mod training;
 
 pub use adapter::AdapterKind;
-pub use aws::{AwsSettings, Clients, Endpoints, StaticCredentials};
+pub use aws::{Aws, AwsSettings, Clients, DryRun, Endpoints, StaticCredentials};
 pub use config::{PipelineConfig, StepFunctionsInput};
 pub use error::{AwsFailure, ErrorKind, PipelineError, Result};
 pub use journal::{Outcome, RunDir, RunState, RunStatus, Step, StepStatus};

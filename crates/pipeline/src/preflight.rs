@@ -5,11 +5,10 @@
 
 use std::fmt;
 
-use aws_sdk_bedrock::types::{FoundationModelLifecycleStatus, ProvisionedModelStatus};
 use bedrock_catalog::roles;
 use serde::Serialize;
 
-use crate::aws::Clients;
+use crate::aws::Aws;
 use crate::config::PipelineConfig;
 use crate::error::{PipelineError, Result};
 use crate::serving::ServingKind;
@@ -87,7 +86,7 @@ pub struct Intent {
 /// base model's prompts go through a batch job), then [`check`].
 pub async fn for_run(
     config: &PipelineConfig,
-    clients: &Clients,
+    aws: &dyn Aws,
     own_throughputs: Vec<String>,
 ) -> Result<Preflight> {
     let items = crate::data::load_eval_items(&config.data.validation, &config.data.references)?;
@@ -99,19 +98,15 @@ pub async fn for_run(
         batch,
         own_throughputs,
     };
-    check(config, clients, &intent).await
+    check(config, aws, &intent).await
 }
 
 /// Asks the account; makes read-only calls only. `Err` only when a call could not be made at all (exit 4).
-pub async fn check(
-    config: &PipelineConfig,
-    clients: &Clients,
-    intent: &Intent,
-) -> Result<Preflight> {
+pub async fn check(config: &PipelineConfig, aws: &dyn Aws, intent: &Intent) -> Result<Preflight> {
     let mut found = Preflight::default();
-    base_model(config, clients, &mut found).await?;
-    buckets(config, clients, &mut found).await?;
-    email(config, clients, &mut found).await?;
+    base_model(config, aws, &mut found).await?;
+    buckets(config, aws, &mut found).await?;
+    email(config, aws, &mut found).await?;
     let mut roles = vec![(
         "customization.role_arn",
         config.customization.role_arn.as_str(),
@@ -128,43 +123,31 @@ pub async fn check(
         }
     }
     for (field, arn, kind) in roles {
-        role(clients, field, arn, kind, &mut found).await?;
+        role(aws, field, arn, kind, &mut found).await?;
     }
     if config.serving_kind() == ServingKind::Throughput {
-        throughput_quota(config, clients, intent, &mut found).await?;
+        throughput_quota(config, aws, intent, &mut found).await?;
     }
     Ok(found)
 }
 
-/// A read-only call's failure: an answer from the service (access denied, not found) is a finding; no answer at
-/// all ends preflight.
-fn unanswered<E>(
-    error: &aws_sdk_bedrock::error::SdkError<E, aws_sdk_bedrock::config::http::HttpResponse>,
-) -> bool {
-    error.raw_response().is_none()
+/// A read-only call's failure: an answer from the service (access denied, not found) is a finding (`Ok`); no
+/// answer at all ends preflight (`Err`).
+fn answered(error: PipelineError) -> Result<crate::error::AwsFailure> {
+    match error {
+        PipelineError::Aws(failure) if failure.answered() => Ok(*failure),
+        other => Err(other),
+    }
 }
 
-async fn base_model(
-    config: &PipelineConfig,
-    clients: &Clients,
-    found: &mut Preflight,
-) -> Result<()> {
+async fn base_model(config: &PipelineConfig, aws: &dyn Aws, found: &mut Preflight) -> Result<()> {
     let field = "customization.base_model_id";
     let id = &config.customization.base_model_id;
-    let region = &clients.region;
-    let answer = clients
-        .bedrock
-        .get_foundation_model()
-        .model_identifier(id)
-        .send()
-        .await;
-    let output = match answer {
-        Ok(output) => output,
-        Err(e) if unanswered(&e) => {
-            return Err(PipelineError::aws("bedrock", "GetFoundationModel", e));
-        }
+    let region = aws.region();
+    let details = match aws.foundation_model(id).await {
+        Ok(details) => details,
         Err(e) => {
-            let failure = crate::error::AwsFailure::from_sdk("bedrock", "GetFoundationModel", &e);
+            let failure = answered(e)?;
             found.problem(
                 field,
                 format!(
@@ -176,94 +159,86 @@ async fn base_model(
             return Ok(());
         }
     };
-    let Some(details) = output.model_details() else {
-        found.problem(field, format!("Bedrock returned no details for {id}"));
-        return Ok(());
-    };
-    match details.model_lifecycle().map(|l| l.status()) {
-        Some(FoundationModelLifecycleStatus::Active) | None => {}
-        Some(FoundationModelLifecycleStatus::Legacy) => found.note(
+    match details.lifecycle.as_deref() {
+        Some("ACTIVE") | None => {}
+        Some("LEGACY") => found.note(
             field,
             format!("{id} is a legacy model in {region}: it reaches end of life soon; plan a move to an active model"),
         ),
         Some(other) => found.problem(
             field,
-            format!(
-                "{id} is {} in {region}: Bedrock no longer runs it; pick an active model",
-                other.as_str()
-            ),
+            format!("{id} is {other} in {region}: Bedrock no longer runs it; pick an active model"),
         ),
     }
     let wanted = &config.customization.customization_type;
-    let supported: Vec<&str> = details
-        .customizations_supported()
-        .iter()
-        .map(|c| c.as_str())
-        .collect();
-    if !supported.contains(&wanted.as_str()) {
+    if !details.customizations.iter().any(|c| c == wanted) {
         found.problem(
             "customization.customization_type",
             format!(
                 "{id} does not support {wanted} in {region} (it supports: {}); pick a model that does",
-                if supported.is_empty() { "none".to_string() } else { supported.join(", ") }
+                if details.customizations.is_empty() {
+                    "none".to_string()
+                } else {
+                    details.customizations.join(", ")
+                }
             ),
         );
     }
     Ok(())
 }
 
-async fn buckets(config: &PipelineConfig, clients: &Clients, found: &mut Preflight) -> Result<()> {
+async fn buckets(config: &PipelineConfig, aws: &dyn Aws, found: &mut Preflight) -> Result<()> {
     let s3 = &config.s3;
+    let here = aws.region();
     for bucket in s3.buckets() {
         let field = bucket_field(config, bucket);
-        match clients.s3.head_bucket().bucket(bucket).send().await {
-            Ok(output) => {
-                if let Some(region) = output.bucket_region()
-                    && region != clients.region
+        let failure = match aws.head_bucket(bucket).await {
+            Ok(region) => {
+                if let Some(region) = region
+                    && region != here
                 {
                     found.problem(
                         field,
                         format!(
-                            "bucket {bucket} is in {region}, the run in {}: Bedrock reads and writes buckets of \
-                             its own region; use a bucket in {}",
-                            clients.region, clients.region
+                            "bucket {bucket} is in {region}, the run in {here}: Bedrock reads and writes buckets of \
+                             its own region; use a bucket in {here}"
                         ),
                     );
                 }
+                continue;
             }
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                match status {
-                    None => return Err(PipelineError::aws("s3", "HeadBucket", e)),
-                    Some(404) if s3.create_buckets => found.note(
-                        field,
-                        format!("bucket {bucket} does not exist; the run creates it in {}", clients.region),
-                    ),
-                    Some(404) => found.problem(
-                        field,
-                        format!(
-                            "bucket {bucket} does not exist and s3.create_buckets = false: create it in {} or \
-                             set s3.create_buckets = true",
-                            clients.region
-                        ),
-                    ),
-                    Some(403) => found.problem(
-                        field,
-                        format!(
-                            "bucket {bucket} exists but these credentials may not use it (HTTP 403): grant \
-                             s3:ListBucket, s3:GetObject and s3:PutObject on it, or use another bucket"
-                        ),
-                    ),
-                    Some(301) => found.problem(
-                        field,
-                        format!("bucket {bucket} is in another region than {}: use a bucket in {}", clients.region, clients.region),
-                    ),
-                    Some(other) => found.problem(
-                        field,
-                        format!("bucket {bucket}: HeadBucket answered HTTP {other}"),
-                    ),
-                }
-            }
+            Err(e) => answered(e)?,
+        };
+        match failure.status {
+            Some(404) if s3.create_buckets => found.note(
+                field,
+                format!("bucket {bucket} does not exist; the run creates it in {here}"),
+            ),
+            Some(404) => found.problem(
+                field,
+                format!(
+                    "bucket {bucket} does not exist and s3.create_buckets = false: create it in {here} or set \
+                     s3.create_buckets = true"
+                ),
+            ),
+            Some(403) => found.problem(
+                field,
+                format!(
+                    "bucket {bucket} exists but these credentials may not use it (HTTP 403): grant \
+                     s3:ListBucket, s3:GetObject and s3:PutObject on it, or use another bucket"
+                ),
+            ),
+            Some(301) => found.problem(
+                field,
+                format!("bucket {bucket} is in another region than {here}: use a bucket in {here}"),
+            ),
+            other => found.problem(
+                field,
+                format!(
+                    "bucket {bucket}: HeadBucket answered HTTP {}",
+                    other.unwrap_or_default()
+                ),
+            ),
         }
     }
     Ok(())
@@ -295,49 +270,32 @@ fn address(value: &str) -> &str {
 
 /// Whether SES may send from or to `identity`: the address or its domain is a verified identity. `None` when
 /// neither is an identity.
-async fn verified(clients: &Clients, identity: &str) -> Result<Option<bool>> {
+async fn verified(aws: &dyn Aws, identity: &str) -> Result<Option<bool>> {
     let domain = identity.rsplit_once('@').map(|(_, d)| d);
     let mut known = None;
     for candidate in std::iter::once(identity).chain(domain) {
-        match clients
-            .ses
-            .get_email_identity()
-            .email_identity(candidate)
-            .send()
-            .await
-        {
-            Ok(output) => {
-                // GetEmailIdentity (SESv2 API reference): `VerifiedForSendingStatus`, or `VerificationStatus`
-                // SUCCESS ("the verification process completed successfully"); moto sets only the second.
-                let success = output.verification_status()
-                    == Some(&aws_sdk_sesv2::types::VerificationStatus::Success);
-                if output.verified_for_sending_status() || success {
-                    return Ok(Some(true));
-                }
-                known = Some(false);
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception()) => {}
-            Err(e) => return Err(PipelineError::aws("sesv2", "GetEmailIdentity", e)),
+        match PipelineError::unless_not_found(aws.email_identity_verified(candidate).await)? {
+            Some(true) => return Ok(Some(true)),
+            Some(false) => known = Some(false),
+            None => {}
         }
     }
     Ok(known)
 }
 
-async fn email(config: &PipelineConfig, clients: &Clients, found: &mut Preflight) -> Result<()> {
+async fn email(config: &PipelineConfig, aws: &dyn Aws, found: &mut Preflight) -> Result<()> {
     let Some(notify) = &config.notify else {
         return Ok(());
     };
+    let region = aws.region();
     let from = address(&notify.from);
-    match verified(clients, from).await? {
+    match verified(aws, from).await? {
         Some(true) => {}
         Some(false) => found.problem(
             "notify.from",
             format!(
-                "{from} is an SES identity in {} but not verified yet: confirm the verification email (or the \
-                 domain's DNS records)",
-                clients.region
+                "{from} is an SES identity in {region} but not verified yet: confirm the verification email (or \
+                 the domain's DNS records)"
             ),
         ),
         None if notify.create_sender_identity => found.note(
@@ -347,19 +305,15 @@ async fn email(config: &PipelineConfig, clients: &Clients, found: &mut Preflight
         None => found.problem(
             "notify.from",
             format!(
-                "{from} is not a verified SES identity in {}: verify the address or its domain in SES (or set \
-                 notify.create_sender_identity = true)",
-                clients.region
+                "{from} is not a verified SES identity in {region}: verify the address or its domain in SES (or \
+                 set notify.create_sender_identity = true)"
             ),
         ),
     }
-    let sandbox = match clients.ses.get_account().send().await {
-        Ok(account) => !account.production_access_enabled(),
-        Err(e) if e.raw_response().is_none() => {
-            return Err(PipelineError::aws("sesv2", "GetAccount", e));
-        }
+    let sandbox = match aws.production_access().await {
+        Ok(production) => !production,
         Err(e) => {
-            let failure = crate::error::AwsFailure::from_sdk("sesv2", "GetAccount", &e);
+            let failure = answered(e)?;
             found.note(
                 "notify.to",
                 format!(
@@ -373,7 +327,7 @@ async fn email(config: &PipelineConfig, clients: &Clients, found: &mut Preflight
     if sandbox {
         for to in &notify.to {
             let to = address(to);
-            if verified(clients, to).await? != Some(true) {
+            if verified(aws, to).await? != Some(true) {
                 found.problem(
                     "notify.to",
                     format!(
@@ -388,7 +342,7 @@ async fn email(config: &PipelineConfig, clients: &Clients, found: &mut Preflight
 }
 
 async fn role(
-    clients: &Clients,
+    aws: &dyn Aws,
     field: &str,
     arn: &str,
     kind: JobKind,
@@ -397,12 +351,9 @@ async fn role(
     // `arn:aws:iam::ACCOUNT:role/PATH/NAME`: GetRole takes the name, the last segment.
     let name = arn.rsplit('/').next().unwrap_or(arn);
     let account = arn.split(':').nth(4).unwrap_or_default();
-    let role = match clients.iam.get_role().role_name(name).send().await {
-        Ok(output) => output.role,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
+    let document = match aws.role_trust_policy(name).await {
+        Ok(document) => document,
+        Err(e) if e.is_not_found() => {
             found.problem(
                 field,
                 format!(
@@ -411,11 +362,8 @@ async fn role(
             );
             return Ok(());
         }
-        Err(e) if e.raw_response().is_none() => {
-            return Err(PipelineError::aws("iam", "GetRole", e));
-        }
         Err(e) => {
-            let failure = crate::error::AwsFailure::from_sdk("iam", "GetRole", &e);
+            let failure = answered(e)?;
             found.problem(
                 field,
                 format!(
@@ -426,12 +374,8 @@ async fn role(
             return Ok(());
         }
     };
-    let document = role
-        .and_then(|r| r.assume_role_policy_document)
-        .unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(&document).decode_utf8_lossy();
-    let job_arn = roles::job_arn(&clients.region, account, kind, "bertscore-preflight");
-    if let Err(why) = roles::admits(&decoded, account, &job_arn) {
+    let job_arn = roles::job_arn(aws.region(), account, kind, "bertscore-preflight");
+    if let Err(why) = roles::admits(&document, account, &job_arn) {
         found.problem(
             field,
             format!(
@@ -445,28 +389,16 @@ async fn role(
 
 async fn throughput_quota(
     config: &PipelineConfig,
-    clients: &Clients,
+    aws: &dyn Aws,
     intent: &Intent,
     found: &mut Preflight,
 ) -> Result<()> {
     let mut used = 0;
-    let mut pages = clients
-        .bedrock
-        .list_provisioned_model_throughputs()
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| PipelineError::aws("bedrock", "ListProvisionedModelThroughputs", e))?;
-        for summary in page.provisioned_model_summaries() {
-            let live = !matches!(summary.status(), ProvisionedModelStatus::Failed);
-            let own = intent
-                .own_throughputs
-                .iter()
-                .any(|name| name == summary.provisioned_model_name());
-            if live && !own && summary.commitment_duration().is_none() {
-                used += summary.model_units();
-            }
+    for summary in aws.throughputs().await? {
+        let live = summary.status != "Failed";
+        let own = intent.own_throughputs.contains(&summary.name);
+        if live && !own && !summary.committed {
+            used += summary.model_units;
         }
     }
     let needed = config.throughput.model_units;
@@ -483,7 +415,7 @@ async fn throughput_quota(
                 "the run needs {needed} no-commitment model unit(s) and the account uses {used} of its \
                  {quota} in {} already: delete a no-commitment provisioned throughput, or ask \
                  for a higher quota (Service Quotas, Bedrock)",
-                clients.region
+                aws.region()
             ),
         );
     }

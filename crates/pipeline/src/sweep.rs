@@ -25,8 +25,6 @@ use crate::error::{PipelineError, Result};
 use crate::naming::ResourceNames;
 use crate::serving::{self, ServingRecord};
 
-pub(crate) mod plan;
-
 /// The most candidates `max_candidates` may allow (each is a billed customization job).
 pub const MAX_CANDIDATES_LIMIT: usize = 100;
 /// The most customization jobs `max_concurrent_jobs` may run at once.

@@ -652,3 +652,57 @@ async fn a_run_killed_before_its_first_step_can_be_restarted_or_resumed() {
     assert_eq!(error.kind(), ErrorKind::BadInput);
     assert!(error.to_string().contains("resume"), "{error}");
 }
+
+/// `plan` runs the run's own steps against the dry run: the Bedrock calls it lists are the ones a run makes, in
+/// the same order (a status check repeated while a resource is not ready is one call in a plan; the models tie
+/// here, so the decision is the dry run's too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_lists_the_bedrock_calls_a_run_makes_in_order() {
+    let harness = Harness::start(Quality::Same, Faults::default()).await;
+    let config = harness.config();
+    let planned = bertscore_pipeline::plan(&config, "r1").await.unwrap();
+    assert!(
+        harness.stack.bedrock.requests().is_empty(),
+        "plan calls nothing"
+    );
+    let mut pipeline = harness.pipeline(config);
+    let report = pipeline.execute().await.unwrap();
+    assert_eq!(report.throughput, Disposition::Deleted, "{report:?}");
+
+    /// Consecutive repeats (polling, one call per prompt) as one.
+    fn runs(operations: impl IntoIterator<Item = String>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for operation in operations {
+            if out.last() != Some(&operation) {
+                out.push(operation);
+            }
+        }
+        out
+    }
+    let requests = harness.stack.bedrock.requests();
+    assert!(requests.iter().all(|r| r.status < 400), "{requests:?}");
+    let made = runs(requests.iter().map(|r| r.operation.clone()));
+    let listed = runs(
+        planned
+            .iter()
+            .filter(|c| c.service == "bedrock" || c.service == "bedrock-runtime")
+            .map(|c| c.operation.clone()),
+    );
+    assert_eq!(made, listed);
+    assert!(
+        made.contains(&"CreateProvisionedModelThroughput".to_string())
+            && made.contains(&"DeleteProvisionedModelThroughput".to_string()),
+        "{made:?}"
+    );
+    // Every prompt on each model, in the plan as in the run.
+    let invoked = requests
+        .iter()
+        .filter(|r| r.operation == "InvokeModel")
+        .count();
+    let planned_invocations: usize = planned
+        .iter()
+        .filter(|c| c.operation == "InvokeModel")
+        .map(|c| c.count)
+        .sum();
+    assert_eq!((invoked, planned_invocations), (22, 22));
+}

@@ -303,7 +303,10 @@ async fn a_sweep_over_the_bound_is_refused_before_any_aws_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_lists_every_call_of_a_sweep() {
-    let calls = bertscore_pipeline::plan(&sweep_config(), "r1").unwrap();
+    // The sweep's own steps, run against the dry run: what they send is what a run sends.
+    let calls = bertscore_pipeline::plan(&sweep_config(), "r1")
+        .await
+        .unwrap();
     let of = |operation: &str| -> Vec<&bertscore_pipeline::PlannedCall> {
         calls.iter().filter(|c| c.operation == operation).collect()
     };
@@ -320,27 +323,29 @@ async fn plan_lists_every_call_of_a_sweep() {
         .enumerate()
     {
         let id = format!("c{}", index + 1);
+        assert_eq!(job.step, "train-candidates");
         assert!(
-            job.detail.contains(&format!("jobName=bertscore-r1-{id} ")),
-            "{}",
-            job.detail
+            job.detail.contains(&format!("jobName=bertscore-r1-{id} "))
+                && job
+                    .detail
+                    .contains(&format!("clientRequestToken=r1-{id}-job"))
+                && job.detail.contains(&format!(
+                    "hyperParameters={{batchSize=8, epochCount={epochs}, learningRate={rate}}}"
+                )),
+            "{job}"
         );
-        assert!(
-            job.detail
-                .contains(&format!("clientRequestToken=r1-{id}-job")),
-            "{}",
-            job.detail
-        );
-        assert!(
-            job.detail.contains(&format!(
-                "hyperParameters={{batchSize=8, epochCount={epochs}, learningRate={rate}}}"
-            )),
-            "{}",
-            job.detail
-        );
-        // Two jobs at once: the third and fourth wait for a free slot.
-        assert_eq!(job.condition.is_some(), index >= 2, "{job}");
     }
+    // Two jobs at once: the third is created only after a status check.
+    let position = |operation: &str, nth: usize| {
+        calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.operation == operation)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap()
+    };
+    assert!(position("GetModelCustomizationJob", 0) < position("CreateModelCustomizationJob", 2));
     let servings = of("CreateProvisionedModelThroughput");
     assert_eq!(servings.len(), 4);
     for (index, serving) in servings.iter().enumerate() {
@@ -348,40 +353,62 @@ async fn plan_lists_every_call_of_a_sweep() {
         assert!(
             serving
                 .detail
-                .contains(&format!("name=bertscore-r1-{id}-pt "))
+                .contains(&format!("provisionedModelName=bertscore-r1-{id}-pt "))
                 && serving
                     .detail
-                    .contains(&format!("clientRequestToken=r1-{id}-pt ")),
-            "{}",
-            serving.detail
+                    .contains(&format!("clientRequestToken=r1-{id}-pt "))
+                && serving
+                    .detail
+                    .contains(&format!("custom-model/<bertscore-r1-{id}>")),
+            "{serving}"
         );
     }
-    // Per candidate a delete at once (or when beaten), plus the best's unless it wins.
-    assert_eq!(of("DeleteProvisionedModelThroughput").len(), 5);
+    // At most two throughputs alive at any time, and none left at the end (the dry run's models tie, so no
+    // candidate wins and every serving is deleted; the custom models too, as the config asks).
+    let mut alive = 0i32;
+    for call in &calls {
+        match call.operation.as_str() {
+            "CreateProvisionedModelThroughput" => alive += 1,
+            "DeleteProvisionedModelThroughput" => alive -= 1,
+            _ => {}
+        }
+        assert!((0..=2).contains(&alive), "{alive} throughputs at {call}");
+    }
+    assert_eq!(alive, 0);
     assert_eq!(of("DeleteCustomModel").len(), 4);
-    // The base model runs once; each candidate's serving once.
+    // The base model runs once, on its inference id; each candidate on its own throughput, 11 prompts each.
     let invocations = of("InvokeModel");
-    assert_eq!(invocations.len(), 5);
+    assert_eq!(invocations.len(), 5, "{invocations:?}");
+    assert!(invocations.iter().all(|c| c.count == 11), "{invocations:?}");
+    assert_eq!(invocations[0].step, "base-inference");
     assert!(
         invocations[0]
             .detail
-            .contains("modelId=cohere.command-light-text-v14")
+            .starts_with("modelId=cohere.command-light-text-v14 (adapter cohere)"),
+        "{}",
+        invocations[0]
     );
-    // In order: jobs before servings, every serving before the ranking, the email last but the report.
-    let position = |operation: &str| calls.iter().position(|c| c.operation == operation).unwrap();
-    assert!(position("CreateModelCustomizationJob") < position("CreateProvisionedModelThroughput"));
-    assert!(position("rank") > calls.iter().rposition(|c| c.operation == "score").unwrap());
-    assert!(position("SendEmail") > position("rank"));
-    // The single run's own job, serving and comparison are not listed.
+    for (index, call) in invocations[1..].iter().enumerate() {
+        assert_eq!(call.step, "evaluate-candidates");
+        assert!(
+            call.detail.contains(&format!(
+                "provisioned-model/<bertscore-r1-c{}-pt>",
+                index + 1
+            )),
+            "{call}"
+        );
+    }
+    // The ranking before the email, the report last; the single run's own job is never created.
+    let sweep_comparison = calls
+        .iter()
+        .position(|c| c.detail.contains("sweep-comparison.json"))
+        .unwrap();
+    assert!(sweep_comparison < position("SendEmail", 0));
+    assert!(calls.last().unwrap().detail.contains("report.json"));
     assert!(
         !calls
             .iter()
             .any(|c| c.detail.contains("jobName=bertscore-r1 "))
-    );
-    assert!(
-        !calls
-            .iter()
-            .any(|c| c.detail.ends_with("comparison.json") && !c.detail.contains("sweep"))
     );
 }
 

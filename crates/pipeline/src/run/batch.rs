@@ -4,15 +4,10 @@
 //! [`Poller`], its output read back and joined by record id; records that errored or are missing retried on
 //! demand when `inference.retry_failed_on_demand` is set. Stopped by the failure handling and by `cleanup`.
 
-use aws_sdk_bedrock::types::{
-    ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
-    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
-    ModelInvocationJobStatus, S3InputFormat,
-};
 use serde_json::{Value, json};
 
 use super::Pipeline;
-use super::poll::Poller;
+use crate::aws::BatchJobRequest;
 use crate::batch;
 use crate::config::InferenceMode;
 use crate::data::EvalItem;
@@ -20,8 +15,8 @@ use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
 use crate::journal::{BatchJobRecord, Step};
 use crate::naming::{batch_input_key, batch_job_name, batch_output_key, batch_token};
+use crate::poll::Poller;
 
-const CREATE: &str = "CreateModelInvocationJob";
 /// Record id → item id of the batch job's input, in the run directory.
 const BATCH_RECORDS_FILE: &str = "batch-records.json";
 
@@ -36,6 +31,14 @@ impl Pipeline {
         base: &Target,
     ) -> Result<(Vec<ItemOutput>, Value)> {
         let parts = batch::split(items.len(), self.config.inference.batch_max_records);
+        self.aws.note(&format!(
+            "the base model's {} prompts run as {} batch job(s) of at most inference.batch_max_records = {} \
+             records (at least inference.batch_min_records = {} prompts)",
+            items.len(),
+            parts.len(),
+            self.config.inference.batch_max_records,
+            self.config.inference.batch_min_records
+        ));
         if parts.len() == 1 {
             return self.base_by_batch_part(items, base, 0).await;
         }
@@ -93,30 +96,20 @@ impl Pipeline {
             .clone()
             .ok_or_else(|| PipelineError::Run("the batch job has no ARN".into()))?;
         let settings = self.config.inference.clone();
-        let mut poller = Poller::new(&self.config.polling, self.config.polling.batch_timeout_s);
+        let mut poller = Poller::new(
+            self.aws.as_ref(),
+            &self.config.polling,
+            self.config.polling.batch_timeout_s,
+        );
         let (status, message) = loop {
-            let job = self
-                .clients
-                .bedrock
-                .get_model_invocation_job()
-                .job_identifier(&arn)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("bedrock", "GetModelInvocationJob", e))?;
-            let status = job
-                .status()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_else(|| "Unknown".into());
+            let job = self.aws.batch_job(&arn).await?;
+            let status = job.status.clone();
             self.record_batch_status(&status)?;
-            match job.status() {
-                Some(ModelInvocationJobStatus::Completed)
-                | Some(ModelInvocationJobStatus::PartiallyCompleted)
-                | Some(ModelInvocationJobStatus::Failed)
-                | Some(ModelInvocationJobStatus::Stopped)
-                | Some(ModelInvocationJobStatus::Expired) => {
-                    break (status, job.message().unwrap_or("no message").to_string());
-                }
-                _ => {}
+            if job.ended() {
+                break (
+                    status,
+                    job.message.unwrap_or_else(|| "no message".to_string()),
+                );
             }
             poller
                 .wait(|| format!("batch inference job {arn} (status {status})"))
@@ -162,8 +155,7 @@ impl Pipeline {
                 .map(|(item, _)| item.clone())
                 .collect();
             if !failed.is_empty() {
-                let retried =
-                    inference::run_all(&self.clients.runtime, base, &failed, &settings).await;
+                let retried = inference::run_all(&self.aws, base, &failed, &settings).await;
                 detail["retried_on_demand"] = json!(failed.len());
                 for retry in retried {
                     let Some(output) = outputs.iter_mut().find(|o| o.id == retry.id) else {
@@ -223,14 +215,14 @@ impl Pipeline {
         .map_err(PipelineError::Run)?;
         let bucket = self.config.s3.inference_bucket().to_string();
         let input_key = self.config.s3.key(&run_id, &batch_input_key(part));
-        super::upload::put_object(
-            &self.clients,
-            &bucket,
-            &input_key,
-            input.jsonl.clone(),
-            "application/x-ndjson",
-        )
-        .await?;
+        self.aws
+            .put_object(
+                &bucket,
+                &input_key,
+                input.jsonl.clone(),
+                "application/x-ndjson",
+            )
+            .await?;
         self.record_object("batch-input", &bucket, &input_key);
         // Which item each record id stands for, next to the outputs (the join recomputes it from the item ids).
         let mapping: std::collections::BTreeMap<&String, &String> =
@@ -283,34 +275,19 @@ impl Pipeline {
             .batch_role_arn
             .clone()
             .unwrap_or_else(|| self.config.customization.role_arn.clone());
-        let input_config = ModelInvocationJobS3InputDataConfig::builder()
-            .s3_uri(&record.input_uri)
-            .s3_input_format(S3InputFormat::Jsonl)
-            .build()
-            .map_err(|e| PipelineError::build("bedrock", CREATE, e))?;
-        let output_config = ModelInvocationJobS3OutputDataConfig::builder()
-            .s3_uri(&record.output_uri)
-            .build()
-            .map_err(|e| PipelineError::build("bedrock", CREATE, e))?;
-        let response = self
-            .clients
-            .bedrock
-            .create_model_invocation_job()
-            .job_name(&record.name)
-            .role_arn(role)
-            .model_id(&record.model_id)
-            .client_request_token(&record.client_request_token)
-            .timeout_duration_in_hours(batch::timeout_hours(self.config.polling.batch_timeout_s))
-            .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
-                input_config,
-            ))
-            .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-                output_config,
-            ))
-            .send()
-            .await
-            .map_err(|e| PipelineError::aws("bedrock", CREATE, e))?;
-        record.arn = Some(response.job_arn().to_string());
+        let arn = self
+            .aws
+            .create_batch_job(&BatchJobRequest {
+                name: record.name.clone(),
+                role_arn: role,
+                model_id: record.model_id.clone(),
+                input_uri: record.input_uri.clone(),
+                output_uri: record.output_uri.clone(),
+                timeout_hours: batch::timeout_hours(self.config.polling.batch_timeout_s),
+                client_request_token: record.client_request_token.clone(),
+            })
+            .await?;
+        record.arn = Some(arn);
         record.status = Some("Submitted".into());
         self.run.state.resources.batch_job = Some(record.clone());
         self.run.touch()?;
@@ -349,7 +326,7 @@ impl Pipeline {
             json!({ "error": failure.to_string(), "code": failure.code }),
         )?;
         let settings = self.config.inference.clone();
-        let outputs = inference::run_all(&self.clients.runtime, base, items, &settings).await;
+        let outputs = inference::run_all(&self.aws, base, items, &settings).await;
         let detail = json!({
             "batch_job_refused": failure.to_string(),
             "on_demand": items.len(),
@@ -378,25 +355,13 @@ impl Pipeline {
                 PipelineError::Run(format!("bad batch output URI {}", record.output_uri))
             })?;
         let prefix = format!("{prefix}{job_id}/");
-        let mut keys = Vec::new();
-        let mut pages = self
-            .clients
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| PipelineError::aws("s3", "ListObjectsV2", e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key()
-                    && key.ends_with(".jsonl.out")
-                {
-                    keys.push(key.to_string());
-                }
-            }
-        }
+        let keys: Vec<String> = self
+            .aws
+            .list_keys(bucket, &prefix)
+            .await?
+            .into_iter()
+            .filter(|key| key.ends_with(".jsonl.out"))
+            .collect();
         if keys.is_empty() {
             return Err(PipelineError::Resource(format!(
                 "batch inference job {arn} completed but wrote no .jsonl.out under s3://{bucket}/{prefix}"
@@ -404,19 +369,8 @@ impl Pipeline {
         }
         let mut text = String::new();
         for key in keys {
-            let object = self
-                .clients
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("s3", "GetObject", e))?;
-            let bytes = object.body.collect().await.map_err(|e| {
-                PipelineError::Resource(format!("reading s3://{bucket}/{key}: {e}"))
-            })?;
-            text.push_str(&String::from_utf8_lossy(&bytes.into_bytes()));
+            let bytes = self.aws.get_object(bucket, &key).await?;
+            text.push_str(&String::from_utf8_lossy(&bytes));
             text.push('\n');
         }
         Ok(text)
@@ -433,18 +387,7 @@ impl Pipeline {
         }
         let arn = match record.arn.clone() {
             Some(arn) => Some(arn),
-            None => self
-                .clients
-                .bedrock
-                .list_model_invocation_jobs()
-                .name_contains(&record.name)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("bedrock", "ListModelInvocationJobs", e))?
-                .invocation_job_summaries()
-                .iter()
-                .find(|job| job.job_name() == record.name)
-                .map(|job| job.job_arn().to_string()),
+            None => self.aws.find_batch_job(&record.name).await?,
         };
         let Some(arn) = arn else {
             // The create call never went through: nothing runs.
@@ -454,43 +397,19 @@ impl Pipeline {
             self.run.touch()?;
             return Ok(false);
         };
-        let Some(job) = PipelineError::unless_not_found(
-            "GetModelInvocationJob",
-            self.clients
-                .bedrock
-                .get_model_invocation_job()
-                .job_identifier(&arn)
-                .send()
-                .await,
-            |e| e.is_resource_not_found_exception(),
-        )?
-        else {
+        let Some(job) = PipelineError::unless_not_found(self.aws.batch_job(&arn).await)? else {
             return Ok(false);
         };
-        let running = matches!(
-            job.status(),
-            Some(
-                ModelInvocationJobStatus::Submitted
-                    | ModelInvocationJobStatus::Validating
-                    | ModelInvocationJobStatus::Scheduled
-                    | ModelInvocationJobStatus::InProgress
-            )
-        );
+        let running = job.running();
         if let Some(record) = self.run.state.resources.batch_job.as_mut() {
             record.arn = Some(arn.clone());
-            record.status = job.status().map(|s| s.as_str().to_string());
+            record.status = Some(job.status.clone());
         }
         if !running {
             self.run.touch()?;
             return Ok(false);
         }
-        self.clients
-            .bedrock
-            .stop_model_invocation_job()
-            .job_identifier(&arn)
-            .send()
-            .await
-            .map_err(|e| PipelineError::aws("bedrock", "StopModelInvocationJob", e))?;
+        self.aws.stop_batch_job(&arn).await?;
         if let Some(record) = self.run.state.resources.batch_job.as_mut() {
             record.status = Some("Stopping".into());
             record.stopped = true;

@@ -25,7 +25,18 @@ impl Pipeline {
             ServingKind::Throughput => "throughput",
             ServingKind::Deployment => "deployment",
         };
-        if better && self.config.keep_serving_if_better(kind) {
+        let keeps_winner = self.config.keep_serving_if_better(kind);
+        self.aws.note(&format!(
+            "verdict {verdict:?}: the {} is {}",
+            kind.describe(),
+            match (better, keeps_winner) {
+                (true, true) => "kept (the custom model is better; keep_if_better = true)",
+                (true, false) => "deleted (keep_if_better = false)",
+                (false, true) => "deleted (it is kept only when the custom model is better)",
+                (false, false) => "deleted",
+            }
+        ));
+        if better && keeps_winner {
             actions.push(format!("{what} kept"));
         } else {
             self.delete_serving(Step::Decide).await?;
@@ -153,7 +164,7 @@ impl Pipeline {
     /// Deletes the custom model; `false` when it did not exist.
     async fn delete_custom_model(&mut self, step: Step) -> Result<bool> {
         let identifier = self.custom_model_identifier();
-        let deleted = crate::serving::delete_custom_model(&self.clients, &identifier).await?;
+        let deleted = crate::serving::delete_custom_model(self.aws.as_ref(), &identifier).await?;
         self.run.state.resources.custom_model_deleted = true;
         self.run.touch()?;
         self.run.log(

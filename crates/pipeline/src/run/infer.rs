@@ -24,13 +24,12 @@ impl Pipeline {
             system: self.config.customization.system_prompt.clone(),
         };
         // The custom model is called on demand while the base model's prompts run (on demand or as a batch job).
-        let runtime = self.clients.runtime.clone();
+        let aws = self.aws.clone();
         let settings = self.config.inference.clone();
         let custom_items = items.clone();
         let custom_target = custom.clone();
-        let custom_calls = async move {
-            inference::run_all(&runtime, &custom_target, &custom_items, &settings).await
-        };
+        let custom_calls =
+            async move { inference::run_all(&aws, &custom_target, &custom_items, &settings).await };
         let (base, custom_outputs) = tokio::join!(self.run_base(&items), custom_calls);
         let (base_outputs, base_detail) = base?;
         let failed =
@@ -73,9 +72,10 @@ impl Pipeline {
             .map_err(|message| PipelineError::config(self.run.path("config.json"), message))?;
         let (outputs, mut detail) = match path {
             InferencePath::OnDemand { reason } => {
+                self.aws
+                    .note(&format!("the base model's prompts run on demand: {reason}"));
                 let outputs =
-                    inference::run_all(&self.clients.runtime, &base, items, &self.config.inference)
-                        .await;
+                    inference::run_all(&self.aws, &base, items, &self.config.inference).await;
                 (
                     outputs,
                     json!({ "base_path": "on-demand", "base_path_reason": reason }),
@@ -115,14 +115,9 @@ impl Pipeline {
         ];
         for (role, name, body) in files {
             let key = self.config.s3.key(self.run_id(), name);
-            super::upload::put_object(
-                &self.clients,
-                &bucket,
-                &key,
-                body.into_bytes(),
-                "application/x-ndjson",
-            )
-            .await?;
+            self.aws
+                .put_object(&bucket, &key, body.into_bytes(), "application/x-ndjson")
+                .await?;
             self.record_object(role, &bucket, &key);
         }
         Ok((StepStatus::Finished, Value::Null))

@@ -18,7 +18,6 @@ mod decide;
 mod fine_tune;
 mod infer;
 mod notify;
-pub(crate) mod poll;
 mod score;
 mod serve;
 mod sweep;
@@ -26,10 +25,11 @@ mod upload;
 mod validate;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::aws::Clients;
+use crate::aws::{Aws, Clients};
 use crate::config::PipelineConfig;
 use crate::data::EvalItem;
 use crate::error::{PipelineError, Result};
@@ -54,8 +54,15 @@ type StepResult = Result<(StepStatus, Value)>;
 /// until it is dropped: no other process can run, resume or clean up the run meanwhile.
 pub struct Pipeline {
     config: PipelineConfig,
-    clients: Clients,
+    /// Every AWS call goes through it: the SDK ([`Clients`]), or `plan`'s dry run.
+    aws: Arc<dyn Aws>,
     run: RunDir,
+}
+
+impl From<Clients> for Arc<dyn Aws> {
+    fn from(clients: Clients) -> Self {
+        Arc::new(clients)
+    }
 }
 
 impl Pipeline {
@@ -64,36 +71,33 @@ impl Pipeline {
     /// afresh; one with steps begun must be resumed.
     pub fn create(
         config: PipelineConfig,
-        clients: Clients,
+        aws: impl Into<Arc<dyn Aws>>,
         state_dir: &Path,
         run_id: Option<&str>,
     ) -> Result<Self> {
+        let aws = aws.into();
         let run_id = run_id.map(str::to_string).unwrap_or_else(new_run_id);
         let names = ResourceNames::of(&config, &run_id);
         let mut run = RunDir::create(state_dir, &run_id, &config, names)?;
-        run.record_endpoint(clients.bedrock_endpoint.clone())?;
-        let mut pipeline = Self {
-            config,
-            clients,
-            run,
-        };
+        run.record_endpoint(aws.bedrock_endpoint().map(str::to_string))?;
+        let mut pipeline = Self { config, aws, run };
         pipeline.init_sweep()?;
         Ok(pipeline)
     }
 
     /// Opens an existing run (id under `state_dir`, or a run directory) with the config it was started with,
     /// taking its lock.
-    pub fn open(state_dir: &Path, run: &str, clients: Clients) -> Result<Self> {
+    pub fn open(state_dir: &Path, run: &str, aws: impl Into<Arc<dyn Aws>>) -> Result<Self> {
         let run = RunDir::acquire(state_dir, run)?;
         let config = run.config()?;
-        Ok(Self::resume(run, config, clients))
+        Ok(Self::resume(run, config, aws))
     }
 
     /// A run opened with [`RunDir::acquire`] (its lock held), with its recorded config (see [`RunDir::config`]).
-    pub fn resume(run: RunDir, config: PipelineConfig, clients: Clients) -> Self {
+    pub fn resume(run: RunDir, config: PipelineConfig, aws: impl Into<Arc<dyn Aws>>) -> Self {
         Self {
             config,
-            clients,
+            aws: aws.into(),
             run,
         }
     }
@@ -128,7 +132,7 @@ impl Pipeline {
             self.config.validate(&origin)?;
         }
         self.prepare_resume()?;
-        if let Some(endpoint) = self.clients.bedrock_endpoint.clone() {
+        if let Some(endpoint) = self.aws.bedrock_endpoint().map(str::to_string) {
             self.run.record_endpoint(Some(endpoint))?;
         }
         self.init_sweep()?;
@@ -139,9 +143,11 @@ impl Pipeline {
             }
             // After the local checks (`validate` calls nothing), before the first call that may bill.
             if step != Step::Validate && !preflown {
+                self.aws.step("preflight");
                 self.preflight(&origin).await?;
                 preflown = true;
             }
+            self.aws.step(step.name());
             self.run.begin(step)?;
             tracing::info!("run {}: {}", self.run_id(), step.name());
             match self.run_step(step).await {
@@ -168,7 +174,7 @@ impl Pipeline {
     /// call. A problem fails the run with every problem listed; nothing was created.
     async fn preflight(&mut self, origin: &Path) -> Result<()> {
         let own = self.run.state.own_servings();
-        let result = crate::preflight::for_run(&self.config, &self.clients, own)
+        let result = crate::preflight::for_run(&self.config, self.aws.as_ref(), own)
             .await
             .and_then(|found| found.into_result(origin));
         match result {
@@ -253,6 +259,7 @@ impl Pipeline {
                 .write_file(REPORT_FILE, &report_bytes(&self.report()));
             return error;
         }
+        self.aws.step("after-failure");
         self.release_after_failure().await;
         self.stop_batch_after_failure().await;
         self.release_candidates_after_failure().await;

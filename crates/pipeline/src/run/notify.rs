@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{Pipeline, REPORT_FILE, StepResult, report_bytes};
-use crate::aws::Clients;
+use crate::aws::{Aws, Email};
 use crate::config::NotifyConfig;
-use crate::error::{PipelineError, Result};
+use crate::error::Result;
 use crate::journal::{RunStatus, StepStatus, now_rfc3339};
 use crate::naming::keys;
 use crate::report::{Disposition, Report};
@@ -22,7 +22,7 @@ impl Pipeline {
         };
         // Decide has finished: the evaluation succeeded, whatever happens to the email.
         let report = self.report_as(RunStatus::Succeeded);
-        let message_id = send_email(&self.clients, &notify, &report).await?;
+        let message_id = send_email(self.aws.as_ref(), &notify, &report).await?;
         self.run.state.resources.email_message_id = Some(message_id.clone());
         Ok((
             StepStatus::Finished,
@@ -46,7 +46,7 @@ impl Pipeline {
             return;
         };
         let report = self.report();
-        match send_email(&self.clients, &notify, &report).await {
+        match send_email(self.aws.as_ref(), &notify, &report).await {
             Ok(id) => {
                 let _ = self
                     .run
@@ -141,9 +141,10 @@ impl Pipeline {
         let report = self.report();
         let bytes = report_bytes(&report);
         self.run.write_file(REPORT_FILE, &bytes)?;
-        let uploaded =
-            super::upload::put_object(&self.clients, &bucket, &key, bytes, "application/json")
-                .await;
+        let uploaded = self
+            .aws
+            .put_object(&bucket, &key, bytes, "application/json")
+            .await;
         if uploaded.is_err() {
             self.run.state.resources.objects.remove("report");
         }
@@ -154,67 +155,26 @@ impl Pipeline {
 }
 
 /// Sends the report as an email (text and HTML); returns the SES message id.
-async fn send_email(clients: &Clients, notify: &NotifyConfig, report: &Report) -> Result<String> {
-    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+async fn send_email(aws: &dyn Aws, notify: &NotifyConfig, report: &Report) -> Result<String> {
     if notify.create_sender_identity {
-        ensure_sender_identity(clients, &notify.from).await?;
+        ensure_sender_identity(aws, &notify.from).await?;
     }
     let email = report.email(&notify.subject_prefix);
-    let content = |data: &str| {
-        Content::builder()
-            .data(data)
-            .charset("UTF-8")
-            .build()
-            .map_err(|e| PipelineError::build("sesv2", "SendEmail", e))
-    };
-    let message = Message::builder()
-        .subject(content(&email.subject)?)
-        .body(
-            Body::builder()
-                .text(content(&email.text)?)
-                .html(content(&email.html)?)
-                .build(),
-        )
-        .build();
-    let response = clients
-        .ses
-        .send_email()
-        .from_email_address(&notify.from)
-        .destination(
-            Destination::builder()
-                .set_to_addresses(Some(notify.to.clone()))
-                .build(),
-        )
-        .content(EmailContent::builder().simple(message).build())
-        .send()
-        .await
-        .map_err(|e| PipelineError::aws("sesv2", "SendEmail", e))?;
-    Ok(response.message_id().unwrap_or_default().to_string())
+    aws.send_email(&Email {
+        from: notify.from.clone(),
+        to: notify.to.clone(),
+        subject: email.subject,
+        text: email.text,
+        html: email.html,
+    })
+    .await
 }
 
 /// Creates the sender's SES identity unless it exists.
-async fn ensure_sender_identity(clients: &Clients, from: &str) -> Result<()> {
-    match clients
-        .ses
-        .get_email_identity()
-        .email_identity(from)
-        .send()
-        .await
-    {
+async fn ensure_sender_identity(aws: &dyn Aws, from: &str) -> Result<()> {
+    match aws.email_identity_verified(from).await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_not_found_exception()) =>
-        {
-            clients
-                .ses
-                .create_email_identity()
-                .email_identity(from)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("sesv2", "CreateEmailIdentity", e))?;
-            Ok(())
-        }
-        Err(e) => Err(PipelineError::aws("sesv2", "GetEmailIdentity", e)),
+        Err(e) if e.is_not_found() => aws.create_email_identity(from).await,
+        Err(e) => Err(e),
     }
 }

@@ -74,6 +74,16 @@ impl Pipeline {
             )));
         }
         let scoring = self.config.scoring.clone();
+        let statistics = &scoring.statistics;
+        self.aws.note(&format!(
+            "BERTScore with {} on {} items both models answered (bootstrap {}, permutations {}, margin {}, alpha {})",
+            scoring.model_spec(),
+            compare_items.len(),
+            statistics.bootstrap,
+            statistics.permutations,
+            statistics.margin,
+            statistics.alpha
+        ));
         let comparison = tokio::task::spawn_blocking(move || score_items(&scoring, &compare_items))
             .await
             .map_err(|e| PipelineError::Run(format!("the scoring task failed: {e}")))??;
@@ -100,7 +110,9 @@ impl Pipeline {
         self.run.touch()?;
         let key = self.config.s3.key(self.run_id(), keys::COMPARISON);
         let bucket = self.config.s3.inference_bucket().to_string();
-        super::upload::put_object(&self.clients, &bucket, &key, bytes, "application/json").await?;
+        self.aws
+            .put_object(&bucket, &key, bytes, "application/json")
+            .await?;
         self.record_object("comparison", &bucket, &key);
         Ok((StepStatus::Finished, detail))
     }

@@ -31,9 +31,15 @@ impl Pipeline {
         }
         self.run
             .log(Some(step), "billed-resource-requested", requested)?;
+        self.aws.note(&format!(
+            "the custom model is served by {} ({}): {}",
+            record.kind.describe(),
+            record.kind.billing(),
+            self.config.serving_reason()
+        ));
         let run = &mut self.run;
         serving::create(
-            &self.clients,
+            self.aws.as_ref(),
             &self.config,
             &mut record,
             &model_arn,
@@ -55,7 +61,7 @@ impl Pipeline {
     pub(super) async fn wait_serving(&mut self) -> StepResult {
         let mut record = self.run.state.resources.serving.clone();
         let run = &mut self.run;
-        serving::wait(&self.clients, &self.config, &mut record, &mut |r| {
+        serving::wait(self.aws.as_ref(), &self.config, &mut record, &mut |r| {
             run.state.resources.serving = r.clone();
             run.touch()
         })
@@ -68,7 +74,7 @@ impl Pipeline {
         let mut record = self.run.state.resources.serving.clone();
         let identifier = record.identifier().to_string();
         let run = &mut self.run;
-        let existed = serving::delete(&self.clients, &mut record, &mut |r| {
+        let existed = serving::delete(self.aws.as_ref(), &mut record, &mut |r| {
             run.state.resources.serving = r.clone();
             run.touch()
         })

@@ -11,19 +11,18 @@
 //! of their own, so `resume` after a crash re-uses them and never creates one twice. A candidate whose job fails
 //! (or is refused) is recorded and the sweep goes on with the others.
 
-use aws_sdk_bedrock::types::ModelCustomizationJobStatus;
 use bertscore_compare::{Item, SystemsItem, Verdict};
 use serde_json::{Value, json};
 
 use super::fine_tune::{JobRequest, send_job};
 use super::infer::outputs_jsonl;
-use super::poll::Poller;
 use super::{BASE_OUTPUTS_FILE, Pipeline, StepResult, to_json};
 use crate::data::EvalItem;
 use crate::error::{PipelineError, Result};
 use crate::inference::{self, ItemOutput, Target};
 use crate::journal::{Outcome, Step, StepStatus};
 use crate::naming::ResourceNames;
+use crate::poll::Poller;
 use crate::serving::{self, ServingRecord};
 use crate::sweep::{
     CandidateRecord, CandidateScore, RankingRow, SweepResult, SweepState, job_token, serving_scope,
@@ -89,6 +88,7 @@ impl Pipeline {
         let count = self.sweep_state()?.candidates.len();
         let waves = count.div_ceil(sweep.max_concurrent_jobs).max(1) as f64;
         let mut poller = Poller::new(
+            self.aws.as_ref(),
             &self.config.polling,
             self.config.polling.job_timeout_s * waves,
         );
@@ -186,7 +186,7 @@ impl Pipeline {
             output_uri,
         };
         let objects = self.run.state.resources.objects.clone();
-        match send_job(&self.clients, &self.config, &objects, &request).await? {
+        match send_job(self.aws.as_ref(), &self.config, &objects, &request).await {
             Ok(arn) => {
                 let c = self.candidate_mut(index);
                 c.job_arn = Some(arn.clone());
@@ -198,11 +198,10 @@ impl Pipeline {
                     json!({ "candidate": candidate.id, "job_arn": arn }),
                 )?;
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_validation_exception()) =>
+            Err(PipelineError::Aws(failure))
+                if failure.code.as_deref() == Some("ValidationException") =>
             {
-                let failure = PipelineError::aws("bedrock", "CreateModelCustomizationJob", e);
+                let failure = PipelineError::Aws(failure);
                 let c = self.candidate_mut(index);
                 c.job_status = Some("Rejected".into());
                 c.job_failure = Some(failure.describe());
@@ -213,13 +212,7 @@ impl Pipeline {
                     json!({ "candidate": candidate.id, "error": failure.describe() }),
                 )?;
             }
-            Err(e) => {
-                return Err(PipelineError::aws(
-                    "bedrock",
-                    "CreateModelCustomizationJob",
-                    e,
-                ));
-            }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -229,33 +222,26 @@ impl Pipeline {
     async fn refresh_job(&mut self, index: usize) -> Result<()> {
         let candidate = self.candidate(index).clone();
         let job = match self
-            .clients
-            .bedrock
-            .get_model_customization_job()
-            .job_identifier(candidate.job_identifier())
-            .send()
+            .aws
+            .customization_job(&candidate.job_identifier())
             .await
         {
             Ok(job) => job,
-            Err(e)
-                if candidate.job_arn.is_none()
-                    && e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
+            Err(e) if candidate.job_arn.is_none() && e.is_not_found() => {
                 return self.create_candidate_job(index).await;
             }
-            Err(e) => return Err(PipelineError::aws("bedrock", "GetModelCustomizationJob", e)),
+            Err(e) => return Err(e),
         };
-        let status = job.status().map(|s| s.as_str().to_string());
+        let status = Some(job.status.clone());
         let changed = candidate.job_status != status || candidate.job_arn.is_none();
         {
             let c = self.candidate_mut(index);
             c.job_status = status.clone();
-            c.job_arn = Some(job.job_arn().to_string());
+            c.job_arn = Some(job.arn.clone());
         }
-        match job.status() {
-            Some(ModelCustomizationJobStatus::Completed) => {
-                let model = job.output_model_arn().map(str::to_string).ok_or_else(|| {
+        match job.status.as_str() {
+            "Completed" => {
+                let model = job.output_model_arn.clone().ok_or_else(|| {
                     PipelineError::Resource(format!(
                         "job {} completed without an output model ARN",
                         candidate.job_name
@@ -263,11 +249,11 @@ impl Pipeline {
                 })?;
                 self.candidate_mut(index).custom_model_arn = Some(model);
             }
-            Some(ModelCustomizationJobStatus::Failed | ModelCustomizationJobStatus::Stopped) => {
+            "Failed" | "Stopped" => {
                 self.candidate_mut(index).job_failure = Some(
-                    job.failure_message()
-                        .unwrap_or("no failure message")
-                        .to_string(),
+                    job.failure
+                        .clone()
+                        .unwrap_or_else(|| "no failure message".to_string()),
                 );
             }
             _ => {}
@@ -297,14 +283,14 @@ impl Pipeline {
             .config
             .s3
             .key(self.run_id(), crate::naming::keys::BASE_OUTPUTS);
-        super::upload::put_object(
-            &self.clients,
-            &bucket,
-            &key,
-            outputs_jsonl(&items, &outputs).into_bytes(),
-            "application/x-ndjson",
-        )
-        .await?;
+        self.aws
+            .put_object(
+                &bucket,
+                &key,
+                outputs_jsonl(&items, &outputs).into_bytes(),
+                "application/x-ndjson",
+            )
+            .await?;
         self.record_object("base-outputs", &bucket, &key);
         if let Value::Object(map) = &mut detail {
             map.insert("items".into(), json!(items.len()));
@@ -408,27 +394,22 @@ impl Pipeline {
                 adapter: self.config.customization.adapter(),
                 system: self.config.customization.system_prompt.clone(),
             };
-            let outputs = inference::run_all(
-                &self.clients.runtime,
-                &target,
-                items,
-                &self.config.inference,
-            )
-            .await;
+            let outputs =
+                inference::run_all(&self.aws, &target, items, &self.config.inference).await;
             self.run.write_file(&outputs_name, &to_json(&outputs))?;
             let bucket = self.config.s3.inference_bucket().to_string();
             let key = self
                 .config
                 .s3
                 .key(self.run_id(), &format!("outputs/candidates/{id}.jsonl"));
-            super::upload::put_object(
-                &self.clients,
-                &bucket,
-                &key,
-                outputs_jsonl(items, &outputs).into_bytes(),
-                "application/x-ndjson",
-            )
-            .await?;
+            self.aws
+                .put_object(
+                    &bucket,
+                    &key,
+                    outputs_jsonl(items, &outputs).into_bytes(),
+                    "application/x-ndjson",
+                )
+                .await?;
             self.record_object(&format!("{id}-outputs"), &bucket, &key);
             outputs
         };
@@ -581,10 +562,10 @@ impl Pipeline {
                 "billed-resource-requested",
                 json!({ "candidate": candidate.id, "kind": record.kind, "name": record.name, "client_request_token": token }),
             )?;
-            let clients = self.clients.clone();
+            let aws = self.aws.clone();
             let config = self.config.clone();
             serving::create(
-                &clients,
+                aws.as_ref(),
                 &config,
                 &mut record,
                 &model_arn,
@@ -598,9 +579,9 @@ impl Pipeline {
                 json!({ "candidate": candidate.id, "arn": record.arn }),
             )?;
         }
-        let clients = self.clients.clone();
+        let aws = self.aws.clone();
         let config = self.config.clone();
-        let waited = serving::wait(&clients, &config, &mut record, &mut |r| {
+        let waited = serving::wait(aws.as_ref(), &config, &mut record, &mut |r| {
             self.save_serving(index, r)
         })
         .await;
@@ -625,9 +606,11 @@ impl Pipeline {
         }
         let mut record = candidate.serving.clone();
         let identifier = record.identifier().to_string();
-        let clients = self.clients.clone();
-        let existed =
-            serving::delete(&clients, &mut record, &mut |r| self.save_serving(index, r)).await?;
+        let aws = self.aws.clone();
+        let existed = serving::delete(aws.as_ref(), &mut record, &mut |r| {
+            self.save_serving(index, r)
+        })
+        .await?;
         // Gone either way: deleted now, or never created (the create call did not go through).
         record.deleted = true;
         self.save_serving(index, &record)?;
@@ -648,7 +631,7 @@ impl Pipeline {
         if candidate.custom_model_deleted {
             return Ok(false);
         }
-        let existed = serving::delete_custom_model(&self.clients, &arn).await?;
+        let existed = serving::delete_custom_model(self.aws.as_ref(), &arn).await?;
         self.candidate_mut(index).custom_model_deleted = true;
         self.run.touch()?;
         self.run.log(
@@ -734,7 +717,8 @@ impl Pipeline {
             self.run.write_file(SWEEP_COMPARISON_FILE, &bytes)?;
             let bucket = self.config.s3.inference_bucket().to_string();
             let key = self.config.s3.key(self.run_id(), SWEEP_COMPARISON_FILE);
-            super::upload::put_object(&self.clients, &bucket, &key, bytes, "application/json")
+            self.aws
+                .put_object(&bucket, &key, bytes, "application/json")
                 .await?;
             self.record_object("sweep-comparison", &bucket, &key);
             for ranked in &comparison.ranking {
@@ -984,7 +968,8 @@ impl Pipeline {
         for (index, c) in state.candidates.iter().enumerate() {
             if c.job_requested && !c.job_ended() {
                 let (status, stopped) =
-                    super::fine_tune::stop_if_running(&self.clients, &c.job_identifier()).await?;
+                    super::fine_tune::stop_if_running(self.aws.as_ref(), &c.job_identifier())
+                        .await?;
                 self.candidate_mut(index).job_status = status;
                 self.run.touch()?;
                 if stopped {

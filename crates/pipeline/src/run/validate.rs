@@ -63,13 +63,40 @@ impl Pipeline {
         .await
         .map_err(|e| PipelineError::Run(format!("the model check failed: {e}")))??;
         self.run.write_file(ITEMS_FILE, &to_json(&items))?;
+        let (training, converted) = &prepared[0];
+        self.aws.note(&format!(
+            "{} training records ({}, {}; {} fine-tuning takes {}), {} evaluation items",
+            training.records,
+            self.config.data.training.display(),
+            training.source_format.name(),
+            rules.family,
+            training.target_format.name(),
+            items.len()
+        ));
+        if training.converted {
+            let mut first = training.first_record().to_string();
+            if first.chars().count() > 300 {
+                first = first.chars().take(300).collect::<String>() + "...";
+            }
+            self.aws.note(&format!(
+                "{} records to {}{} → the run directory's {CONVERTED_TRAINING} (uploaded instead of the file); \
+                 first record: {first}",
+                training.records,
+                training.target_format.name(),
+                if system.is_some() {
+                    " with customization.system_prompt as the system turn"
+                } else {
+                    ""
+                },
+            ));
+        }
         for (file, _) in &prepared {
             for warning in &file.warnings {
+                self.aws.note(&format!("warning: {warning}"));
                 tracing::warn!("{warning}");
                 self.run.state.notes.push(warning.clone());
             }
         }
-        let (training, converted) = &prepared[0];
         Ok((
             StepStatus::Finished,
             json!({

@@ -1,3 +1,6 @@
+//! AWS: the port every call goes through ([`Aws`]), its SDK implementation ([`Clients`]) and its dry run
+//! ([`DryRun`], for `plan`), and the settings the clients are built from.
+//!
 //! AWS clients. The CLI uses the standard chain (credentials, region, profile, and the `AWS_ENDPOINT_URL` /
 //! `AWS_ENDPOINT_URL_<SERVICE>` endpoint variables, which aws-config reads natively); tests pass explicit endpoints
 //! and static credentials instead, so parallel tests never touch process-global environment variables.
@@ -9,6 +12,16 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use serde::{Deserialize, Serialize};
+
+mod dry_run;
+mod port;
+mod sdk;
+
+pub use dry_run::{DryRun, PlannedCall};
+pub use port::{
+    Aws, BatchJobRequest, BatchView, CustomizationJob, Email, FoundationModelView, Generate,
+    Generation, JobView, ServingRequest, ServingView, ThroughputSummary,
+};
 
 /// Explicit endpoints, each overriding what the environment says for that service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,8 +191,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// Bedrock: the customization job, the throughput, the custom model.
     pub bedrock: aws_sdk_bedrock::Client,
-    /// No SDK retries: the inference step retries throttling, 5xx and timeouts itself, per item, with jitter
-    /// (`[inference] max_attempts`), counting each item's attempts for the report.
+    /// Each call retried by the SDK's standard mode as `[inference]` says (`max_attempts`, `retry_base_s`,
+    /// `retry_max_s`), a model timeout (HTTP 408) included; each item's attempts are counted for the report.
     pub runtime: aws_sdk_bedrockruntime::Client,
     /// SESv2: the outcome email.
     pub ses: aws_sdk_sesv2::Client,
@@ -253,7 +266,7 @@ impl Clients {
             bedrock = bedrock.endpoint_url(url);
         }
         let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
-            .retry_config(RetryConfig::disabled())
+            .retry_classifier(sdk::ModelTimeoutIsTransient)
             .interceptor(named.clone());
         if let Some(url) = &settings.endpoints.bedrock_runtime {
             runtime = runtime.endpoint_url(url);

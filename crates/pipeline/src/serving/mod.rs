@@ -10,11 +10,11 @@
 //! it.
 //!
 //! A serving's life is a [`ServingRecord`], kept in the caller's durable state, driven by three free functions
-//! that make the AWS calls and hand the record to a `save` callback after every change, so the state on disk
+//! that make the AWS calls (through the [`Aws`] port) and hand the record to a `save` callback after every change, so the state on disk
 //! is never behind AWS:
 //!
 //! ```no_run
-//! # async fn demo(clients: &bertscore_pipeline::Clients, config: &bertscore_pipeline::PipelineConfig,
+//! # async fn demo(aws: &dyn bertscore_pipeline::Aws, config: &bertscore_pipeline::PipelineConfig,
 //! #               model_arn: &str) -> bertscore_pipeline::Result<()> {
 //! use bertscore_pipeline::serving::{self, ServingRecord};
 //! let kind = config.serving_kind();
@@ -23,24 +23,24 @@
 //! let mut save = |r: &ServingRecord| -> bertscore_pipeline::Result<()> { /* persist r */ Ok(()) };
 //! // Saves the record (name, `requested`) BEFORE the create call, then its ARN. Repeating it after a crash,
 //! // with the same token, gives the same serving: never a second one.
-//! serving::create(clients, config, &mut record, model_arn, &token, &mut save).await?;
+//! serving::create(aws, config, &mut record, model_arn, &token, &mut save).await?;
 //! // Polls (backoff with jitter, `[polling]` timeouts) until Active / InService; Failed is an error.
-//! serving::wait(clients, config, &mut record, &mut save).await?;
+//! serving::wait(aws, config, &mut record, &mut save).await?;
 //! // ... invoke `record.identifier()` ...
-//! serving::delete(clients, &mut record, &mut save).await?; // false when it did not exist
+//! serving::delete(aws, &mut record, &mut save).await?; // false when it did not exist
 //! # Ok(()) }
 //! ```
 //!
 //! After a failure that deleted the serving, a caller that needs it again calls [`ServingRecord::recreate`]
 //! (a new generation: a new client token) before `create`.
 
-use aws_sdk_bedrock::types::{CustomModelDeploymentStatus, ProvisionedModelStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::aws::Clients;
-use crate::config::PipelineConfig;
-use crate::error::{PipelineError, Result};
-use crate::run::poll::Poller;
+mod lifecycle;
+
+pub(crate) use lifecycle::delete_custom_model;
+pub(crate) use lifecycle::deletion_event;
+pub use lifecycle::{create, delete, wait};
 
 /// `[serving] mode`: how the custom model is served.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,222 +217,6 @@ impl ServingRecord {
             ..ServingRecord::new(self.kind, std::mem::take(&mut self.name))
         };
     }
-}
-
-/// Sends the create call for `record` (not created yet) serving the custom model `model_arn`, with the client
-/// request token `token`. `save` gets the record with `requested` set before the call and with its ARN after
-/// it. A repeated call with the same token answers the same serving.
-pub async fn create(
-    clients: &Clients,
-    config: &PipelineConfig,
-    record: &mut ServingRecord,
-    model_arn: &str,
-    token: &str,
-    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
-) -> Result<()> {
-    record.requested = true;
-    record.deleted = false;
-    save(record)?;
-    let arn = match record.kind {
-        ServingKind::Throughput => clients
-            .bedrock
-            .create_provisioned_model_throughput()
-            .model_units(config.throughput.model_units)
-            .provisioned_model_name(&record.name)
-            .model_id(model_arn)
-            .client_request_token(token)
-            .send()
-            .await
-            .map_err(|e| PipelineError::aws("bedrock", "CreateProvisionedModelThroughput", e))?
-            .provisioned_model_arn()
-            .to_string(),
-        ServingKind::Deployment => clients
-            .bedrock
-            .create_custom_model_deployment()
-            .model_deployment_name(&record.name)
-            .model_arn(model_arn)
-            .description("bertscore pipeline: serves the custom model for its evaluation")
-            .client_request_token(token)
-            .send()
-            .await
-            .map_err(|e| PipelineError::aws("bedrock", "CreateCustomModelDeployment", e))?
-            .custom_model_deployment_arn()
-            .to_string(),
-    };
-    record.arn = Some(arn);
-    record.status = Some("Creating".into());
-    save(record)
-}
-
-/// Polls `record` until it serves (`InService` / `Active`), with the poller of `[polling]` (backoff with
-/// jitter; `throughput_timeout_s` or `deployment_timeout_s`). `save` gets the record on every status change
-/// (and its ARN, when only the name was known). `Failed` is a [`PipelineError::Resource`] naming the serving
-/// and Bedrock's failure message, recorded in `failure`.
-pub async fn wait(
-    clients: &Clients,
-    config: &PipelineConfig,
-    record: &mut ServingRecord,
-    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
-) -> Result<()> {
-    let timeout_s = match record.kind {
-        ServingKind::Throughput => config.polling.throughput_timeout_s,
-        ServingKind::Deployment => config.polling.deployment_timeout_s,
-    };
-    let mut poller = Poller::new(&config.polling, timeout_s);
-    loop {
-        let identifier = record.identifier().to_string();
-        let seen = observe(clients, record.kind, &identifier).await?;
-        if record.status.as_deref() != Some(seen.status.as_str()) || record.arn.is_none() {
-            record.status = Some(seen.status.clone());
-            record.arn = Some(seen.arn);
-            save(record)?;
-        }
-        match seen.state {
-            Observed::Ready => return Ok(()),
-            Observed::Failed => {
-                let message = seen
-                    .failure
-                    .unwrap_or_else(|| "no failure message".to_string());
-                record.failure = Some(message.clone());
-                save(record)?;
-                return Err(PipelineError::Resource(format!(
-                    "{} {identifier} failed: {message}",
-                    record.kind.describe()
-                )));
-            }
-            Observed::Pending => {}
-        }
-        poller
-            .wait(|| {
-                format!(
-                    "{} {identifier} (status {})",
-                    record.kind.describe(),
-                    seen.status
-                )
-            })
-            .await?;
-    }
-}
-
-/// Deletes `record`'s serving (by ARN, or by name when the ARN was never recorded); `false` when it did not
-/// exist. `save` gets the record marked deleted (when it existed or its ARN was known).
-pub async fn delete(
-    clients: &Clients,
-    record: &mut ServingRecord,
-    save: &mut (dyn FnMut(&ServingRecord) -> Result<()> + Send),
-) -> Result<bool> {
-    let identifier = record.identifier().to_string();
-    // `None`: never created (the create call failed or never went out) or already deleted.
-    let existed = match record.kind {
-        ServingKind::Throughput => PipelineError::unless_not_found(
-            "DeleteProvisionedModelThroughput",
-            clients
-                .bedrock
-                .delete_provisioned_model_throughput()
-                .provisioned_model_id(&identifier)
-                .send()
-                .await,
-            |e| e.is_resource_not_found_exception(),
-        )?
-        .is_some(),
-        ServingKind::Deployment => PipelineError::unless_not_found(
-            "DeleteCustomModelDeployment",
-            clients
-                .bedrock
-                .delete_custom_model_deployment()
-                .custom_model_deployment_identifier(&identifier)
-                .send()
-                .await,
-            |e| e.is_resource_not_found_exception(),
-        )?
-        .is_some(),
-    };
-    if existed || record.arn.is_some() {
-        record.deleted = true;
-    }
-    save(record)?;
-    Ok(existed)
-}
-
-/// Deletes the custom model `identifier` (name or ARN; after its serving); `false` when it did not exist.
-pub(crate) async fn delete_custom_model(clients: &Clients, identifier: &str) -> Result<bool> {
-    let deleted = PipelineError::unless_not_found(
-        "DeleteCustomModel",
-        clients
-            .bedrock
-            .delete_custom_model()
-            .model_identifier(identifier)
-            .send()
-            .await,
-        |e| e.is_resource_not_found_exception(),
-    )?;
-    Ok(deleted.is_some())
-}
-
-/// The journal event of a serving's deletion: [`delete`] found it (`existed`) or not.
-pub(crate) fn deletion_event(existed: bool) -> &'static str {
-    if existed {
-        "billed-resource-deleted"
-    } else {
-        "billed-resource-absent"
-    }
-}
-
-/// One status check's answer.
-struct Seen {
-    arn: String,
-    status: String,
-    failure: Option<String>,
-    state: Observed,
-}
-
-enum Observed {
-    Ready,
-    Failed,
-    Pending,
-}
-
-async fn observe(clients: &Clients, kind: ServingKind, identifier: &str) -> Result<Seen> {
-    Ok(match kind {
-        ServingKind::Throughput => {
-            let pt = clients
-                .bedrock
-                .get_provisioned_model_throughput()
-                .provisioned_model_id(identifier)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("bedrock", "GetProvisionedModelThroughput", e))?;
-            Seen {
-                arn: pt.provisioned_model_arn().to_string(),
-                status: pt.status().as_str().to_string(),
-                failure: pt.failure_message().map(str::to_string),
-                state: match pt.status() {
-                    ProvisionedModelStatus::InService => Observed::Ready,
-                    ProvisionedModelStatus::Failed => Observed::Failed,
-                    _ => Observed::Pending,
-                },
-            }
-        }
-        ServingKind::Deployment => {
-            let deployment = clients
-                .bedrock
-                .get_custom_model_deployment()
-                .custom_model_deployment_identifier(identifier)
-                .send()
-                .await
-                .map_err(|e| PipelineError::aws("bedrock", "GetCustomModelDeployment", e))?;
-            Seen {
-                arn: deployment.custom_model_deployment_arn().to_string(),
-                status: deployment.status().as_str().to_string(),
-                failure: deployment.failure_message().map(str::to_string),
-                state: match deployment.status() {
-                    CustomModelDeploymentStatus::Active => Observed::Ready,
-                    CustomModelDeploymentStatus::Failed => Observed::Failed,
-                    _ => Observed::Pending,
-                },
-            }
-        }
-    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::aws::Aws;
 use crate::config::{PollingConfig, seconds};
 use crate::error::{PipelineError, Result};
 
@@ -13,17 +14,20 @@ pub(crate) struct Poller {
     initial_s: f64,
     max_s: f64,
     timeout: Duration,
+    /// `false` for the dry run, whose resources are ready at once: nothing to wait for.
+    sleeps: bool,
 }
 
 impl Poller {
-    /// A wait that gives up after `timeout_s` seconds.
-    pub fn new(polling: &PollingConfig, timeout_s: f64) -> Poller {
+    /// A wait on a resource behind `aws` that gives up after `timeout_s` seconds.
+    pub fn new(aws: &dyn Aws, polling: &PollingConfig, timeout_s: f64) -> Poller {
         Poller {
             started: Instant::now(),
             attempt: 0,
             initial_s: polling.initial_s,
             max_s: polling.max_s,
             timeout: seconds(timeout_s),
+            sleeps: aws.waits(),
         }
     }
 
@@ -39,6 +43,9 @@ impl Poller {
             )));
         }
         self.attempt += 1;
+        if !self.sleeps {
+            return Ok(());
+        }
         let delay = self
             .delay(rand::random::<f64>())
             .min(self.timeout - elapsed);
@@ -58,6 +65,17 @@ impl Poller {
 mod tests {
     use super::*;
 
+    fn test_poller(polling: &PollingConfig, timeout_s: f64) -> Poller {
+        Poller {
+            started: Instant::now(),
+            attempt: 0,
+            initial_s: polling.initial_s,
+            max_s: polling.max_s,
+            timeout: seconds(timeout_s),
+            sleeps: true,
+        }
+    }
+
     #[test]
     fn delays_grow_to_the_cap_with_bounded_jitter() {
         let polling = PollingConfig {
@@ -65,7 +83,7 @@ mod tests {
             max_s: 2.0,
             ..PollingConfig::default()
         };
-        let mut poller = Poller::new(&polling, 60.0);
+        let mut poller = test_poller(&polling, 60.0);
         poller.attempt = 1;
         assert_eq!(poller.delay(0.5), Duration::from_secs(1));
         poller.attempt = 2;
@@ -83,7 +101,7 @@ mod tests {
             max_s: 0.001,
             ..PollingConfig::default()
         };
-        let mut poller = Poller::new(&polling, 0.0);
+        let mut poller = test_poller(&polling, 0.0);
         let error = poller
             .wait(|| "job j (status InProgress)".into())
             .await
