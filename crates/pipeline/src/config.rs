@@ -311,10 +311,11 @@ pub struct InferenceConfig {
     /// Nucleus sampling mass, when set.
     #[serde(default)]
     pub top_p: Option<f32>,
-    /// Attempts per prompt (throttling and 5xx are retried; other errors fail the item at once).
+    /// Attempts per prompt, the first included: the SDK's standard retry mode retries throttling, 5xx, timeouts,
+    /// a model not ready yet and a model that timed out (HTTP 408); other errors fail the item at once.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
-    /// First retry delay in seconds; doubles per attempt, with full jitter.
+    /// The first retry's backoff ceiling in seconds; it doubles per attempt, with jitter (the SDK's standard mode).
     #[serde(default = "default_retry_base")]
     pub retry_base_s: f64,
     /// Longest retry delay in seconds.

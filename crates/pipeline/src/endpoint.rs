@@ -115,7 +115,11 @@ impl Intercept for NamedEndpoint {
         } else {
             "could not connect"
         };
-        let next = if attempt < self.max_attempts {
+        // A call's own retry settings (a model call's `[inference] max_attempts`) win over the client's.
+        let max_attempts = cfg
+            .load::<aws_smithy_types::retry::RetryConfig>()
+            .map_or(self.max_attempts, |retry| retry.max_attempts());
+        let next = if attempt < max_attempts {
             "; retrying"
         } else {
             ""
@@ -123,7 +127,7 @@ impl Intercept for NamedEndpoint {
         eprintln!(
             "aws: {} to {url} {what} (attempt {attempt} of {}){next}",
             operation(cfg),
-            self.max_attempts
+            max_attempts
         );
         Ok(())
     }
