@@ -267,6 +267,16 @@ async fn a_throttling_storm_is_survived() {
     let runtime_calls = calls(&emulator, "InvokeModel");
     assert_eq!(runtime_calls, 22 + 20 + 6, "{:?}", emulator.calls);
     assert_eq!(emulator.invocations.values().sum::<u64>(), 22);
+    // The SDK retried them; each item counts its own attempts, and together they are every call made.
+    let attempts: u64 = ["base-outputs.json", "custom-outputs.json"]
+        .iter()
+        .flat_map(|name| {
+            let text = std::fs::read_to_string(pipeline.run_dir().join(name)).unwrap();
+            serde_json::from_str::<Vec<Value>>(&text).unwrap()
+        })
+        .map(|output| output["attempts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(attempts, runtime_calls);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
