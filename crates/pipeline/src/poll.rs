@@ -21,13 +21,17 @@ pub(crate) struct Poller {
 impl Poller {
     /// A wait on a resource behind `aws` that gives up after `timeout_s` seconds.
     pub fn new(aws: &dyn Aws, polling: &PollingConfig, timeout_s: f64) -> Poller {
+        Poller::sleeping(polling, timeout_s, aws.waits())
+    }
+
+    fn sleeping(polling: &PollingConfig, timeout_s: f64, sleeps: bool) -> Poller {
         Poller {
             started: Instant::now(),
             attempt: 0,
             initial_s: polling.initial_s,
             max_s: polling.max_s,
             timeout: seconds(timeout_s),
-            sleeps: aws.waits(),
+            sleeps,
         }
     }
 
@@ -65,17 +69,6 @@ impl Poller {
 mod tests {
     use super::*;
 
-    fn test_poller(polling: &PollingConfig, timeout_s: f64) -> Poller {
-        Poller {
-            started: Instant::now(),
-            attempt: 0,
-            initial_s: polling.initial_s,
-            max_s: polling.max_s,
-            timeout: seconds(timeout_s),
-            sleeps: true,
-        }
-    }
-
     #[test]
     fn delays_grow_to_the_cap_with_bounded_jitter() {
         let polling = PollingConfig {
@@ -83,7 +76,7 @@ mod tests {
             max_s: 2.0,
             ..PollingConfig::default()
         };
-        let mut poller = test_poller(&polling, 60.0);
+        let mut poller = Poller::sleeping(&polling, 60.0, true);
         poller.attempt = 1;
         assert_eq!(poller.delay(0.5), Duration::from_secs(1));
         poller.attempt = 2;
@@ -101,7 +94,7 @@ mod tests {
             max_s: 0.001,
             ..PollingConfig::default()
         };
-        let mut poller = test_poller(&polling, 0.0);
+        let mut poller = Poller::sleeping(&polling, 0.0, true);
         let error = poller
             .wait(|| "job j (status InProgress)".into())
             .await
