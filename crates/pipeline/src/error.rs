@@ -130,8 +130,9 @@ impl AwsFailure {
 
 impl AwsFailure {
     /// Whether the service said the resource is not there: a not-found error code (Bedrock's
-    /// ResourceNotFoundException, SESv2's NotFoundException, IAM's NoSuchEntity, S3's NoSuchBucket/NoSuchKey) or a
-    /// bare HTTP 404 (HeadBucket has no body).
+    /// ResourceNotFoundException, SESv2's NotFoundException, IAM's NoSuchEntity, S3's NotFound/NoSuchBucket/
+    /// NoSuchKey), or S3's bare HTTP 404 (HeadBucket has no body). A code-less 404 from any other service (a
+    /// proxy, an emulator without the API) is not taken for "gone": nothing billed is forgotten on it.
     pub fn is_not_found(&self) -> bool {
         let code = self.code.as_deref().unwrap_or_default();
         matches!(
@@ -142,7 +143,7 @@ impl AwsFailure {
                 | "NoSuchBucket"
                 | "NoSuchKey"
                 | "NotFound"
-        ) || (self.code.is_none() && self.status == Some(404))
+        ) || (self.service == "s3" && self.code.is_none() && self.status == Some(404))
     }
 
     /// Whether the service answered at all (a failure with an HTTP status), rather than timing out or being

@@ -29,7 +29,8 @@ pub async fn plan(config: &PipelineConfig, run_id: &str) -> Result<Vec<PlannedCa
         Err(_) => (PLAN_RUN_ID, Some(run_id)),
     };
     let state_dir = tempfile::tempdir().map_err(|e| PipelineError::io(std::env::temp_dir(), e))?;
-    let dry_run = Arc::new(DryRun::new(config));
+    let region = config.aws.region_offline().await;
+    let dry_run = Arc::new(DryRun::new(config, &region));
     let aws: Arc<dyn Aws> = dry_run.clone();
     let mut pipeline = Pipeline::create(config.clone(), aws, state_dir.path(), Some(id))?;
     pipeline.execute().await?;

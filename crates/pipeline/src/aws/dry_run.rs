@@ -79,6 +79,8 @@ impl fmt::Display for PlannedCall {
 pub struct DryRun {
     region: String,
     account: String,
+    /// The run's request and response bodies (`[customization] adapter`, or the catalog's).
+    adapter: AdapterKind,
     buckets_missing: bool,
     sender_missing: Option<String>,
     state: Mutex<State>,
@@ -97,13 +99,9 @@ struct State {
 }
 
 impl DryRun {
-    /// A dry run of `config`'s run (its region; its account, read from the customization role's ARN).
-    pub fn new(config: &PipelineConfig) -> DryRun {
-        let region = config
-            .aws
-            .region
-            .clone()
-            .unwrap_or_else(|| "us-east-1".into());
+    /// A dry run of `config`'s run in `region` (see [`AwsSettings::region_offline`](super::AwsSettings)); its
+    /// account is read from the customization role's ARN.
+    pub fn new(config: &PipelineConfig, region: &str) -> DryRun {
         let account = config
             .customization
             .role_arn
@@ -118,8 +116,9 @@ impl DryRun {
             .filter(|n| n.create_sender_identity)
             .map(|n| n.from.clone());
         DryRun {
-            region,
+            region: region.to_string(),
             account,
+            adapter: config.customization.adapter(),
             buckets_missing: config.s3.create_buckets,
             sender_missing,
             state: Mutex::new(State::default()),
@@ -185,7 +184,8 @@ impl DryRun {
     /// A batch job's output as Bedrock writes it: one record per input record, `modelOutput` in the family's
     /// response body, under `<output uri><job id>/<input file>.out`.
     fn write_batch_output(&self, job: &BatchJobRequest, arn: &str) {
-        let adapter = AdapterKind::for_model(&job.model_id);
+        // The base model's body, as the run reads it back.
+        let adapter = self.adapter;
         let mut state = self.lock();
         let Some(input) = state.objects.get(&job.input_uri) else {
             return;

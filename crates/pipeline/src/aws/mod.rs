@@ -170,6 +170,31 @@ impl AwsSettings {
         Ok(())
     }
 
+    /// The region a run with these settings calls, found without a network call: `region`, else
+    /// `AWS_REGION`/`AWS_DEFAULT_REGION`, else the profile's, else us-east-1 (what [`Clients::connect`] falls back
+    /// to). The instance metadata service, last in the SDK's own chain, is not asked.
+    pub async fn region_offline(&self) -> String {
+        use aws_config::environment::EnvironmentVariableRegionProvider;
+        use aws_config::meta::region::RegionProviderChain;
+        use aws_config::profile::ProfileFileRegionProvider;
+        if let Some(region) = &self.region {
+            return region.clone();
+        }
+        if self.ignore_environment {
+            return "us-east-1".into();
+        }
+        let mut profile = ProfileFileRegionProvider::builder();
+        if let Some(name) = &self.profile {
+            profile = profile.profile_name(name);
+        }
+        RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(profile.build())
+            .region()
+            .await
+            .map(|region| region.to_string())
+            .unwrap_or_else(|| "us-east-1".into())
+    }
+
     fn timeouts(&self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs_f64(self.connect_timeout_s))
@@ -265,8 +290,16 @@ impl Clients {
         if let Some(url) = &settings.endpoints.bedrock {
             bedrock = bedrock.endpoint_url(url);
         }
+        // Model calls retry in a partition of their own with no retry quota: the standard mode's shared token
+        // bucket (500 tokens, 5 per retry) would run dry in a long throttled evaluation and fail later prompts at
+        // their first throttle, with fewer attempts than `[inference] max_attempts`.
+        use aws_sdk_bedrockruntime::config::retry::{RetryPartition, TokenBucket};
+        let model_calls = RetryPartition::custom("bertscore-model-calls")
+            .token_bucket(TokenBucket::unlimited())
+            .build();
         let mut runtime = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
-            .retry_classifier(sdk::ModelTimeoutIsTransient)
+            .retry_partition(model_calls)
+            .retry_classifier(sdk::TransientModelAnswer)
             .interceptor(named.clone());
         if let Some(url) = &settings.endpoints.bedrock_runtime {
             runtime = runtime.endpoint_url(url);

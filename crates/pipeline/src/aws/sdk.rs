@@ -545,16 +545,17 @@ impl Intercept for CountAttempts {
     }
 }
 
-/// A model that did not answer in time (ModelTimeoutException, HTTP 408: InvokeModel and Converse, Bedrock
-/// runtime API reference) is worth another attempt; the SDK's standard classifiers retry throttling, 5xx,
-/// transport failures and ModelNotReadyException, not 408.
+/// Model answers worth another attempt beyond the SDK's standard classifiers (throttling codes, 500/502/503/504,
+/// transport failures, ModelNotReadyException): a model that did not answer in time (ModelTimeoutException, HTTP
+/// 408: InvokeModel and Converse, Bedrock runtime API reference), any 429, and any other 5xx.
 #[derive(Debug)]
-pub(super) struct ModelTimeoutIsTransient;
+pub(super) struct TransientModelAnswer;
 
-impl ClassifyRetry for ModelTimeoutIsTransient {
+impl ClassifyRetry for TransientModelAnswer {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let failed = matches!(ctx.output_or_error(), Some(Err(_)));
-        if failed && ctx.response().is_some_and(|r| r.status().as_u16() == 408) {
+        let status = ctx.response().map(|r| r.status().as_u16());
+        if failed && matches!(status, Some(408 | 429 | 500..=599)) {
             RetryAction::transient_error()
         } else {
             RetryAction::NoActionIndicated
@@ -562,7 +563,7 @@ impl ClassifyRetry for ModelTimeoutIsTransient {
     }
 
     fn name(&self) -> &'static str {
-        "ModelTimeoutIsTransient"
+        "TransientModelAnswer"
     }
 }
 
