@@ -248,24 +248,38 @@ async fn killed_during_the_batch_job_then_cleaned_up_stops_it() {
     );
 }
 
-/// `datasets/pipeline/aws-sample-cohere.toml` on the seed data with a 2 x 2 sweep over learningRate and epochCount, two
-/// jobs at once, fast polling and a quick scoring setup.
+/// `datasets/pipeline/sweep.toml` (Amazon Nova Micro, a 2 x 2 sweep over learningRate and epochCount, two jobs at
+/// once, each candidate served by an on-demand deployment) on the seed data (11 prompts, on demand), fast polling
+/// and a quick scoring setup.
 fn sweep_config(dir: &Path) -> PathBuf {
-    example_config(dir, "aws-sample-cohere.toml", "sweep.toml", |config| {
-        let sweep: toml::Table = toml::from_str(
-            "learningRate = [\"0.00001\", \"0.00005\"]\nepochCount = [\"1\", \"2\"]\nmax_concurrent_jobs = 2\n",
-        )
-        .unwrap();
-        config.insert("sweep".into(), sweep.into());
+    example_config(dir, "sweep.toml", "sweep.toml", |config| {
+        // The grid the candidate rules below are written for.
+        let sweep = config["sweep"].as_table().unwrap();
+        let axis = |key: &str| -> Vec<&str> {
+            sweep[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(axis("learningRate"), ["0.00001", "0.00005"]);
+        assert_eq!(axis("epochCount"), ["1", "2"]);
+        assert_eq!(sweep["max_concurrent_jobs"].as_integer(), Some(2));
+        assert_eq!(
+            config["customization"]["base_model_id"].as_str(),
+            Some("amazon.nova-micro-v1:0:128k")
+        );
+        assert_eq!(config["serving"]["mode"].as_str(), Some("auto"));
     })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anything_twice() {
     // c1 (epochCount 1, learningRate 0.00001) fails to train; c2 answers half the prompts well, c3 a quarter, c4
-    // all of them. Each serving takes 2 s to come up: the window in which the process is killed.
+    // all of them. Each deployment takes 2 s to become Active: the window in which the process is killed.
     let mut emulator = emulator_config(Duration::from_secs(1));
-    emulator.pt_duration = Duration::from_secs(2);
+    emulator.deployment_duration = Duration::from_secs(2);
     emulator.candidate_rules = serde_json::from_value(serde_json::json!([
         { "when": { "epochCount": "1", "learningRate": "0.00001" }, "fail": true },
         { "when": { "epochCount": "1", "learningRate": "0.00005" }, "good_fraction": 0.5 },
@@ -279,18 +293,19 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
     let state_dir = dir.path().join("runs");
     let run_id = "kill-sweep-1";
 
-    // Killed while the second candidate's serving comes up (the first one's is kept as the best so far).
+    // Killed while the second candidate's deployment comes up (the first one's is kept as the best so far).
     let killed_at = run_then_kill_when(
         &stack,
         &state_dir,
         run_id,
         &config,
-        "a second serving",
-        |state| state.provisioned_throughputs.len() >= 2,
+        "a second deployment",
+        |state| state.custom_model_deployments.len() >= 2,
     )
     .await;
     assert_eq!(killed_at.jobs.len(), 4);
-    assert_eq!(killed_at.live_throughputs().len(), 2);
+    assert_eq!(killed_at.live_deployments().len(), 2);
+    assert!(killed_at.provisioned_throughputs.is_empty());
 
     // `status` shows each candidate's state.
     let status = pipeline()
@@ -323,47 +338,57 @@ async fn a_sweep_killed_while_serving_a_candidate_resumes_without_creating_anyth
     let report: Value = serde_json::from_slice(&resumed.stdout).unwrap();
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["sweep"]["verdict"], "c4", "{report:#}");
+    assert_eq!(report["serving"], "deployment");
+    assert_eq!(report["deployment"], "kept");
+    assert_eq!(report["throughput"], "none");
 
-    // Nothing was created twice: four jobs, one serving per trained candidate, never more than two at once.
+    // Nothing was created twice: four jobs, one deployment per trained candidate, never more than two at once.
     let emulator = stack.bedrock.state();
     assert_eq!(emulator.jobs.len(), 4);
     assert_eq!(emulator.call_count("CreateModelCustomizationJob"), 4);
+    assert!(emulator.provisioned_throughputs.is_empty());
     let mut names: Vec<&str> = emulator
-        .provisioned_throughputs
+        .custom_model_deployments
         .iter()
-        .map(|pt| pt.provisioned_model_name.as_str())
+        .map(|d| d.name.as_str())
         .collect();
     names.sort();
     assert_eq!(
         names,
         [
-            "bertscore-kill-sweep-1-c2-pt",
-            "bertscore-kill-sweep-1-c3-pt",
-            "bertscore-kill-sweep-1-c4-pt"
+            "bertscore-kill-sweep-1-c2-od",
+            "bertscore-kill-sweep-1-c3-od",
+            "bertscore-kill-sweep-1-c4-od"
         ]
     );
     assert_eq!(
-        killed_at.provisioned_throughputs[1].provisioned_model_arn,
-        emulator.provisioned_throughputs[1].provisioned_model_arn
+        killed_at.custom_model_deployments[1].arn,
+        emulator.custom_model_deployments[1].arn
     );
     assert!(emulator.max_concurrent_servings() <= 2);
     let live: Vec<&str> = emulator
-        .live_throughputs()
+        .live_deployments()
         .iter()
-        .map(|pt| pt.provisioned_model_name.as_str())
+        .map(|d| d.name.as_str())
         .collect();
-    assert_eq!(live, ["bertscore-kill-sweep-1-c4-pt"]);
-    // c3 was evaluated once its serving came up: its prompts ran once, after the resume.
-    let c3 = &emulator.provisioned_throughputs[1].provisioned_model_arn;
+    assert_eq!(live, ["bertscore-kill-sweep-1-c4-od"]);
+    assert_eq!(
+        report["deployment_arn"],
+        emulator.live_deployments()[0].arn.as_str()
+    );
+    // The base model answered every prompt once, on demand; c3 was evaluated once its deployment became Active:
+    // its prompts ran once, after the resume.
+    assert_eq!(
+        emulator.invocations.get("amazon.nova-micro-v1:0"),
+        Some(&11)
+    );
+    let c3 = &emulator.custom_model_deployments[1].arn;
     assert_eq!(emulator.invocations.get(c3), Some(&11));
     let emails = tokio::task::block_in_place(|| stack.moto.sent_emails().unwrap());
     assert_eq!(emails.len(), 1, "{emails:?}");
-    assert!(
-        emails[0]["subject"]
-            .as_str()
-            .unwrap()
-            .contains("sweep verdict: c4")
-    );
+    let subject = emails[0]["subject"].as_str().unwrap();
+    assert!(subject.contains("sweep verdict: c4"), "{subject}");
+    assert!(subject.contains("on-demand deployment kept"), "{subject}");
 }
 
 /// `datasets/pipeline/nova.toml` on the seed data (11 prompts, all on demand), fast polling and a quick scoring

@@ -1,7 +1,9 @@
 //! Hyper-parameter sweeps end to end: the real AWS SDK against moto (S3, SESv2) and the Bedrock emulator, whose
 //! candidate rules make each candidate's quality follow from its hyper-parameters (one fails to train), scored
 //! with the real default model. The winner is known in advance; the emulator's serving history says how many
-//! servings were billed at once.
+//! servings were billed at once. The sweep is `datasets/pipeline/sweep.toml`'s: Amazon Nova Micro, its candidates
+//! served by on-demand deployments; the provisioned-throughput path (every other family) runs on the same sweep
+//! with `[serving] mode = "provisioned"`.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 use bedrock_emulator::{CandidateRule, EmulatorConfig, Faults, Quality};
 use bertscore_pipeline::journal::JournalEntry;
 use bertscore_pipeline::{
-    Disposition, ErrorKind, Pipeline, PipelineConfig, RunStatus, Step, StepStatus,
+    Disposition, ErrorKind, Pipeline, PipelineConfig, RunStatus, ServingKind, Step, StepStatus,
 };
 use common::{Harness, RECIPIENT, SENDER, journal, parse_config, seed_data_table};
 use serde_json::{Value, json};
@@ -35,6 +37,7 @@ fn candidate_rules() -> Vec<CandidateRule> {
 fn emulator_config() -> EmulatorConfig {
     common::emulator_config(Quality::Better, Faults::default(), |config| {
         config.job_duration = Duration::from_millis(400);
+        config.deployment_duration = Duration::from_millis(300);
         config.candidate_rules = candidate_rules();
     })
 }
@@ -46,6 +49,8 @@ const SWEEP: &str = r#"
     max_concurrent_jobs = 2
 "#;
 
+/// Amazon Nova Micro with `datasets/pipeline/sweep.toml`'s hyper-parameters and grid on the seed data (11 prompts,
+/// on demand); `[serving] mode` is left at "auto": on-demand deployments.
 fn config_text() -> String {
     format!(
         r#"
@@ -54,15 +59,17 @@ fn config_text() -> String {
         bucket = "pipeline-test"
         prefix = "runs"
         [customization]
-        base_model_id = "cohere.command-light-text-v14:7:4k"
+        base_model_id = "amazon.nova-micro-v1:0:128k"
         role_arn = "arn:aws:iam::123456789012:role/BedrockCustomization"
-        hyper_parameters = {{ epochCount = "1", batchSize = "8", learningRate = "0.00001" }}
+        hyper_parameters = {{ epochCount = "2", learningRate = "0.00001", learningRateWarmupSteps = "10" }}
+        system_prompt = "Summarize the dialogue."
         delete_custom_model_if_not_better = true
         [polling]
         initial_s = 0.05
         max_s = 0.2
         job_timeout_s = 60
         throughput_timeout_s = 60
+        deployment_timeout_s = 60
         [inference]
         concurrency = 4
         max_attempts = 12
@@ -83,6 +90,17 @@ fn config_text() -> String {
 
 fn sweep_config() -> PipelineConfig {
     parse_config(&config_text(), "sweep.toml")
+}
+
+/// The same sweep served by provisioned throughput (`[serving] mode = "provisioned"`, which the catalog allows for
+/// Nova Micro custom models): one no-commitment model unit per serving, two in the account's default quota.
+fn provisioned_sweep_config() -> PipelineConfig {
+    let config = parse_config(
+        &format!("{}\n[serving]\nmode = \"provisioned\"\n", config_text()),
+        "sweep-provisioned.toml",
+    );
+    assert_eq!(config.serving_kind(), ServingKind::Throughput);
+    config
 }
 
 impl Harness {
@@ -146,7 +164,9 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
     assert_eq!(sweep.items, 11);
     let outcome = report.outcome.clone().unwrap();
     assert_eq!(outcome.verdict, bertscore_compare::Verdict::Custom);
-    assert_eq!(report.throughput, Disposition::Kept);
+    assert_eq!(report.serving, ServingKind::Deployment);
+    assert_eq!(report.deployment, Disposition::Kept);
+    assert_eq!(report.throughput, Disposition::None);
 
     let emulator = harness.emulator();
     // One job per candidate, each with its own names and token; c1's failed, the sweep went on.
@@ -171,22 +191,27 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
     }
     assert_eq!(emulator.call_count("CreateModelCustomizationJob"), 4);
 
-    // c2, c3 and c4 were served in turn; only the winner's serving is left, and at most two existed at once.
-    assert_eq!(emulator.provisioned_throughputs.len(), 3);
+    // c2, c3 and c4 were deployed in turn; only the winner's deployment is left, and at most two existed at once.
+    assert_eq!(emulator.custom_model_deployments.len(), 3);
+    assert!(emulator.provisioned_throughputs.is_empty());
     let live: Vec<&str> = emulator
-        .live_throughputs()
+        .live_deployments()
         .iter()
-        .map(|pt| pt.provisioned_model_name.as_str())
+        .map(|d| d.name.as_str())
         .collect();
-    assert_eq!(live, [format!("bertscore-{run_id}-c4-pt")]);
+    assert_eq!(live, [format!("bertscore-{run_id}-c4-od")]);
     assert_eq!(
-        report.throughput_arn,
-        emulator
-            .live_throughputs()
-            .first()
-            .map(|pt| pt.provisioned_model_arn.clone())
+        report.deployment_arn,
+        emulator.live_deployments().first().map(|d| d.arn.clone())
     );
+    assert_eq!(report.throughput_arn, None);
     assert_eq!(emulator.max_concurrent_servings(), 2);
+    assert!(
+        emulator
+            .serving_history
+            .iter()
+            .all(|event| event.kind == bedrock_emulator::ServingKind::Deployment)
+    );
     assert!(most_jobs_running(&journal(&pipeline)) <= 2);
     // The losers' custom models are deleted (delete_custom_model_if_not_better), the winner's kept.
     let mut deleted: Vec<(String, bool)> = emulator
@@ -200,16 +225,14 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
         .map(|(id, gone)| (format!("bertscore-{run_id}-{id}"), *gone))
         .collect();
     assert_eq!(deleted, expected);
-    // Each model answered every prompt once: the base once for all candidates.
+    // Each model answered every prompt once: the base once for all candidates, each candidate through its
+    // deployment's ARN.
     assert_eq!(
-        emulator.invocations.get("cohere.command-light-text-v14"),
+        emulator.invocations.get("amazon.nova-micro-v1:0"),
         Some(&11)
     );
-    for pt in &emulator.provisioned_throughputs {
-        assert_eq!(
-            emulator.invocations.get(&pt.provisioned_model_arn),
-            Some(&11)
-        );
+    for deployment in &emulator.custom_model_deployments {
+        assert_eq!(emulator.invocations.get(&deployment.arn), Some(&11));
     }
 
     // One email, with the ranking.
@@ -217,7 +240,7 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
     assert_eq!(emails.len(), 1, "{emails:?}");
     let subject = emails[0]["subject"].as_str().unwrap();
     assert!(subject.contains("sweep verdict: c4"), "{subject}");
-    assert!(subject.contains("provisioned throughput kept"), "{subject}");
+    assert!(subject.contains("on-demand deployment kept"), "{subject}");
     let body = emails[0]["body"].as_str().unwrap();
     assert!(body.contains("Sweep ranking: 4 candidates"), "{body}");
     assert!(
@@ -271,7 +294,7 @@ async fn a_sweep_keeps_the_best_candidate_and_never_bills_more_than_two_servings
         "{actions:?}"
     );
     let emulator = harness.emulator();
-    assert!(emulator.live_throughputs().is_empty());
+    assert!(emulator.live_deployments().is_empty());
     assert!(emulator.custom_models.iter().all(|m| m.deleted));
     let again = pipeline.cleanup(true).await.unwrap();
     assert_eq!(again, ["nothing billed was left to delete"]);
@@ -303,10 +326,38 @@ async fn a_sweep_over_the_bound_is_refused_before_any_aws_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_lists_every_call_of_a_sweep() {
-    // The sweep's own steps, run against the dry run: what they send is what a run sends.
-    let calls = bertscore_pipeline::plan(&sweep_config(), "r1")
-        .await
-        .unwrap();
+    // Nova Micro's default: on-demand deployments; then the same sweep on provisioned throughput.
+    for (config, create, delete, suffix, resource) in [
+        (
+            sweep_config(),
+            "CreateCustomModelDeployment",
+            "DeleteCustomModelDeployment",
+            "od",
+            "custom-model-deployment",
+        ),
+        (
+            provisioned_sweep_config(),
+            "CreateProvisionedModelThroughput",
+            "DeleteProvisionedModelThroughput",
+            "pt",
+            "provisioned-model",
+        ),
+    ] {
+        plan_lists_every_call(&config, create, delete, suffix, resource).await;
+    }
+}
+
+/// The plan of the 2 x 2 sweep `config` (the sweep's own steps, run against the dry run: what they send is what
+/// a run sends), its candidates served with `create` (names and tokens ending in `-{suffix}`, ARNs of
+/// `resource`) and deleted with `delete`.
+async fn plan_lists_every_call(
+    config: &PipelineConfig,
+    create: &str,
+    delete: &str,
+    suffix: &str,
+    resource: &str,
+) {
+    let calls = bertscore_pipeline::plan(config, "r1").await.unwrap();
     let of = |operation: &str| -> Vec<&bertscore_pipeline::PlannedCall> {
         calls.iter().filter(|c| c.operation == operation).collect()
     };
@@ -324,13 +375,17 @@ async fn plan_lists_every_call_of_a_sweep() {
     {
         let id = format!("c{}", index + 1);
         assert_eq!(job.step, "train-candidates");
+        // The grid's values over [customization] hyper_parameters (learningRateWarmupSteps shared).
         assert!(
             job.detail.contains(&format!("jobName=bertscore-r1-{id} "))
                 && job
                     .detail
                     .contains(&format!("clientRequestToken=r1-{id}-job"))
+                && job
+                    .detail
+                    .contains("baseModelIdentifier=amazon.nova-micro-v1:0:128k ")
                 && job.detail.contains(&format!(
-                    "hyperParameters={{batchSize=8, epochCount={epochs}, learningRate={rate}}}"
+                    "hyperParameters={{epochCount={epochs}, learningRate={rate}, learningRateWarmupSteps=10}}"
                 )),
             "{job}"
         );
@@ -346,37 +401,46 @@ async fn plan_lists_every_call_of_a_sweep() {
             .unwrap()
     };
     assert!(position("GetModelCustomizationJob", 0) < position("CreateModelCustomizationJob", 2));
-    let servings = of("CreateProvisionedModelThroughput");
+    let servings = of(create);
     assert_eq!(servings.len(), 4);
     for (index, serving) in servings.iter().enumerate() {
         let id = format!("c{}", index + 1);
         assert!(
             serving
                 .detail
-                .contains(&format!("provisionedModelName=bertscore-r1-{id}-pt "))
+                .contains(&format!("Name=bertscore-r1-{id}-{suffix} "))
                 && serving
                     .detail
-                    .contains(&format!("clientRequestToken=r1-{id}-pt "))
+                    .contains(&format!("clientRequestToken=r1-{id}-{suffix} "))
                 && serving
                     .detail
                     .contains(&format!("custom-model/<bertscore-r1-{id}>")),
             "{serving}"
         );
     }
-    // At most two throughputs alive at any time, and none left at the end (the dry run's models tie, so no
+    // Only the config's kind of serving is created.
+    for other in [
+        "CreateCustomModelDeployment",
+        "CreateProvisionedModelThroughput",
+    ] {
+        if other != create {
+            assert!(of(other).is_empty(), "{other}");
+        }
+    }
+    // At most two servings alive at any time, and none left at the end (the dry run's models tie, so no
     // candidate wins and every serving is deleted; the custom models too, as the config asks).
     let mut alive = 0i32;
     for call in &calls {
-        match call.operation.as_str() {
-            "CreateProvisionedModelThroughput" => alive += 1,
-            "DeleteProvisionedModelThroughput" => alive -= 1,
-            _ => {}
+        if call.operation == create {
+            alive += 1;
+        } else if call.operation == delete {
+            alive -= 1;
         }
-        assert!((0..=2).contains(&alive), "{alive} throughputs at {call}");
+        assert!((0..=2).contains(&alive), "{alive} servings at {call}");
     }
     assert_eq!(alive, 0);
     assert_eq!(of("DeleteCustomModel").len(), 4);
-    // The base model runs once, on its inference id; each candidate on its own throughput, 11 prompts each.
+    // The base model runs once, on its inference id; each candidate on its own serving, 11 prompts each.
     let invocations = of("InvokeModel");
     assert_eq!(invocations.len(), 5, "{invocations:?}");
     assert!(invocations.iter().all(|c| c.count == 11), "{invocations:?}");
@@ -384,7 +448,7 @@ async fn plan_lists_every_call_of_a_sweep() {
     assert!(
         invocations[0]
             .detail
-            .starts_with("modelId=cohere.command-light-text-v14 (adapter cohere)"),
+            .starts_with("modelId=amazon.nova-micro-v1:0 (adapter nova)"),
         "{}",
         invocations[0]
     );
@@ -392,7 +456,7 @@ async fn plan_lists_every_call_of_a_sweep() {
         assert_eq!(call.step, "evaluate-candidates");
         assert!(
             call.detail.contains(&format!(
-                "provisioned-model/<bertscore-r1-c{}-pt>",
+                "{resource}/<bertscore-r1-c{}-{suffix}>",
                 index + 1
             )),
             "{call}"
@@ -412,19 +476,10 @@ async fn plan_lists_every_call_of_a_sweep() {
     );
 }
 
-/// Nova Micro (served by on-demand deployments) with a list of three candidates: learningRate 0.00001, 0.0001
-/// and 0.00005, three jobs at once.
+/// Nova Micro (served by on-demand deployments) with a list of three candidates instead of the grid:
+/// learningRate 0.00001, 0.0001 and 0.00005, three jobs at once.
 fn nova_sweep_config() -> PipelineConfig {
-    let text = config_text()
-        .replace(
-            "cohere.command-light-text-v14:7:4k",
-            "amazon.nova-micro-v1:0:128k",
-        )
-        .replace(
-            "hyper_parameters = { epochCount = \"1\", batchSize = \"8\", learningRate = \"0.00001\" }",
-            "hyper_parameters = { epochCount = \"2\", learningRate = \"0.00001\" }\n        system_prompt = \"Summarize the dialogue.\"",
-        )
-        .replace(SWEEP, "")
+    let text = config_text().replace(SWEEP, "")
         + r#"
         [sweep]
         max_concurrent_jobs = 3
@@ -540,7 +595,9 @@ async fn failed_servings_are_recorded_and_deleted() {
 }
 
 /// A failure after the best candidate was evaluated deletes its serving with the rest; the resumed sweep
-/// evaluates the others, and the winner is served again (a new generation, a new token) and kept.
+/// evaluates the others, and the winner is served again (a new generation, a new token) and kept. On provisioned
+/// throughput (`[serving] mode = "provisioned"`): the serving every family but Nova gets, whose no-commitment
+/// quota (two model units) a third live throughput would exceed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_winner_deleted_by_a_failure_is_served_again_on_resume() {
     let harness = Harness::start().await;
@@ -554,7 +611,7 @@ async fn the_winner_deleted_by_a_failure_is_served_again_on_resume() {
     ]))
     .unwrap();
     harness.stack.bedrock.set_config(rules.clone());
-    let mut pipeline = harness.pipeline(sweep_config());
+    let mut pipeline = harness.pipeline(provisioned_sweep_config());
     let run_id = pipeline.run_id().to_string();
     // Once c2 has answered every prompt, the next serving cannot be created (a quota, say).
     let fault = async {
@@ -622,6 +679,7 @@ async fn the_winner_deleted_by_a_failure_is_served_again_on_resume() {
     );
     // c2 twice (deleted by the failure, then again), c3 and c4 once each; never more than two at once.
     assert_eq!(emulator.provisioned_throughputs.len(), 4);
+    assert!(emulator.custom_model_deployments.is_empty());
     assert!(emulator.max_concurrent_servings() <= 2);
     assert_eq!(
         report.throughput_arn,
