@@ -9,9 +9,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use aws_sdk_bedrock::config::http::HttpResponse;
-use aws_sdk_bedrock::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_bedrock::operation::RequestId;
 pub use bertscore_engine::ErrorKind;
 
 /// Every failure the pipeline reports.
@@ -169,81 +166,6 @@ impl fmt::Display for AwsFailure {
     }
 }
 
-impl AwsFailure {
-    /// Summarises an SDK error of any AWS service client: the error variant decides what is said.
-    pub fn from_sdk<E>(
-        service: &'static str,
-        operation: &'static str,
-        error: &SdkError<E, HttpResponse>,
-    ) -> AwsFailure
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let request_id = error.request_id().map(str::to_string);
-        let (code, message, status) = match error {
-            SdkError::ServiceError(service_error) => {
-                let err = service_error.err();
-                (
-                    err.code().map(str::to_string),
-                    err.message()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| "no message".into()),
-                    Some(service_error.raw().status().as_u16()),
-                )
-            }
-            SdkError::TimeoutError(_) => (None, with_causes("timed out", error), None),
-            SdkError::DispatchFailure(failure) => {
-                let what = if failure.is_timeout() {
-                    "timed out"
-                } else if failure.is_io() {
-                    "could not reach the endpoint"
-                } else {
-                    "the request could not be sent"
-                };
-                (None, with_causes(what, error), None)
-            }
-            SdkError::ResponseError(response) => (
-                None,
-                with_causes("the response could not be read", error),
-                Some(response.raw().status().as_u16()),
-            ),
-            SdkError::ConstructionFailure(_) => (
-                None,
-                with_causes("the request could not be built", error),
-                None,
-            ),
-            _ => (None, with_causes("failed", error), None),
-        };
-        AwsFailure {
-            service,
-            operation,
-            code,
-            message,
-            status,
-            request_id,
-        }
-    }
-}
-
-/// `what` followed by the distinct messages of the error's causes (the SDK's own texts say only "dispatch
-/// failure" and the like; the causes say "connection refused").
-fn with_causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        let text = current.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = current.source();
-    }
-    if parts.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {}", parts.join(": "))
-    }
-}
-
 impl PipelineError {
     /// Whose problem this is: bad input (exit code 2), the scoring model (3), or AWS and the machine (4).
     pub fn kind(&self) -> ErrorKind {
@@ -295,18 +217,6 @@ impl PipelineError {
         }
     }
 
-    /// An AWS call's failure, summarised.
-    pub(crate) fn aws<E>(
-        service: &'static str,
-        operation: &'static str,
-        error: SdkError<E, HttpResponse>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        PipelineError::Aws(Box::new(AwsFailure::from_sdk(service, operation, &error)))
-    }
-
     /// Whether this is an AWS answer saying the resource is not there ([`AwsFailure::is_not_found`]).
     pub fn is_not_found(&self) -> bool {
         matches!(self, PipelineError::Aws(failure) if failure.is_not_found())
@@ -319,22 +229,6 @@ impl PipelineError {
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(error),
         }
-    }
-
-    /// A request that could not even be built (a required field missing): a bug or a bad value.
-    pub(crate) fn build(
-        service: &'static str,
-        operation: &'static str,
-        error: impl fmt::Display,
-    ) -> Self {
-        PipelineError::Aws(Box::new(AwsFailure {
-            service,
-            operation,
-            code: None,
-            message: format!("the request could not be built: {error}"),
-            status: None,
-            request_id: None,
-        }))
     }
 }
 

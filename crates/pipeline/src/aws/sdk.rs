@@ -35,6 +35,7 @@ use super::port::{
 };
 use crate::error::{AwsFailure, PipelineError, Result};
 use crate::serving::ServingKind;
+use aws_sdk_bedrockruntime::operation::RequestId;
 
 /// The failure of `operation` on `service`, summarised.
 fn failed<E>(
@@ -44,7 +45,96 @@ fn failed<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    move |error| PipelineError::aws(service, operation, error)
+    move |error| PipelineError::Aws(Box::new(summarise(service, operation, &error)))
+}
+
+/// Summarises an SDK error of any AWS service client: the error variant decides what is said.
+pub(crate) fn summarise<E>(
+    service: &'static str,
+    operation: &'static str,
+    error: &SdkError<E, HttpResponse>,
+) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let request_id = error.request_id().map(str::to_string);
+    let (code, message, status) = match error {
+        SdkError::ServiceError(service_error) => {
+            let err = service_error.err();
+            (
+                err.code().map(str::to_string),
+                err.message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "no message".into()),
+                Some(service_error.raw().status().as_u16()),
+            )
+        }
+        SdkError::TimeoutError(_) => (None, with_causes("timed out", error), None),
+        SdkError::DispatchFailure(failure) => {
+            let what = if failure.is_timeout() {
+                "timed out"
+            } else if failure.is_io() {
+                "could not reach the endpoint"
+            } else {
+                "the request could not be sent"
+            };
+            (None, with_causes(what, error), None)
+        }
+        SdkError::ResponseError(response) => (
+            None,
+            with_causes("the response could not be read", error),
+            Some(response.raw().status().as_u16()),
+        ),
+        SdkError::ConstructionFailure(_) => (
+            None,
+            with_causes("the request could not be built", error),
+            None,
+        ),
+        _ => (None, with_causes("failed", error), None),
+    };
+    AwsFailure {
+        service,
+        operation,
+        code,
+        message,
+        status,
+        request_id,
+    }
+}
+
+/// `what` followed by the distinct messages of the error's causes (the SDK's own texts say only "dispatch
+/// failure" and the like; the causes say "connection refused").
+fn with_causes(what: &str, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = current.source();
+    }
+    if parts.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {}", parts.join(": "))
+    }
+}
+
+/// A request that could not even be built (a required field missing): a bug or a bad value.
+fn unbuildable(
+    service: &'static str,
+    operation: &'static str,
+    error: impl std::fmt::Display,
+) -> PipelineError {
+    PipelineError::Aws(Box::new(AwsFailure {
+        service,
+        operation,
+        code: None,
+        message: format!("the request could not be built: {error}"),
+        status: None,
+        request_id: None,
+    }))
 }
 
 #[async_trait]
@@ -87,7 +177,7 @@ impl Aws for Clients {
             {
                 Ok(false)
             }
-            Err(e) => Err(PipelineError::aws("s3", "CreateBucket", e)),
+            Err(e) => Err(failed("s3", "CreateBucket")(e)),
         }
     }
 
@@ -190,17 +280,17 @@ impl Aws for Clients {
                 OutputDataConfig::builder()
                     .s3_uri(&job.output_uri)
                     .build()
-                    .map_err(|e| PipelineError::build("bedrock", OPERATION, e))?,
+                    .map_err(|e| unbuildable("bedrock", OPERATION, e))?,
             );
         if let Some(uri) = &job.validation_uri {
             let validator = Validator::builder()
                 .s3_uri(uri)
                 .build()
-                .map_err(|e| PipelineError::build("bedrock", OPERATION, e))?;
+                .map_err(|e| unbuildable("bedrock", OPERATION, e))?;
             let config = ValidationDataConfig::builder()
                 .validators(validator)
                 .build()
-                .map_err(|e| PipelineError::build("bedrock", OPERATION, e))?;
+                .map_err(|e| unbuildable("bedrock", OPERATION, e))?;
             request = request.validation_data_config(config);
         }
         for (name, value) in &job.hyper_parameters {
@@ -362,11 +452,11 @@ impl Aws for Clients {
             .s3_uri(&job.input_uri)
             .s3_input_format(S3InputFormat::Jsonl)
             .build()
-            .map_err(|e| PipelineError::build("bedrock", OPERATION, e))?;
+            .map_err(|e| unbuildable("bedrock", OPERATION, e))?;
         let output = ModelInvocationJobS3OutputDataConfig::builder()
             .s3_uri(&job.output_uri)
             .build()
-            .map_err(|e| PipelineError::build("bedrock", OPERATION, e))?;
+            .map_err(|e| unbuildable("bedrock", OPERATION, e))?;
         let response = self
             .bedrock
             .create_model_invocation_job()
@@ -479,7 +569,7 @@ impl Aws for Clients {
                 .data(data)
                 .charset("UTF-8")
                 .build()
-                .map_err(|e| PipelineError::build("sesv2", "SendEmail", e))
+                .map_err(|e| unbuildable("sesv2", "SendEmail", e))
         };
         let message = Message::builder()
             .subject(content(&email.subject)?)
@@ -572,7 +662,7 @@ fn summary<E: ProvideErrorMetadata + std::error::Error + 'static>(
     operation: &'static str,
     error: SdkError<E, HttpResponse>,
 ) -> String {
-    AwsFailure::from_sdk("bedrock-runtime", operation, &error).to_string()
+    summarise("bedrock-runtime", operation, &error).to_string()
 }
 
 /// The request's retry settings, for this call only.
