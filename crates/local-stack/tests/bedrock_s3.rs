@@ -9,9 +9,8 @@ use aws_sdk_bedrock::operation::create_model_customization_job::CreateModelCusto
 use aws_sdk_bedrock::operation::create_model_invocation_job::CreateModelInvocationJobError;
 use aws_sdk_bedrock::operation::stop_model_invocation_job::StopModelInvocationJobError;
 use aws_sdk_bedrock::types::{
-    CustomizationType, ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
-    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig,
-    ModelInvocationJobStatus, ModelInvocationType, OutputDataConfig, TrainingDataConfig,
+    ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
+    ModelInvocationJobStatus, ModelInvocationType,
 };
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
@@ -20,6 +19,8 @@ use bedrock_catalog::roles::JobKind;
 use bedrock_emulator::{EmulatorConfig, Faults, Quality, good_answer};
 use bertscore_local_stack::LocalStack;
 use serde_json::{Value, json};
+
+mod common;
 
 const NOVA: &str = "amazon.nova-micro-v1:0";
 const BUCKET: &str = "bedrock-io";
@@ -164,22 +165,12 @@ async fn create_batch_job(
 
 /// A batch job's input: the object or prefix `key` in the bucket.
 fn s3_input(key: &str) -> ModelInvocationJobInputDataConfig {
-    ModelInvocationJobInputDataConfig::S3InputDataConfig(
-        ModelInvocationJobS3InputDataConfig::builder()
-            .s3_uri(format!("s3://{BUCKET}/{key}"))
-            .build()
-            .unwrap(),
-    )
+    common::batch_input(format!("s3://{BUCKET}/{key}"))
 }
 
 /// A batch job's output: under `key` in the bucket.
 fn s3_output(key: &str) -> ModelInvocationJobOutputDataConfig {
-    ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-        ModelInvocationJobS3OutputDataConfig::builder()
-            .s3_uri(format!("s3://{BUCKET}/{key}"))
-            .build()
-            .unwrap(),
-    )
+    common::batch_output(format!("s3://{BUCKET}/{key}"))
 }
 
 async fn final_status(
@@ -631,29 +622,19 @@ async fn create_customization_job(
     base: &str,
     training_key: &str,
 ) -> Result<String, CreateModelCustomizationJobError> {
-    bedrock
-        .create_model_customization_job()
-        .job_name(name)
-        .custom_model_name(format!("{name}-model"))
-        .role_arn(ROLE)
-        .base_model_identifier(base)
-        .customization_type(CustomizationType::FineTuning)
-        .hyper_parameters("epochCount", "1")
-        .training_data_config(
-            TrainingDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{training_key}"))
-                .build(),
-        )
-        .output_data_config(
-            OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/custom/"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .map(|out| out.job_arn)
-        .map_err(|e| e.into_service_error())
+    common::fine_tuning_job(
+        bedrock,
+        name,
+        ROLE,
+        base,
+        "1",
+        format!("s3://{BUCKET}/{training_key}"),
+        format!("s3://{BUCKET}/custom/"),
+    )
+    .send()
+    .await
+    .map(|out| out.job_arn)
+    .map_err(|e| e.into_service_error())
 }
 
 fn customization_validation(err: CreateModelCustomizationJobError) -> String {

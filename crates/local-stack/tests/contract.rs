@@ -7,17 +7,14 @@
 
 use std::time::Duration;
 
-use aws_sdk_bedrock::types::{
-    CustomizationType, ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
-    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig, OutputDataConfig,
-    TrainingDataConfig,
-};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_s3::primitives::ByteStream;
 use bedrock_catalog::{Adapter, Model, TrainingFormat, catalog};
 use bedrock_emulator::{EmulatorConfig, RequestRecord};
 use bertscore_local_stack::{EXAMPLE_ROLES, LocalStack};
 use serde_json::{Value, json};
+
+mod common;
 
 const BUCKET: &str = "contract";
 const ROLE: &str = "arn:aws:iam::123456789012:role/BedrockModelCustomizationRole";
@@ -92,29 +89,19 @@ async fn fine_tune(stack: &LocalStack, model: &Model, slug: &str) -> String {
         .unwrap()
         .default
         .to_string();
-    let job = client
-        .create_model_customization_job()
-        .job_name(format!("{slug}-job"))
-        .custom_model_name(format!("{slug}-model"))
-        .role_arn(ROLE)
-        .base_model_identifier(&model.customize_id)
-        .customization_type(CustomizationType::FineTuning)
-        .hyper_parameters("epochCount", epochs)
-        .training_data_config(
-            TrainingDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{slug}/train.jsonl"))
-                .build(),
-        )
-        .output_data_config(
-            OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{slug}/out/"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{}: customization: {e:?}", model.name))
-        .job_arn;
+    let job = common::fine_tuning_job(
+        &client,
+        &format!("{slug}-job"),
+        ROLE,
+        &model.customize_id,
+        &epochs,
+        format!("s3://{BUCKET}/{slug}/train.jsonl"),
+        format!("s3://{BUCKET}/{slug}/out/"),
+    )
+    .send()
+    .await
+    .unwrap_or_else(|e| panic!("{}: customization: {e:?}", model.name))
+    .job_arn;
     loop {
         let got = client
             .get_model_customization_job()
@@ -218,18 +205,12 @@ async fn batch(stack: &LocalStack, s3: &aws_sdk_s3::Client, model: &Model, slug:
         .job_name(format!("{slug}-batch"))
         .role_arn("arn:aws:iam::123456789012:role/BedrockBatchInferenceRole")
         .model_id(&model.inference_id)
-        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
-            ModelInvocationJobS3InputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{slug}/batch/in.jsonl"))
-                .build()
-                .unwrap(),
-        ))
-        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-            ModelInvocationJobS3OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/{slug}/batch/out/"))
-                .build()
-                .unwrap(),
-        ))
+        .input_data_config(common::batch_input(format!(
+            "s3://{BUCKET}/{slug}/batch/in.jsonl"
+        )))
+        .output_data_config(common::batch_output(format!(
+            "s3://{BUCKET}/{slug}/batch/out/"
+        )))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}: batch: {e:?}", model.name))

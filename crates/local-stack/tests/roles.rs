@@ -4,16 +4,13 @@
 //! policies are accepted, each for its own kind of job.
 
 use aws_sdk_bedrock::error::ProvideErrorMetadata;
-use aws_sdk_bedrock::types::{
-    CustomizationType, ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
-    ModelInvocationJobS3InputDataConfig, ModelInvocationJobS3OutputDataConfig, OutputDataConfig,
-    TrainingDataConfig,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use bedrock_catalog::roles::JobKind;
 use bedrock_emulator::EmulatorConfig;
 use bertscore_local_stack::LocalStack;
 use serde_json::json;
+
+mod common;
 
 const BUCKET: &str = "roles-io";
 const NOVA_CUSTOMIZE: &str = "amazon.nova-micro-v1:0:128k";
@@ -72,29 +69,19 @@ fn code_and_message(e: impl ProvideErrorMetadata) -> (String, String) {
 }
 
 async fn customize(c: &Clients, name: &str, role_arn: &str) -> Result<String, (String, String)> {
-    c.bedrock
-        .create_model_customization_job()
-        .job_name(name)
-        .custom_model_name(format!("{name}-model"))
-        .role_arn(role_arn)
-        .base_model_identifier(NOVA_CUSTOMIZE)
-        .customization_type(CustomizationType::FineTuning)
-        .hyper_parameters("epochCount", "1")
-        .training_data_config(
-            TrainingDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/train.jsonl"))
-                .build(),
-        )
-        .output_data_config(
-            OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/custom/"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .map(|out| out.job_arn)
-        .map_err(|e| code_and_message(e.into_service_error()))
+    common::fine_tuning_job(
+        &c.bedrock,
+        name,
+        role_arn,
+        NOVA_CUSTOMIZE,
+        "1",
+        format!("s3://{BUCKET}/train.jsonl"),
+        format!("s3://{BUCKET}/custom/"),
+    )
+    .send()
+    .await
+    .map(|out| out.job_arn)
+    .map_err(|e| code_and_message(e.into_service_error()))
 }
 
 async fn batch(c: &Clients, name: &str, role_arn: &str) -> Result<String, (String, String)> {
@@ -103,18 +90,8 @@ async fn batch(c: &Clients, name: &str, role_arn: &str) -> Result<String, (Strin
         .job_name(name)
         .role_arn(role_arn)
         .model_id(NOVA)
-        .input_data_config(ModelInvocationJobInputDataConfig::S3InputDataConfig(
-            ModelInvocationJobS3InputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/batch/in.jsonl"))
-                .build()
-                .unwrap(),
-        ))
-        .output_data_config(ModelInvocationJobOutputDataConfig::S3OutputDataConfig(
-            ModelInvocationJobS3OutputDataConfig::builder()
-                .s3_uri(format!("s3://{BUCKET}/batch/out/"))
-                .build()
-                .unwrap(),
-        ))
+        .input_data_config(common::batch_input(format!("s3://{BUCKET}/batch/in.jsonl")))
+        .output_data_config(common::batch_output(format!("s3://{BUCKET}/batch/out/")))
         .send()
         .await
         .map(|out| out.job_arn)
