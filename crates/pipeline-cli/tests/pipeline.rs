@@ -323,19 +323,14 @@ async fn bad_scoring_settings_and_models_stop_the_run_before_any_aws_call() {
 fn plan_lists_the_calls_and_makes_none() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("runs");
-    let output = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["plan", "--config"])
-        .arg(repo("datasets/pipeline/aws-sample-cohere.toml"))
-        .args(["--input"])
-        .arg(repo("datasets/pipeline/aws-sample-cohere-sfn-input.json"))
-        // An endpoint nobody listens on: any AWS call would fail the command.
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = plan_stdout(
+        &state_dir,
+        [
+            repo("datasets/pipeline/aws-sample-cohere.toml"),
+            "--input".into(),
+            repo("datasets/pipeline/aws-sample-cohere-sfn-input.json"),
+        ],
+    );
     let order = [
         "CreateBucket",
         "PutObject",
@@ -414,17 +409,7 @@ fn a_missing_run_is_bad_input() {
 fn plan_shows_the_nova_conversion_and_the_batch_job() {
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("runs");
-    let output = pipeline()
-        .args(["--state-dir"])
-        .arg(&state_dir)
-        .args(["plan", "--config"])
-        .arg(repo("datasets/pipeline/nova.toml"))
-        // An endpoint nobody listens on: any AWS call would fail the command.
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = plan_stdout(&state_dir, [repo("datasets/pipeline/nova.toml")]);
     assert!(
         stdout.contains(
             "880 training records (" // path, then the formats
@@ -474,14 +459,11 @@ fn plan_shows_the_nova_conversion_and_the_batch_job() {
 
 #[test]
 fn plan_says_the_aws_sample_model_is_end_of_life() {
-    let output = pipeline()
-        .args(["plan", "--config"])
-        .arg(repo("datasets/pipeline/aws-sample-cohere.toml"))
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = plan_stdout(
+        dir.path(),
+        [repo("datasets/pipeline/aws-sample-cohere.toml")],
+    );
     assert!(
         stdout.contains("note: Cohere Command Light has reached end of life on Amazon Bedrock"),
         "{stdout}"
@@ -540,14 +522,7 @@ fn plan_shows_each_part_of_a_split_batch() {
         set(config, "inference", "batch_min_records", 3);
         set(config, "inference", "batch_max_records", 6);
     });
-    let output = pipeline()
-        .args(["plan", "--config"])
-        .arg(&config)
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = plan_stdout(dir.path(), [config]);
     assert_in_order(
         &stdout,
         &[
@@ -559,4 +534,19 @@ fn plan_shows_each_part_of_a_split_batch() {
             "clientRequestToken=<run-id>-batch-p1",
         ],
     );
+}
+
+/// `plan --config ARGS...` with its runs under `state_dir`, against an endpoint nobody listens on (any AWS call
+/// would fail it): its standard output, once it succeeded.
+fn plan_stdout(state_dir: &Path, args: impl IntoIterator<Item = PathBuf>) -> String {
+    let output = pipeline()
+        .args(["--state-dir"])
+        .arg(state_dir)
+        .args(["plan", "--config"])
+        .args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    String::from_utf8(output.stdout).unwrap()
 }

@@ -305,17 +305,7 @@ async fn records_a_batch_job_left_without_output_are_retried_on_demand() {
     let outcome = report.outcome.clone().unwrap();
     assert_eq!((outcome.items, outcome.scored), (11, 11));
     assert!(report.failures.is_empty(), "{:?}", report.failures);
-    let references = references();
-    let base = jsonl(&harness.object(&report.objects["base-outputs"]).await);
-    assert_eq!(base.len(), 11);
-    for line in &base {
-        let id = line["id"].as_str().unwrap();
-        assert_eq!(
-            line["completion"],
-            bedrock_emulator::good_answer(&references[id]),
-            "item {id}"
-        );
-    }
+    assert_base_outputs_are_good_answers(&harness, &report).await;
     let inference = &journal_details(&pipeline, "inference", "finished")[0];
     assert_eq!(inference["retried_on_demand"], 3);
 }
@@ -594,6 +584,14 @@ async fn prompts_above_the_per_job_maximum_run_as_several_jobs_joined_by_record_
     );
 
     // Every item has its own answer under its own id, across both parts.
+    assert_base_outputs_are_good_answers(&harness, &report).await;
+}
+
+/// The base model's outputs in S3: all 11 items, each the emulator's good answer for its own reference.
+async fn assert_base_outputs_are_good_answers(
+    harness: &Harness,
+    report: &bertscore_pipeline::Report,
+) {
     let references = references();
     let base = jsonl(&harness.object(&report.objects["base-outputs"]).await);
     assert_eq!(base.len(), 11);
