@@ -36,24 +36,8 @@ struct Clients {
 async fn clients(stack: &LocalStack) -> Clients {
     let credentials =
         aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "local-stack");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .endpoint_url(stack.moto.endpoint())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .credentials_provider(credentials.clone())
-            .force_path_style(true)
-            .build(),
-    );
-    let bedrock = aws_sdk_bedrock::Client::from_conf(
-        aws_sdk_bedrock::Config::builder()
-            .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
-            .endpoint_url(stack.bedrock.endpoint())
-            .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
-            .credentials_provider(credentials.clone())
-            .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
-            .build(),
-    );
+    let s3 = common::s3_client(stack);
+    let bedrock = common::bedrock_client(stack);
     let runtime = aws_sdk_bedrockruntime::Client::from_conf(
         aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())

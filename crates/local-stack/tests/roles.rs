@@ -31,24 +31,8 @@ fn clients(stack: &LocalStack) -> Clients {
         aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "roles-test");
     let moto = stack.moto.endpoint();
     Clients {
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-                .endpoint_url(&moto)
-                .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .force_path_style(true)
-                .build(),
-        ),
-        bedrock: aws_sdk_bedrock::Client::from_conf(
-            aws_sdk_bedrock::Config::builder()
-                .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
-                .endpoint_url(stack.bedrock.endpoint())
-                .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
-                .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
-                .build(),
-        ),
+        s3: common::s3_client(stack),
+        bedrock: common::bedrock_client(stack),
         iam: aws_sdk_iam::Client::from_conf(
             aws_sdk_iam::Config::builder()
                 .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use bertscore_local_stack::LocalStack;
+
 use aws_sdk_bedrock::operation::create_model_customization_job::builders::CreateModelCustomizationJobFluentBuilder;
 use aws_sdk_bedrock::types::{
     CustomizationType, ModelInvocationJobInputDataConfig, ModelInvocationJobOutputDataConfig,
@@ -55,5 +57,35 @@ pub fn batch_output(uri: String) -> ModelInvocationJobOutputDataConfig {
             .s3_uri(uri)
             .build()
             .unwrap(),
+    )
+}
+
+fn credentials() -> aws_sdk_s3::config::Credentials {
+    aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "local-stack-tests")
+}
+
+/// S3 on the stack's moto (path-style, as moto serves it).
+pub fn s3_client(stack: &LocalStack) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(stack.moto.endpoint())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// The stack's Bedrock emulator, without SDK retries (a refusal is seen once).
+pub fn bedrock_client(stack: &LocalStack) -> aws_sdk_bedrock::Client {
+    aws_sdk_bedrock::Client::from_conf(
+        aws_sdk_bedrock::Config::builder()
+            .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
+            .endpoint_url(stack.bedrock.endpoint())
+            .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
+            .build(),
     )
 }
